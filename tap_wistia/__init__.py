@@ -1,0 +1,1 @@
+"""tap-wistia: a Singer tap for Wistia viewing activity."""

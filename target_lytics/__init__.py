@@ -1,0 +1,1 @@
+"""target-lytics: a Singer target that writes records into Lytics streams."""

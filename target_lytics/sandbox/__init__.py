@@ -1,0 +1,1 @@
+"""A faithful local Lytics API (collect, account, entity, profile merge), for tries and tests."""
