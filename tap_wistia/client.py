@@ -1,0 +1,341 @@
+"""The one place that talks HTTP to Wistia: auth, the request budget, retries, error translation.
+
+Every request of a run goes through one `WistiaClient`, so the account-wide limit of 600
+requests per minute is held by one `RequestBudget`, a `Retry-After` from Wistia pauses every
+worker at once, and each failure becomes either a retry or one `WistiaError` whose message a
+user can act on (which permission is missing, which parameter is wrong). The token is sent only
+in the `Authorization` header; no message built here contains it.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import backoff
+import requests
+from requests.adapters import HTTPAdapter
+
+if TYPE_CHECKING:
+    import logging
+    from collections.abc import Callable, Generator, Mapping
+
+USER_AGENT = "tap-wistia/0.1 (+singer)"
+RETRIABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+# Which token permission each endpoint family needs, in Wistia's own words.
+STATS_PERMISSION = "Read detailed stats"
+MEDIA_PERMISSION = "Read all folder and media data"
+
+
+class WistiaError(Exception):
+    """A failure the run cannot get past; its message says what to do."""
+
+
+class WistiaAuthError(WistiaError):
+    """401/403: the token is wrong or lacks a permission. Retrying cannot help."""
+
+
+class RetriableError(Exception):
+    """A failure worth another try; `retry_after` is Wistia's own wait, when it gave one."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        """Keep the server's requested wait next to the message."""
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def permission_for(path: str) -> str:
+    """Name the token permission a path needs, as Wistia's token settings page names it."""
+    return STATS_PERMISSION if path.lstrip("/").startswith("stats") else MEDIA_PERMISSION
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Read `Retry-After` as seconds; it may be a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+class RequestBudget:
+    """A client-side limit of N requests in any sliding window, shared by every worker.
+
+    Wistia counts requests per account in a 60 s window. The window here is a little longer
+    than Wistia's (`margin`), so clock skew and network jitter between sending and arrival
+    never let the server see one request too many; that costs under 2% of the throughput.
+    `pause_for` makes every worker wait after Wistia answered 429/503 with `Retry-After`.
+    """
+
+    def __init__(
+        self,
+        per_minute: int,
+        *,
+        window: float = 60.0,
+        margin: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """Allow `per_minute` requests in every `window + margin` seconds."""
+        self.per_minute = per_minute
+        self._span = window + margin
+        self._sent: deque[float] = deque()
+        self._paused_until = 0.0
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._sleep = sleep
+
+    def acquire(self) -> None:
+        """Block until one more request fits in the budget, then count it."""
+        while True:
+            with self._lock:
+                now = self._clock()
+                while self._sent and self._sent[0] <= now - self._span:
+                    self._sent.popleft()
+                wait = self._paused_until - now
+                if wait <= 0 and len(self._sent) < self.per_minute:
+                    self._sent.append(now)
+                    return
+                if wait <= 0:
+                    wait = self._sent[0] + self._span - now
+            self._sleep(max(wait, 0.001))
+
+    def pause_for(self, seconds: float) -> None:
+        """Hold every worker back for `seconds` (Wistia's `Retry-After`)."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+
+@dataclass
+class ClientStats:
+    """What the run cost, for the log and for benchmarks."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    by_status: dict[int, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, status: int) -> None:
+        """Count one answered request."""
+        with self._lock:
+            self.requests += 1
+            self.by_status[status] = self.by_status.get(status, 0) + 1
+            if status in {429, 503}:
+                self.rate_limited += 1
+
+    def count_retry(self) -> None:
+        """Count one retry."""
+        with self._lock:
+            self.retries += 1
+
+
+def _wait_times(factor: float, cap: float) -> Generator[float, Any, None]:
+    """Backoff's wait generator: Wistia's `Retry-After` when given, else full-jitter expo.
+
+    `backoff` sends each caught exception into the generator, which lets one policy honour the
+    server's own wait and otherwise spread retries out randomly.
+    """
+    attempt = 0
+    exc = yield 0.0
+    while True:
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            delay = min(float(retry_after), cap) + random.uniform(0, 0.25)  # noqa: S311
+        else:
+            delay = random.uniform(0, min(cap, factor * 2**attempt))  # noqa: S311
+        attempt += 1
+        exc = yield delay
+
+
+class WistiaClient:
+    """GETs JSON from the Wistia Data API within the account's request budget."""
+
+    def __init__(  # noqa: PLR0913
+        self,
+        api_url: str,
+        token: str,
+        *,
+        max_requests_per_minute: int = 600,
+        max_parallel_requests: int = 8,
+        timeout: float = 60.0,
+        max_tries: int = 8,
+        backoff_factor: float = 1.0,
+        backoff_cap: float = 60.0,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        """Prepare a pooled session; nothing is sent until the first `get`."""
+        self.api_url = api_url.rstrip("/")
+        self.timeout = timeout
+        self.budget = RequestBudget(max_requests_per_minute)
+        self.stats = ClientStats()
+        self._logger = logger
+        self._session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(4, max_parallel_requests))
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+        self._session.headers.update(
+            {
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json",
+                "User-Agent": USER_AGENT,
+            }
+        )
+        self._get_with_retries = backoff.on_exception(
+            lambda: _wait_times(backoff_factor, backoff_cap),
+            RetriableError,
+            max_tries=max_tries,
+            jitter=None,
+            on_backoff=self._on_backoff,
+            on_giveup=self._on_giveup,
+            raise_on_giveup=True,
+        )(self._get_once)
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self._session.close()
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """GET `path` (e.g. `stats/events.json`) and return its decoded JSON body.
+
+        Raises:
+            WistiaError: a failure that retrying did not or cannot fix, with the fix.
+        """
+        try:
+            return self._get_with_retries(path, dict(params or {}))
+        except RetriableError as exc:
+            msg = f"Wistia kept failing on {_describe(path, params)}: {exc}. Gave up after retries."
+            raise WistiaError(msg) from None
+
+    # -- one attempt -------------------------------------------------------------------------
+
+    def _get_once(self, path: str, params: dict[str, Any]) -> Any:
+        self.budget.acquire()
+        url = f"{self.api_url}/{path.lstrip('/')}"
+        try:
+            response = self._session.get(url, params=params, timeout=self.timeout)
+            body = response.content
+        except requests.Timeout:
+            msg = f"timed out after {self.timeout:g} s"
+            raise RetriableError(msg) from None
+        except requests.ConnectionError as exc:
+            msg = f"connection failed ({_short(exc)})"
+            raise RetriableError(msg) from None
+        except requests.exceptions.ChunkedEncodingError as exc:
+            msg = f"the response was cut off ({_short(exc)})"
+            raise RetriableError(msg) from None
+        status = response.status_code
+        self.stats.count(status)
+        if status == 200:  # noqa: PLR2004
+            return _decode(body, response.headers.get("Content-Length"))
+        self._raise_for(status, body, response.headers.get("Retry-After"), path, params)
+        return None  # pragma: no cover - _raise_for always raises
+
+    def _raise_for(
+        self,
+        status: int,
+        body: bytes,
+        retry_after_header: str | None,
+        path: str,
+        params: Mapping[str, Any],
+    ) -> None:
+        detail = _error_detail(body)
+        where = _describe(path, params)
+        if status in RETRIABLE_STATUSES:
+            retry_after = parse_retry_after(retry_after_header)
+            if retry_after is not None:
+                self.budget.pause_for(retry_after)
+            msg = f"HTTP {status}" + (f" ({detail})" if detail else "")
+            raise RetriableError(msg, retry_after)
+        if status in {401, 403}:
+            permission = permission_for(path)
+            msg = (
+                f"Wistia refused the API token on {where} (HTTP {status}"
+                + (f": {detail}" if detail else "")
+                + f"). Check `api_token`: it must be a valid Wistia API token with the "
+                f'"{permission}" permission (Wistia account > Settings > API Access).'
+            )
+            raise WistiaAuthError(msg)
+        if status == 422:  # noqa: PLR2004
+            msg = f"Wistia rejected a parameter of {where} (HTTP 422: {detail or 'no detail'})."
+            raise WistiaError(msg)
+        msg = f"Wistia answered HTTP {status} on {where}" + (f": {detail}" if detail else ".")
+        raise WistiaError(msg)
+
+    # -- backoff hooks -----------------------------------------------------------------------
+
+    def _on_backoff(self, details: Mapping[str, Any]) -> None:
+        self.stats.count_retry()
+        if self._logger:
+            path, params = details["args"][1], details["args"][2]
+            self._logger.warning(
+                "Retrying %s in %.1f s (try %d): %s",
+                _describe(path, params),
+                details.get("wait") or 0.0,
+                details["tries"],
+                details.get("exception"),
+            )
+
+    def _on_giveup(self, details: Mapping[str, Any]) -> None:
+        if self._logger:
+            path, params = details["args"][1], details["args"][2]
+            self._logger.error(
+                "Giving up on %s after %d tries", _describe(path, params), details["tries"]
+            )
+
+
+def _decode(body: bytes, content_length: str | None) -> Any:
+    """Decode a 200 body; a truncated or invalid one is worth a retry, not a crash."""
+    if content_length is not None and content_length.isdigit() and int(content_length) != len(body):
+        msg = f"the response was cut off ({len(body)} of {content_length} bytes)"
+        raise RetriableError(msg)
+    try:
+        return json.loads(body)
+    except ValueError:
+        msg = f"the response was not valid JSON ({len(body)} bytes)"
+        raise RetriableError(msg) from None
+
+
+def _error_detail(body: bytes) -> str:
+    """Wistia's own words from an error body (`error`, `code`), or nothing."""
+    try:
+        data = json.loads(body) if body else None
+    except ValueError:
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    parts = [str(data[k]) for k in ("error", "code", "message") if data.get(k)]
+    return "; ".join(parts)[:300]
+
+
+def _describe(path: str, params: Mapping[str, Any] | None) -> str:
+    """A request as a user reads it in a log: path and non-secret parameters only."""
+    shown = ", ".join(f"{k}={v}" for k, v in (params or {}).items())
+    return f"GET /{path.lstrip('/')}" + (f" ({shown})" if shown else "")
+
+
+def _short(exc: BaseException) -> str:
+    """The exception's class name: urllib3 messages repeat the whole URL and pool internals."""
+    return type(exc).__name__
+
+
+def is_loopback_url(url: str) -> bool:
+    """True for URLs whose host is this machine (where plain http is acceptable)."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host in {"localhost", "::1"} or host.startswith("127.")

@@ -1,0 +1,240 @@
+"""Reading `stats/events.json` day by day, many requests in flight, pages handed over in order.
+
+Wistia's events endpoint filters by whole days and pages newest first with no total count, so
+the only way to know a day's last page is to meet a short one. A serial pager leaves most of the
+request budget unused on a slow API; fetching pages blindly ahead wastes requests past the end.
+`EventPager` does neither:
+
+- page 1 of a day is always needed, so the first pages of the following days go out in parallel;
+- further pages of a day go out ahead only up to the page count of the last finished day (days
+  look alike), and one at a time beyond it, so on the happy path every request is a page of
+  events (at most the last speculative ones of a day can come back empty);
+- a page whose oldest event is older than the run's start ends its day early (newest first);
+- pages are handed to the caller strictly in (day, page) order, and `DayDone` is handed over
+  only when every page of that day has been, which is what makes a day-granular bookmark safe;
+- results that arrive ahead of their turn are held, up to a bound, so memory does not grow with
+  the size of the backfill.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+
+    from tap_wistia.client import WistiaClient
+
+EVENTS_PATH = "stats/events.json"
+PER_PAGE = 100
+# Wistia's day filters use the account's time zone, which the API does not tell (UTC or the
+# account's zone: undocumented). UTC offsets run from -12 h to +14 h.
+MAX_UTC_OFFSET = dt.timedelta(hours=14)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One query: one day, optionally one media."""
+
+    day: dt.date
+    media_id: str | None = None
+
+    def params(self, page: int) -> dict[str, Any]:
+        """Query parameters of one page of this unit."""
+        day = self.day.isoformat()
+        params: dict[str, Any] = {
+            "start_date": day,
+            "end_date": day,
+            "per_page": PER_PAGE,
+            "page": page,
+        }
+        if self.media_id:
+            params["media_id"] = self.media_id
+        return params
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """One page of raw events, handed over in order."""
+
+    unit: Unit
+    number: int
+    events: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class DayDone:
+    """Every page of `day` (for every media) has been handed over."""
+
+    day: dt.date
+
+
+def api_days(start: dt.datetime, end: dt.datetime) -> list[dt.date]:
+    """The days to ask Wistia for so that no event received in [start, end) is missed.
+
+    One extra day on each side covers an account whose day filters are not in UTC.
+    """
+    first = start.date() - dt.timedelta(days=1)
+    last = end.date() + dt.timedelta(days=1)
+    return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def complete_before(day: dt.date, start: dt.datetime, end: dt.datetime) -> dt.datetime:
+    """The time before which every event is known once all days up to `day` are read.
+
+    Holds whatever the account's time zone: its day `day` ends no earlier than
+    `day + 1 - 14 h` in UTC.
+    """
+    boundary = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC) - MAX_UTC_OFFSET
+    return max(start, min(end, boundary))
+
+
+@dataclass
+class _UnitProgress:
+    next_page: int = 1
+    end: int | None = None  # the last page with events, once known
+    handed_over: int = 0
+    probed_past_end: bool = False  # the end was found by an empty page (a needed request)
+    in_flight: set[int] = field(default_factory=set)
+    results: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def finished(self) -> bool:
+        return self.end is not None and self.handed_over >= self.end
+
+
+@dataclass
+class PagerStats:
+    """Requests made and wasted (a page past a day's end), for logs and tests."""
+
+    pages: int = 0
+    wasted: int = 0
+    held_peak: int = 0
+
+
+class EventPager:
+    """Fetches every event of some days, many requests in flight; hands pages over in order."""
+
+    def __init__(  # noqa: PLR0913
+        self,
+        client: WistiaClient,
+        units: Sequence[Unit],
+        *,
+        since: dt.datetime,
+        timestamp_of: Callable[[dict[str, Any]], dt.datetime | None],
+        max_parallel: int = 8,
+        max_held: int | None = None,
+    ) -> None:
+        """Plan the reading of `units` (in order); nothing is sent before `pages()` runs."""
+        self._client = client
+        self._units = list(units)
+        self._since = since
+        self._timestamp_of = timestamp_of
+        self._max_parallel = max_parallel
+        self._max_held = max_held if max_held is not None else 4 * max_parallel
+        self._progress = [_UnitProgress() for _ in self._units]
+        self._predicted = 0
+        self._held = 0
+        self._frontier = 0
+        self.stats = PagerStats()
+
+    def pages(self) -> Iterator[EventPage | DayDone]:
+        """Yield every page in (day, media, page) order, and `DayDone` after each day."""
+        futures: dict[Future[Any], tuple[int, int]] = {}
+        with ThreadPoolExecutor(self._max_parallel, thread_name_prefix="wistia") as pool:
+            try:
+                while self._frontier < len(self._units):
+                    self._issue(pool, futures)
+                    yield from self._hand_over()
+                    if self._frontier >= len(self._units):
+                        break
+                    if not futures:  # pragma: no cover - _issue always has work here
+                        msg = "event pager stalled with nothing in flight"
+                        raise RuntimeError(msg)
+                    done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        index, number = futures.pop(future)
+                        self._record(index, number, future.result())
+            finally:
+                for future in futures:
+                    future.cancel()
+
+    # -- scheduling --------------------------------------------------------------------------
+
+    def _issue(self, pool: ThreadPoolExecutor, futures: dict[Future[Any], tuple[int, int]]) -> None:
+        for index in range(self._frontier, len(self._units)):
+            if index > self._frontier and self._held >= self._max_held:
+                return
+            progress = self._progress[index]
+            while len(futures) < self._max_parallel and self._may_request(progress):
+                number = progress.next_page
+                progress.next_page += 1
+                progress.in_flight.add(number)
+                params = self._units[index].params(number)
+                futures[pool.submit(self._client.get, EVENTS_PATH, params)] = (index, number)
+            if len(futures) >= self._max_parallel:
+                return
+
+    def _may_request(self, progress: _UnitProgress) -> bool:
+        if progress.end is not None:
+            return False
+        return (
+            progress.next_page == 1
+            or not progress.in_flight
+            or progress.next_page <= self._predicted
+        )
+
+    def _record(self, index: int, number: int, body: Any) -> None:
+        progress = self._progress[index]
+        progress.in_flight.discard(number)
+        self.stats.pages += 1
+        events = body if isinstance(body, list) else []
+        if progress.end is not None and number > progress.end:
+            return
+        if not events:
+            self._end_at(progress, number - 1)
+            progress.probed_past_end = progress.end == number - 1
+            return
+        progress.results[number] = events
+        self._held += 1
+        self.stats.held_peak = max(self.stats.held_peak, self._held)
+        if len(events) < PER_PAGE or self._older_than_start(events[-1]):
+            self._end_at(progress, number)
+
+    def _end_at(self, progress: _UnitProgress, last: int) -> None:
+        if progress.end is not None and last >= progress.end:
+            return
+        progress.end = last
+        progress.probed_past_end = False
+        for number in [n for n in progress.results if n > last]:
+            del progress.results[number]
+            self._held -= 1
+
+    def _older_than_start(self, event: dict[str, Any]) -> bool:
+        moment = self._timestamp_of(event)
+        return moment is not None and moment < self._since
+
+    # -- handing over ------------------------------------------------------------------------
+
+    def _hand_over(self) -> Iterator[EventPage | DayDone]:
+        while self._frontier < len(self._units):
+            unit = self._units[self._frontier]
+            progress = self._progress[self._frontier]
+            number = progress.handed_over + 1
+            if number in progress.results:
+                events = progress.results.pop(number)
+                self._held -= 1
+                progress.handed_over = number
+                yield EventPage(unit, number, events)
+                continue
+            if not progress.finished():
+                return
+            self._predicted = progress.end or 0
+            needed = (progress.end or 0) + int(progress.probed_past_end)
+            self.stats.wasted += progress.next_page - 1 - needed
+            self._frontier += 1
+            following = self._units[self._frontier] if self._frontier < len(self._units) else None
+            if following is None or following.day != unit.day:
+                yield DayDone(unit.day)

@@ -1,0 +1,285 @@
+"""One import run: read the events once, emit them, and build viewing sessions from them.
+
+`wistia_events` and `wistia_activity` come from the same API reads. Whichever of the two streams
+the SDK syncs first drives the whole run through `ViewingRun.drive`; the other finds the work
+done. Records of both streams are written as their pages arrive, so memory holds a day of
+sessionizing at most, never the backfill.
+
+Bookmarks move only at *watermarks*: after every page of a day has been written, everything
+received before `complete_before(day)` is known to be written, and both streams' state says so
+in one STATE message. An interrupted backfill therefore resumes from its last finished day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tap_wistia.events import (
+    EventProblems,
+    format_timestamp,
+    normalize_event,
+    parse_timestamp,
+    view_event,
+)
+from tap_wistia.pager import DayDone, EventPager, Unit, api_days, complete_before
+from tap_wistia.sessions import ActivityBuilder, Carry, fetch_start
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from tap_wistia.client import WistiaClient
+    from tap_wistia.sessions import ViewingSession
+    from tap_wistia.settings import TapSettings
+    from tap_wistia.streams import ActivityStream, EventsStream
+
+FIRST_RUN_SPAN = dt.timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Window:
+    """What a run reads: events received in [fetch_from, until)."""
+
+    fetch_from: dt.datetime
+    until: dt.datetime
+    events_from: dt.datetime | None  # None: the events stream is not selected or is done
+    carry: Carry | None
+    activity: bool  # the activity stream is selected and not done
+
+
+def plan_window(  # noqa: PLR0913
+    settings: TapSettings,
+    *,
+    now: dt.datetime,
+    events_state: Mapping[str, Any],
+    activity_state: Mapping[str, Any],
+    events_selected: bool,
+    activity_selected: bool,
+) -> Window | None:
+    """Decide, from the settings and both streams' state, which events this run reads.
+
+    Returns None when there is nothing to read (no stream selected, or a finished import with
+    `keep_updated` off).
+    """
+    default_start = (
+        dt.datetime.combine(settings.start_date, dt.time(), dt.UTC)
+        if settings.start_date
+        else now - FIRST_RUN_SPAN
+    )
+    until = now
+    if not settings.keep_updated:
+        if settings.end_date:
+            until = min(
+                now,
+                dt.datetime.combine(settings.end_date, dt.time(), dt.UTC) + dt.timedelta(days=1),
+            )
+        else:
+            frozen = parse_timestamp(
+                events_state.get("import_until") or activity_state.get("import_until")
+            )
+            until = min(now, frozen) if frozen else now
+
+    events_from = None
+    if events_selected:
+        bookmark = parse_timestamp(events_state.get("replication_key_value"))
+        if bookmark is None:
+            events_from = default_start
+        elif bookmark < until or settings.keep_updated:
+            events_from = max(bookmark - settings.lookback, default_start)
+    carry = Carry.from_state(activity_state.get("carry")) if activity_selected else None
+    activity = activity_selected and (
+        carry is None or settings.keep_updated or carry.watermark < until
+    )
+    starts = [s for s in (events_from,) if s is not None]
+    if activity:
+        starts.append(fetch_start(carry, lookback=settings.lookback, default=default_start))
+    if not starts:
+        return None
+    fetch_from = min(starts)
+    if fetch_from >= until:
+        return None
+    return Window(fetch_from, until, events_from, carry if activity else None, activity)
+
+
+@dataclass
+class RunReport:
+    """What the run did, for the closing log line."""
+
+    events_read: int = 0
+    events_emitted: int = 0
+    duplicates: int = 0
+    out_of_range: int = 0
+    sessions_emitted: int = 0
+
+
+class ViewingRun:
+    """Reads the window's events once and feeds both streams."""
+
+    def __init__(  # noqa: PLR0913
+        self,
+        *,
+        client: WistiaClient,
+        settings: TapSettings,
+        durations: Mapping[str, float | None],
+        events_stream: EventsStream,
+        activity_stream: ActivityStream,
+        now: dt.datetime,
+    ) -> None:
+        """Prepare the run; nothing is read before `drive`."""
+        self._client = client
+        self._settings = settings
+        self._durations = durations
+        self._events = events_stream
+        self._activity = activity_stream
+        self._now = now
+        self._started = False
+        self.problems = EventProblems()
+        self.report = RunReport()
+
+    def drive(self) -> None:
+        """Run the import once; later calls (from the second stream) do nothing."""
+        if self._started:
+            return
+        self._started = True
+        window = plan_window(
+            self._settings,
+            now=self._now,
+            events_state=self._events.stream_state,
+            activity_state=self._activity.stream_state,
+            events_selected=self._events.selected,
+            activity_selected=self._activity.selected,
+        )
+        logger = self._events.logger
+        if window is None:
+            logger.info("Nothing to import: the configured period has been imported.")
+            return
+        logger.info(
+            "Reading Wistia events received from %s to %s",
+            format_timestamp(window.fetch_from),
+            format_timestamp(window.until),
+        )
+        if window.events_from is not None and not self._events.schema_written:
+            self._events.write_schema()
+        if window.activity and not self._activity.schema_written:
+            self._activity.write_schema()
+        self._read(window)
+        self._log_summary()
+
+    def _read(self, window: Window) -> None:
+        builder = (
+            ActivityBuilder(
+                self._durations,
+                gap=self._settings.session_gap,
+                lookback=self._settings.lookback,
+                carry=window.carry,
+            )
+            if window.activity
+            else None
+        )
+        units = [
+            Unit(day, media_id)
+            for day in api_days(window.fetch_from, window.until)
+            for media_id in (self._settings.media_ids or (None,))
+        ]
+        pager = EventPager(
+            self._client,
+            units,
+            since=window.fetch_from,
+            timestamp_of=lambda event: parse_timestamp(event.get("received_at")),
+            max_parallel=self._settings.max_parallel_requests,
+        )
+        seen: dict[str, float] = {}
+        unit: Unit | None = None
+        for item in pager.pages():
+            if isinstance(item, DayDone):
+                self._settle(
+                    window, builder, complete_before(item.day, window.fetch_from, window.until)
+                )
+                continue
+            if item.unit != unit:
+                unit, seen = item.unit, {}
+            self._take_page(window, item.events, seen, builder)
+        self._settle(window, builder, window.until, final=True)
+        self.report.wasted_requests = pager.stats.wasted  # type: ignore[attr-defined]
+
+    def _take_page(
+        self,
+        window: Window,
+        events: list[dict[str, Any]],
+        seen: dict[str, float],
+        builder: ActivityBuilder | None,
+    ) -> None:
+        for raw in events:
+            self.report.events_read += 1
+            record = normalize_event(raw, self.problems)
+            if record is None:
+                self._events.logger.warning(
+                    "Skipping event %s: its received_at %r is not a timestamp",
+                    raw.get("event_key"),
+                    raw.get("received_at"),
+                )
+                continue
+            received = parse_timestamp(record["received_at"])
+            if received is None or not window.fetch_from <= received < window.until:
+                self.report.out_of_range += 1
+                continue
+            key = str(record.get("event_key"))
+            percent = record.get("percent_viewed")
+            rank = percent if isinstance(percent, float) else -1.0
+            if key in seen and rank <= seen[key]:
+                self.report.duplicates += 1
+                continue
+            seen[key] = rank
+            if window.events_from is not None and received >= window.events_from:
+                self._events.emit(record)
+                self.report.events_emitted += 1
+            if builder is not None:
+                view = view_event(record, self.problems)
+                if view is not None:
+                    builder.add(view)
+
+    def _settle(
+        self,
+        window: Window,
+        builder: ActivityBuilder | None,
+        watermark: dt.datetime,
+        *,
+        final: bool = False,
+    ) -> None:
+        if builder is not None:
+            sessions = builder.finish(watermark) if final else builder.settle(watermark)
+            self._emit_sessions(sessions)
+            self._activity.save_carry(builder.carry, self._import_until(window))
+        if window.events_from is not None:
+            self._events.save_watermark(watermark, self._import_until(window))
+        self._events.flush_state()
+
+    def _emit_sessions(self, sessions: list[ViewingSession]) -> None:
+        for session in sessions:
+            self._activity.emit(session.to_record())
+        self.report.sessions_emitted += len(sessions)
+
+    def _import_until(self, window: Window) -> dt.datetime | None:
+        """With `keep_updated` off and no end date, the first run's end is the import's end."""
+        settings = self._settings
+        return window.until if not settings.keep_updated and not settings.end_date else None
+
+    def _log_summary(self) -> None:
+        logger = self._events.logger
+        report = self.report
+        stats = self._client.stats
+        logger.info(
+            "Read %d events (%d emitted, %d duplicates dropped, %d outside the period), "
+            "emitted %d viewing sessions, in %d requests (%d retries, %d rate-limited)",
+            report.events_read,
+            report.events_emitted,
+            report.duplicates,
+            report.out_of_range,
+            report.sessions_emitted,
+            stats.requests,
+            stats.retries,
+            stats.rate_limited,
+        )
+        if self.problems.total:
+            logger.warning("Odd events (kept where possible): %s", self.problems.summary())

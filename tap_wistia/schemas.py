@@ -1,0 +1,120 @@
+"""JSON schemas of the three streams, typed after Wistia's API reference.
+
+Every field Wistia can omit or null is nullable; objects whose members vary between accounts
+(`conversion_data`, `thumbnail`, `user_agent_details`) allow extra members.
+"""
+
+from __future__ import annotations
+
+from singer_sdk import typing as th
+
+_str = th.StringType
+_num = th.NumberType
+_int = th.IntegerType
+_bool = th.BooleanType
+_ts = th.DateTimeType
+
+THUMBNAIL = th.ObjectType(
+    th.Property("url", _str),
+    th.Property("width", _int),
+    th.Property("height", _int),
+    th.Property("fileSize", _int),
+    th.Property("contentType", _str),
+    th.Property("type", _str),
+    additional_properties=True,
+)
+
+USER_AGENT = th.ObjectType(
+    th.Property("browser", _str),
+    th.Property("browser_version", _str),
+    th.Property("platform", _str),
+    th.Property("mobile", _bool),
+    additional_properties=True,
+)
+
+CONVERSION_DATA = th.ObjectType(
+    th.Property("email", _str),
+    th.Property("first_name", _str),
+    th.Property("last_name", _str),
+    th.Property("is_new_lead", _bool),
+    additional_properties=True,
+)
+
+# `conversion_type` is usually "" but Wistia also sends integers.
+STRING_OR_INTEGER = th.CustomType({"type": ["string", "integer", "null"]})
+
+EVENTS = th.PropertiesList(
+    th.Property("event_key", _str, required=True, description="Unique id of the viewing session"),
+    th.Property("received_at", _ts, required=True, description="When Wistia received it (UTC)"),
+    th.Property("visitor_key", _str),
+    th.Property("media_id", _str, description="The media's hashed id"),
+    th.Property("media_name", _str),
+    th.Property("media_url", _str),
+    th.Property(
+        "percent_viewed",
+        _num,
+        description="Fraction 0..1 watched in this session (null when Wistia sent no number)",
+    ),
+    th.Property("embed_url", _str),
+    th.Property("ip", _str),
+    th.Property("org", _str),
+    th.Property("country", _str),
+    th.Property("region", _str),
+    th.Property("city", _str),
+    th.Property("lat", _num),
+    th.Property("lon", _num),
+    th.Property("email", _str),
+    th.Property("conversion_type", STRING_OR_INTEGER),
+    th.Property("conversion_data", CONVERSION_DATA),
+    th.Property("iframe_heatmap_url", _str),
+    th.Property("thumbnail", THUMBNAIL),
+    th.Property("user_agent_details", USER_AGENT),
+).to_dict()
+
+PROJECT = th.ObjectType(
+    th.Property("id", _int),
+    th.Property("name", _str),
+    th.Property("hashed_id", _str),
+    additional_properties=True,
+)
+
+MEDIAS = th.PropertiesList(
+    th.Property("hashed_id", _str, required=True),
+    th.Property("id", _int),
+    th.Property("name", _str),
+    th.Property("type", _str),
+    th.Property("duration", _num, description="Seconds; null for media without one"),
+    th.Property("created", _ts),
+    th.Property("updated", _ts),
+    th.Property("status", _str),
+    th.Property("archived", _bool),
+    th.Property("project", PROJECT),
+    th.Property("thumbnail", THUMBNAIL),
+    th.Property("tags", th.ArrayType(th.CustomType({}))),
+).to_dict()
+
+ACTIVITY = th.PropertiesList(
+    th.Property("session_id", _str, required=True, description="event_key of the first event"),
+    th.Property("visitor_key", _str, required=True),
+    th.Property("media_id", _str, required=True),
+    th.Property("media_name", _str),
+    th.Property("media_duration", _num, description="Seconds; null when the media is gone"),
+    th.Property("percent_viewed", _num, description="Highest percent_viewed, 0..1"),
+    th.Property("duration_viewed", _num, description="Seconds watched; null without duration"),
+    th.Property("started_at", _ts, required=True),
+    th.Property("ended_at", _ts, required=True),
+    th.Property("event_count", _int, required=True),
+    th.Property("country", _str),
+    th.Property("region", _str),
+    th.Property("city", _str),
+    th.Property("org", _str),
+    th.Property("lat", _num),
+    th.Property("lon", _num),
+    th.Property("ip", _str),
+    th.Property("embed_url", _str),
+    th.Property("user_agent_details", USER_AGENT),
+    th.Property("email", _str),
+    th.Property("first_name", _str),
+    th.Property("last_name", _str),
+    th.Property("conversion_type", STRING_OR_INTEGER),
+).to_dict()

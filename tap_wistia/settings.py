@@ -1,0 +1,255 @@
+"""tap-wistia's settings: their JSON schema, and the checks JSON schema cannot express.
+
+The checks run before anything is fetched, and each problem names the setting and the fix, so a
+bad hourly job fails at once with a message instead of half-way through a backfill.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from singer_sdk import typing as th
+
+from tap_wistia.client import is_loopback_url
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+DEFAULT_API_URL = "https://api.wistia.com/v1"
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_HASHED_ID = re.compile(r"^[A-Za-z0-9]{1,64}$")
+
+CONFIG_SCHEMA = th.PropertiesList(
+    th.Property(
+        "api_token",
+        th.StringType,
+        required=True,
+        secret=True,
+        title="Wistia API token",
+        description=(
+            'A Wistia API token with the permissions "Read detailed stats" and "Read all folder '
+            'and media data" (Wistia: Account > Settings > API Access). Sent as a Bearer header.'
+        ),
+    ),
+    th.Property(
+        "api_url",
+        th.StringType,
+        default=DEFAULT_API_URL,
+        title="API base URL",
+        description=(
+            "Wistia Data API base URL. Point it at a sandbox for local runs "
+            "(plain http:// is accepted only for loopback hosts)."
+        ),
+    ),
+    th.Property(
+        "start_date",
+        th.StringType,
+        title="Start date",
+        description=(
+            "Import activity from this day on (YYYY-MM-DD, UTC). Empty: only new activity "
+            "(the first run takes the last hour)."
+        ),
+    ),
+    th.Property(
+        "end_date",
+        th.StringType,
+        title="End date",
+        description=(
+            "Import activity up to and including this day (YYYY-MM-DD, UTC). Ignored while "
+            "`keep_updated` is true."
+        ),
+    ),
+    th.Property(
+        "keep_updated",
+        th.BooleanType,
+        default=True,
+        title="Keep updated",
+        description=(
+            "Every run continues from the bookmark to now, ignoring `end_date`. False: import up "
+            "to `end_date` (or now) and then stop producing records."
+        ),
+    ),
+    th.Property(
+        "lookback_minutes",
+        th.IntegerType,
+        default=60,
+        title="Lookback (minutes)",
+        description=(
+            "How far behind the bookmark each run re-reads, to catch late and updated events."
+        ),
+    ),
+    th.Property(
+        "session_gap_minutes",
+        th.IntegerType,
+        default=30,
+        title="Session gap (minutes)",
+        description=(
+            "Events of one visitor on one media at most this far apart belong to one viewing "
+            "session. 0 makes every event its own session."
+        ),
+    ),
+    th.Property(
+        "media_ids",
+        th.ArrayType(th.StringType),
+        title="Media IDs",
+        description="Only import activity on these medias (hashed ids, e.g. 993554ba94).",
+    ),
+    th.Property(
+        "max_requests_per_minute",
+        th.IntegerType,
+        default=600,
+        title="Request budget per minute",
+        description=(
+            "Requests per minute the whole run may make. Wistia allows 600 per account: lower "
+            "it when other jobs share the token."
+        ),
+    ),
+    th.Property(
+        "max_parallel_requests",
+        th.IntegerType,
+        default=8,
+        title="Parallel requests",
+        description="Requests in flight at once (enough to use the budget on a slow API).",
+    ),
+    th.Property(
+        "request_timeout_seconds",
+        th.IntegerType,
+        default=60,
+        title="Request timeout (seconds)",
+        description="A request taking longer is abandoned and retried.",
+    ),
+    th.Property(
+        "max_retries",
+        th.IntegerType,
+        default=8,
+        title="Tries per request",
+        description="Attempts per request on 429/5xx/timeouts/resets before the run fails.",
+    ),
+).to_dict()
+
+
+@dataclass(frozen=True)
+class TapSettings:
+    """The run's settings after validation, in the types the code uses."""
+
+    api_url: str
+    start_date: dt.date | None
+    end_date: dt.date | None
+    keep_updated: bool
+    lookback: dt.timedelta
+    session_gap: dt.timedelta
+    media_ids: tuple[str, ...]
+    max_requests_per_minute: int
+    max_parallel_requests: int
+    request_timeout: float
+    max_retries: int
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> TapSettings:
+        """Build settings from a config that `problems(config)` found nothing wrong with."""
+        return cls(
+            api_url=str(config.get("api_url") or DEFAULT_API_URL).rstrip("/"),
+            start_date=_date(config.get("start_date")),
+            end_date=_date(config.get("end_date")),
+            keep_updated=bool(config.get("keep_updated", True)),
+            lookback=dt.timedelta(minutes=int(config.get("lookback_minutes", 60))),
+            session_gap=dt.timedelta(minutes=int(config.get("session_gap_minutes", 30))),
+            media_ids=tuple(config.get("media_ids") or ()),
+            max_requests_per_minute=int(config.get("max_requests_per_minute", 600)),
+            max_parallel_requests=int(config.get("max_parallel_requests", 8)),
+            request_timeout=float(config.get("request_timeout_seconds", 60)),
+            max_retries=int(config.get("max_retries", 8)),
+        )
+
+
+def _date(value: object) -> dt.date | None:
+    return _parse_day(value) if value else None
+
+
+def problems(config: Mapping[str, Any]) -> list[str]:
+    """Everything wrong with `config` that its JSON schema cannot say, each with its fix."""
+    found: list[str] = []
+    token = config.get("api_token")
+    if isinstance(token, str) and (not token.strip() or token != token.strip()):
+        found.append(
+            "api_token: the token is empty or has surrounding spaces; paste the token exactly "
+            "as Wistia shows it."
+        )
+    found += _url_problems(config.get("api_url"))
+    dates: dict[str, dt.date] = {}
+    for name in ("start_date", "end_date"):
+        value = config.get(name)
+        if value in (None, ""):
+            continue
+        parsed = _parse_day(value)
+        if parsed is None:
+            found.append(f"{name}: {value!r} is not a date; use YYYY-MM-DD, e.g. 2021-01-25.")
+        else:
+            dates[name] = parsed
+    if "start_date" in dates and "end_date" in dates and dates["end_date"] < dates["start_date"]:
+        found.append(
+            f"end_date: {dates['end_date']} is before start_date {dates['start_date']}; "
+            "set an end date on or after the start date, or leave it empty."
+        )
+    found += _range_problems(config)
+    for media_id in config.get("media_ids") or ():
+        if not isinstance(media_id, str) or not _HASHED_ID.match(media_id):
+            found.append(
+                f"media_ids: {media_id!r} is not a hashed media id; use ids like 993554ba94 "
+                "(the one in the media's URL), not numeric ids."
+            )
+    return found
+
+
+def _url_problems(url: object) -> list[str]:
+    if url in (None, ""):
+        return []
+    text = str(url)
+    if not text.startswith(("https://", "http://")):
+        return [f"api_url: {text!r} is not an http(s) URL; use e.g. {DEFAULT_API_URL}."]
+    if text.startswith("http://") and not is_loopback_url(text):
+        return [
+            (
+                "api_url: plain http is only allowed for a local sandbox (loopback host); "
+                f"the token would travel unencrypted. Use https:// (e.g. {DEFAULT_API_URL})."
+            )
+        ]
+    return []
+
+
+def _range_problems(config: Mapping[str, Any]) -> list[str]:
+    bounds = {
+        "lookback_minutes": (0, 7 * 24 * 60, "minutes"),
+        "session_gap_minutes": (0, 24 * 60, "minutes"),
+        "max_requests_per_minute": (1, 100_000, "requests"),
+        "max_parallel_requests": (1, 64, "requests"),
+        "request_timeout_seconds": (1, 3600, "seconds"),
+        "max_retries": (1, 100, "tries"),
+    }
+    found = []
+    for name, (low, high, unit) in bounds.items():
+        value = config.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            found.append(
+                f"{name}: {value!r} is out of range; use a whole number of {unit} "
+                f"from {low} to {high}."
+            )
+    return found
+
+
+def _parse_day(value: object) -> dt.date | None:
+    """A day as YYYY-MM-DD; Meltano's `date_iso8601` may hand over midnight as a datetime."""
+    if not isinstance(value, str):
+        return None
+    try:
+        if _DATE.match(value):
+            return dt.date.fromisoformat(value)
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment.date() if moment.time() == dt.time(0) else None
