@@ -1,0 +1,556 @@
+"""Viewing sessions: a visitor's events on one media, grouped while they are close in time.
+
+Wistia calls each event a "session", but one viewing often yields several events minutes apart;
+Lytics wants one record per viewing with the time actually watched. `sessionize` is the pure
+definition; `ActivityBuilder` and `Carry` compute the same sessions across hourly runs that cut
+sessions at arbitrary points, emitting each session again only when its figures changed, with
+bounded memory and bounded state.
+
+Definition (events deduplicated by event_key first, see `dedupe`): a session is a run of events
+of one visitor_key on one media_id, ordered by (received_at, event_key), in which each event
+follows the previous one by at most `gap` (a zero gap makes every event its own session).
+Its id is the event_key of its first event. Events with an unknown percent_viewed count in
+event_count and the latest-value fields but add nothing to percent_viewed or duration_viewed;
+a session whose events all have unknown percent has both null. duration_viewed is
+the sum of percent_viewed * media duration, null when the duration is unknown: never a guess.
+
+Pure: no I/O, no logging, no Singer imports; the caller logs the counts in `EventProblems`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from operator import attrgetter
+from typing import Any
+
+from tap_wistia.events import (
+    UNKNOWN_MEDIA_DURATION,
+    EventProblems,
+    ViewEvent,
+    format_timestamp,
+    parse_timestamp,
+)
+
+STATE_VERSION = 1
+
+_BY_TIME = attrgetter("received_at", "event_key")
+_BY_END = attrgetter("ended_at", "session_id")
+_NO_GAP = timedelta(0)
+
+
+@dataclass(frozen=True, slots=True)
+class ViewingSession:
+    """One viewing session: the figures of one `wistia_activity` record."""
+
+    session_id: str
+    visitor_key: str
+    media_id: str
+    media_name: str | None
+    media_duration: float | None
+    percent_viewed: float | None
+    duration_viewed: float | None
+    started_at: datetime
+    ended_at: datetime
+    event_count: int
+    country: str | None
+    region: str | None
+    city: str | None
+    org: str | None
+    lat: float | None
+    lon: float | None
+    ip: str | None
+    embed_url: str | None
+    user_agent_details: dict[str, Any] | None
+    email: str | None
+    first_name: str | None
+    last_name: str | None
+    conversion_type: str | int | None
+
+    def to_record(self) -> dict[str, Any]:
+        """Give the `wistia_activity` record, timestamps in the canonical UTC form."""
+        details = self.user_agent_details
+        return {
+            "session_id": self.session_id,
+            "visitor_key": self.visitor_key,
+            "media_id": self.media_id,
+            "media_name": self.media_name,
+            "media_duration": self.media_duration,
+            "percent_viewed": self.percent_viewed,
+            "duration_viewed": self.duration_viewed,
+            "started_at": format_timestamp(self.started_at),
+            "ended_at": format_timestamp(self.ended_at),
+            "event_count": self.event_count,
+            "country": self.country,
+            "region": self.region,
+            "city": self.city,
+            "org": self.org,
+            "lat": self.lat,
+            "lon": self.lon,
+            "ip": self.ip,
+            "embed_url": self.embed_url,
+            "user_agent_details": dict(details) if details is not None else None,
+            "email": self.email,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "conversion_type": self.conversion_type,
+        }
+
+    def fingerprint(self) -> str:
+        """Give a short stable digest of every figure, to emit a session again only on change.
+
+        Stable across processes and Python versions (sorted-key JSON, no `hash()`), so it can be
+        compared with a fingerprint stored in the state of an earlier run.
+        """
+        text = json.dumps(
+            self.to_record(),
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            default=str,
+        )
+        return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def dedupe(events: Iterable[ViewEvent]) -> list[ViewEvent]:
+    """Keep one copy per event_key: the highest percent_viewed (None lowest), then the latest.
+
+    Wistia pages shift while a run reads them (the same event on two pages) and a re-read
+    lookback window serves events again, possibly with a grown percent_viewed.
+    """
+    return list(_dedupe(events, {}).values())
+
+
+def _dedupe(events: Iterable[ViewEvent], kept: dict[str, ViewEvent]) -> dict[str, ViewEvent]:
+    """Fold events into `kept` (event_key → preferred copy) and return it."""
+    for event in events:
+        held = kept.get(event.event_key)
+        if held is None or _prefer(event, held):
+            kept[event.event_key] = event
+    return kept
+
+
+def _prefer(new: ViewEvent, old: ViewEvent) -> bool:
+    """Whether `new` is the better copy of the same event (a total order: input order is moot)."""
+    new_percent, old_percent = new.percent_viewed, old.percent_viewed
+    if new_percent != old_percent:
+        if new_percent is None:
+            return False
+        return old_percent is None or new_percent > old_percent
+    if new.received_at != old.received_at:
+        return new.received_at > old.received_at
+    return repr(new) > repr(old)
+
+
+def sessionize(
+    events: Iterable[ViewEvent],
+    durations: Mapping[str, float | None],
+    gap: timedelta,
+) -> list[ViewingSession]:
+    """Group events into viewing sessions: the pure definition every run must agree with.
+
+    Any input order and duplicate copies give the same result. `durations` maps media_id to
+    seconds (None or absent: deleted or not a video). Sessions come sorted by
+    (ended_at, session_id). Linear in events apart from a sort per visitor and media.
+    """
+    _check_span("gap", gap)
+    media = _MediaDurations(durations)
+    sessions = [_session(run, media.of(run[0].media_id)) for run in _runs(_dedupe(events, {}), gap)]
+    sessions.sort(key=_BY_END)
+    return sessions
+
+
+def _runs(events: Mapping[str, ViewEvent], gap: timedelta) -> list[list[ViewEvent]]:
+    """Split deduplicated events into the event lists of sessions, each in time order."""
+    groups: dict[tuple[str, str], list[ViewEvent]] = {}
+    for event in events.values():
+        key = (event.visitor_key, event.media_id)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [event]
+        else:
+            group.append(event)
+    runs: list[list[ViewEvent]] = []
+    for group in groups.values():
+        if gap <= _NO_GAP:
+            runs.extend([event] for event in group)
+            continue
+        group.sort(key=_BY_TIME)
+        run = [group[0]]
+        last = group[0].received_at
+        for event in group[1:]:
+            moment = event.received_at
+            if moment - last > gap:
+                runs.append(run)
+                run = [event]
+            else:
+                run.append(event)
+            last = moment
+        runs.append(run)
+    return runs
+
+
+def _session(run: list[ViewEvent], duration: float | None) -> ViewingSession:
+    """Compute one session's figures from its events in time order."""
+    best: float | None = None
+    viewed = 0.0
+    media_name = email = first_name = last_name = None
+    conversion_type: str | int | None = None
+    for event in run:
+        percent = event.percent_viewed
+        if percent is not None:
+            if best is None or percent > best:
+                best = percent
+            if duration is not None:
+                viewed += percent * duration
+        if event.media_name is not None:
+            media_name = event.media_name
+        if event.email is not None:
+            email = event.email
+        if event.first_name is not None:
+            first_name = event.first_name
+        if event.last_name is not None:
+            last_name = event.last_name
+        if event.conversion_type is not None:
+            conversion_type = event.conversion_type
+    first, latest = run[0], run[-1]
+    return ViewingSession(
+        session_id=first.event_key,
+        visitor_key=first.visitor_key,
+        media_id=first.media_id,
+        media_name=media_name,
+        media_duration=duration,
+        percent_viewed=best,
+        duration_viewed=viewed if best is not None and duration is not None else None,
+        started_at=first.received_at,
+        ended_at=latest.received_at,
+        event_count=len(run),
+        country=latest.country,
+        region=latest.region,
+        city=latest.city,
+        org=latest.org,
+        lat=latest.lat,
+        lon=latest.lon,
+        ip=latest.ip,
+        embed_url=latest.embed_url,
+        user_agent_details=latest.user_agent_details,
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        conversion_type=conversion_type,
+    )
+
+
+class _MediaDurations:
+    """Media durations read once per media: seconds as a finite float ≥ 0, else None."""
+
+    __slots__ = ("_cache", "_durations")
+
+    def __init__(self, durations: Mapping[str, float | None]) -> None:
+        self._durations = durations
+        self._cache: dict[str, float | None] = {}
+
+    def of(self, media_id: str) -> float | None:
+        """Duration of one media; None when deleted, not a video or nonsense."""
+        try:
+            return self._cache[media_id]
+        except KeyError:
+            pass
+        value: object = self._durations.get(media_id)
+        seconds: float | None = None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            number = float(value)
+            if math.isfinite(number) and number >= 0:
+                seconds = number
+        self._cache[media_id] = seconds
+        return seconds
+
+
+def _check_span(name: str, span: timedelta) -> None:
+    """Refuse negative settings early, naming the setting."""
+    if span < _NO_GAP:
+        msg = f"{name} must be zero or positive, got {span}"
+        raise ValueError(msg)
+
+
+@dataclass(frozen=True, slots=True)
+class Carry:
+    """What one run leaves to the next so that hourly runs agree with one big run.
+
+    - `watermark`: every event received before it was fed, and every session that ended before
+      `watermark - gap` was emitted.
+    - `horizon`: sessions that ended before it are final (emitted by an earlier run); a later
+      run never emits them again, as it may see only their tail. Sessions ending at or after it
+      are "in the window": the next run recomputes them whole. Normally
+      `watermark - lookback - gap`; it never moves back, so raising `lookback` is safe. None
+      (a hand-built carry) means `watermark - lookback - gap` of the builder that reads it.
+    - `reread_from`: earliest start of a session in the window (None when the window is empty):
+      the next run re-reads events from there so those sessions are recomputed whole.
+    - `emitted`: session_id → fingerprint last emitted, only for sessions in the window, so its
+      size follows the activity of the window, never the history.
+    """
+
+    watermark: datetime
+    reread_from: datetime | None
+    emitted: dict[str, str] = field(default_factory=dict)
+    horizon: datetime | None = None
+
+    def to_state(self) -> dict[str, Any]:
+        """Give a JSON-able form for the tap's state (timestamps canonical, fingerprints hex)."""
+        return {
+            "version": STATE_VERSION,
+            "watermark": format_timestamp(self.watermark),
+            "horizon": _format_optional(self.horizon),
+            "reread_from": _format_optional(self.reread_from),
+            "emitted": dict(self.emitted),
+        }
+
+    @classmethod
+    def from_state(cls, state: object) -> Carry | None:
+        """Read `to_state`'s form back; None when there is none yet (None or empty: first run).
+
+        Raises:
+            UnreadableStateError: (a ValueError) the stored state is malformed. Guessing
+                would re-emit or skip sessions silently; the message says how to rebuild it.
+        """
+        if state is None or (isinstance(state, Mapping) and not state):
+            return None
+        if not isinstance(state, Mapping):
+            problem = f"expected an object, got {type(state).__name__}"
+            raise UnreadableStateError(problem)
+        version = state.get("version", STATE_VERSION)
+        if version != STATE_VERSION:
+            problem = f"version {version!r} is not {STATE_VERSION}; upgrade the tap"
+            raise UnreadableStateError(problem)
+        watermark = parse_timestamp(state.get("watermark"))
+        if watermark is None:
+            problem = f"watermark {state.get('watermark')!r} is not a timestamp"
+            raise UnreadableStateError(problem)
+        emitted = state.get("emitted", {})
+        if not isinstance(emitted, Mapping) or not all(
+            isinstance(key, str) and isinstance(value, str) for key, value in emitted.items()
+        ):
+            problem = "emitted must map session ids to fingerprint strings"
+            raise UnreadableStateError(problem)
+        return cls(
+            watermark=watermark,
+            reread_from=_parse_optional(state, "reread_from"),
+            emitted=dict(emitted),
+            horizon=_parse_optional(state, "horizon"),
+        )
+
+
+def _format_optional(moment: datetime | None) -> str | None:
+    return None if moment is None else format_timestamp(moment)
+
+
+def _parse_optional(state: Mapping[str, Any], key: str) -> datetime | None:
+    """An optional timestamp of the state; a present but unreadable one is an error."""
+    value = state.get(key)
+    if value is None:
+        return None
+    moment = parse_timestamp(value)
+    if moment is None:
+        problem = f"{key} {value!r} is not a timestamp"
+        raise UnreadableStateError(problem)
+    return moment
+
+
+class UnreadableStateError(ValueError):
+    """The stored carry is malformed: guessing would re-emit or skip sessions silently."""
+
+    def __init__(self, problem: str) -> None:
+        """Say what is wrong and how to rebuild the state."""
+        super().__init__(
+            f"The stored wistia_activity state is unreadable: {problem}. Clear the tap's "
+            "state (e.g. `meltano state clear <state id>`) to rebuild activity from start_date."
+        )
+
+
+def fetch_start(carry: Carry | None, *, lookback: timedelta, default: datetime) -> datetime:
+    """Where the next run must start reading events.
+
+    Far enough back to re-read the lookback (late percent_viewed updates) and every event of the
+    sessions in the carry's window (so they are recomputed whole); `default` on a first run.
+    """
+    if carry is None:
+        return default
+    start = carry.watermark - lookback
+    if carry.reread_from is not None and carry.reread_from < start:
+        return carry.reread_from
+    return start
+
+
+class ActivityBuilder:
+    """Build the viewing sessions of one run incrementally, agreeing with `sessionize`.
+
+    Feed every event read since `fetch_start(carry, ...)` with `add` (any order), declare
+    progress with `settle(watermark)` (e.g. after each day read) and end with
+    `finish(watermark)`. Each call returns the sessions to emit now; `carry` is the state to
+    store afterwards. Memory holds the events of sessions still open plus those added since the
+    last settle; closed sessions are freed.
+    """
+
+    def __init__(
+        self,
+        durations: Mapping[str, float | None],
+        *,
+        gap: timedelta,
+        lookback: timedelta,
+        carry: Carry | None,
+        problems: EventProblems | None = None,
+    ) -> None:
+        """Start a run from the carry the previous run stored (None on a first run).
+
+        `problems` receives `unknown_media_duration` counts (events in emitted sessions whose
+        media has no known duration); pass the run's counter to log everything in one line.
+        """
+        _check_span("gap", gap)
+        _check_span("lookback", lookback)
+        self._media = _MediaDurations(durations)
+        self._gap = gap
+        self._lookback = lookback
+        self._start = carry
+        self._final_before: datetime | None = None
+        if carry is not None:
+            self._final_before = carry.horizon
+            if self._final_before is None:
+                self._final_before = carry.watermark - lookback - gap
+        self._pool: dict[str, ViewEvent] = {}
+        self._open: list[tuple[str, datetime, datetime]] = []
+        self._spans: dict[str, tuple[datetime, datetime]] = {}
+        self._emitted: dict[str, str] = dict(carry.emitted) if carry is not None else {}
+        self._settled: datetime | None = None
+        self._carry = carry
+        self._finished = False
+        self.problems = problems if problems is not None else EventProblems()
+
+    @property
+    def carry(self) -> Carry | None:
+        """The carry to store: after any settle an interrupted run resumes correctly from it.
+
+        Before the first settle it is the carry the builder started with (None on a first run).
+        """
+        return self._carry
+
+    @property
+    def held_events(self) -> int:
+        """How many events are held in memory (open sessions and events not yet settled)."""
+        return len(self._pool)
+
+    def add(self, event: ViewEvent) -> None:
+        """Take one event of this run (duplicates welcome: the best copy is kept).
+
+        Raises:
+            ValueError: the event is older than a watermark already settled and not part of a
+                session still held, so its session may already be emitted: the caller settled
+                too early (settle only once every event before the watermark was added).
+        """
+        self._check_running()
+        settled = self._settled
+        if (
+            settled is not None
+            and event.received_at < settled
+            and event.event_key not in self._pool
+        ):
+            msg = (
+                f"event {event.event_key} received at {format_timestamp(event.received_at)} "
+                f"was added after settle({format_timestamp(settled)}); settle(w) must come only "
+                "after every event received before w was added"
+            )
+            raise ValueError(msg)
+        _dedupe((event,), self._pool)
+
+    def settle(self, watermark: datetime) -> list[ViewingSession]:
+        """Declare every event received before `watermark` added; return the sessions to emit.
+
+        Those are the sessions now closed (ended before `watermark - gap`: no later event can
+        join them) whose figures differ from what was last emitted, excluding sessions final
+        before this run's start (see `Carry.horizon`). Closed sessions' events are freed.
+        """
+        return self._close(watermark, include_open=False)
+
+    def finish(self, watermark: datetime) -> list[ViewingSession]:
+        """End the run: like `settle`, but also emit the open sessions that changed.
+
+        An open session is emitted as it stands; the next run recomputes it whole and emits it
+        again only if it grew.
+        """
+        sessions = self._close(watermark, include_open=True)
+        self._finished = True
+        return sessions
+
+    def _check_running(self) -> None:
+        if self._finished:
+            msg = "this run has finished; start a new ActivityBuilder with its carry"
+            raise RuntimeError(msg)
+
+    def _close(self, watermark: datetime, *, include_open: bool) -> list[ViewingSession]:
+        """Emit what is closed (and, at the end of the run, what is open); keep the rest."""
+        self._check_running()
+        if self._settled is not None and watermark < self._settled:
+            msg = (
+                f"watermark {format_timestamp(watermark)} is before the one already settled, "
+                f"{format_timestamp(self._settled)}: watermarks only move forward"
+            )
+            raise ValueError(msg)
+        limit = watermark - self._gap
+        kept: dict[str, ViewEvent] = {}
+        still_open: list[tuple[str, datetime, datetime]] = []
+        out: list[ViewingSession] = []
+        for run in _runs(self._pool, self._gap):
+            first, ended = run[0], run[-1].received_at
+            if ended >= limit and not include_open:
+                kept.update((event.event_key, event) for event in run)
+                still_open.append((first.event_key, first.received_at, ended))
+                continue
+            if self._final_before is not None and ended < self._final_before:
+                continue
+            session = self._emit_if_changed(run)
+            if session is not None:
+                out.append(session)
+        self._pool = kept
+        self._open = still_open
+        self._settled = watermark
+        self._carry = self._next_carry(watermark)
+        out.sort(key=_BY_END)
+        return out
+
+    def _emit_if_changed(self, run: list[ViewEvent]) -> ViewingSession | None:
+        """Record a complete session in the window; return it if it differs from the last one."""
+        first = run[0]
+        session = _session(run, self._media.of(first.media_id))
+        self._spans[first.event_key] = (session.started_at, session.ended_at)
+        fingerprint = session.fingerprint()
+        if self._emitted.get(first.event_key) == fingerprint:
+            return None
+        self._emitted[first.event_key] = fingerprint
+        if session.media_duration is None:
+            self.problems[UNKNOWN_MEDIA_DURATION] += session.event_count
+        return session
+
+    def _next_carry(self, watermark: datetime) -> Carry:
+        """The carry after settling at `watermark`.
+
+        While this run re-reads time the previous run already covered (watermark before the
+        starting carry's), the starting carry stays valid: only fingerprints are updated. Past
+        it, every session of the starting carry's window has been recomputed, so the window is
+        exactly what this run knows: closed sessions ending at or after the horizon and the
+        open ones.
+        """
+        start = self._start
+        if start is not None and watermark < start.watermark:
+            return Carry(start.watermark, start.reread_from, dict(self._emitted), start.horizon)
+        horizon = watermark - self._lookback - self._gap
+        if self._final_before is not None and self._final_before > horizon:
+            horizon = self._final_before
+        self._spans = {key: span for key, span in self._spans.items() if span[1] >= horizon}
+        window = dict(self._spans)
+        window.update((key, (started, ended)) for key, started, ended in self._open)
+        self._emitted = {key: self._emitted[key] for key in window if key in self._emitted}
+        reread_from = min((started for started, _ in window.values()), default=None)
+        return Carry(watermark, reread_from, dict(self._emitted), horizon)
