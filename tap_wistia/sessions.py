@@ -430,11 +430,18 @@ class ActivityBuilder:
         self.problems = problems if problems is not None else EventProblems()
 
     @property
-    def carry(self) -> Carry | None:
+    def carry(self) -> Carry:
         """The carry to store: after any settle an interrupted run resumes correctly from it.
 
-        Before the first settle it is the carry the builder started with (None on a first run).
+        Before the first settle it is the carry the builder started with.
+
+        Raises:
+            RuntimeError: a first run (no starting carry) has not settled yet: there is nothing
+                to store.
         """
+        if self._carry is None:
+            msg = "no carry yet: a first run has one only after its first settle or finish"
+            raise RuntimeError(msg)
         return self._carry
 
     @property
