@@ -1,0 +1,158 @@
+"""The Lytics sink: maps each record, queues it for the collect API, confirms the batch.
+
+A batch here spans many collect requests. Requests leave as soon as they fill, so reading input
+overlaps with waiting for Lytics; `process_batch` then waits for every one of them and raises if
+any record was not durably accepted. The SDK prints a STATE only after every sink's
+`process_batch` returned, so the bookmark never passes undelivered records.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any, Final, cast
+
+import msgspec
+from singer_sdk.sinks import BatchSink
+
+from target_lytics.client import MAX_RECORD_BYTES, LyticsError
+from target_lytics.mapping import plan_stream
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from singer_sdk.target_base import Target
+
+    from target_lytics.client import Delivery
+    from target_lytics.target import TargetLytics
+
+#: A drain waits for the batch's slowest request, so a batch spans this many requests.
+REQUESTS_PER_BATCH: Final = 100
+
+
+class OversizeRecordError(LyticsError):
+    """A record is over Lytics' 16 KB per-record limit (and skipping was not asked for)."""
+
+
+def _encode_fallback(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+class LyticsSink(BatchSink):
+    """Writes one Singer stream to its Lytics stream."""
+
+    def __init__(
+        self,
+        target: Target,
+        stream_name: str,
+        schema: dict,
+        key_properties: Sequence[str] | None,
+    ) -> None:
+        """Resolve where this stream goes and how its records map, once."""
+        super().__init__(target, stream_name, schema, key_properties)
+        lytics = cast("TargetLytics", target)
+        settings = lytics.lytics_settings
+        self.plan = plan_stream(
+            stream_name,
+            settings.mappings,
+            stream_setting=settings.stream,
+            timestamp_setting=settings.timestamp_field,
+        )
+        self._client = lytics.lytics_client
+        self._rows_per_request = settings.client.rows_per_request
+        self._skip_oversize = settings.skip_oversize_records
+        self._encode = msgspec.json.Encoder(
+            enc_hook=_encode_fallback, decimal_format="number"
+        ).encode
+        self._notes: Counter[str] = Counter()  # records worth a warning, by reason
+        self.logger.info(
+            "Stream %r goes to Lytics stream %r (%s, timestamp_field=%s)",
+            stream_name,
+            self.plan.lytics_stream,
+            "mapped" if self.plan.mapping else "unmapped",
+            self.plan.timestamp_field or "none: Lytics uses arrival time",
+        )
+
+    @property
+    def max_size(self) -> int:
+        """Records per batch: many requests, so waiting for the slowest one is rare."""
+        return self._rows_per_request * REQUESTS_PER_BATCH
+
+    def _validate_and_parse(self, record: dict) -> dict:
+        """Validate only when `validate_records` asks for it; keep timestamps as sent.
+
+        The SDK would parse every date-time string into a datetime, which Lytics then needs as a
+        string again: slower, and the original text is what `timestamp_field` should carry.
+        """
+        if self._validator is not None:
+            self._validator.validate(record)
+        return record
+
+    def start_batch(self, context: dict) -> None:
+        """Open this batch's delivery to Lytics."""
+        context["delivery"] = self._client.start_delivery(
+            self.plan.lytics_stream, self.plan.timestamp_field
+        )
+
+    def process_record(self, record: dict, context: dict) -> None:
+        """Map the record and queue it; a full request leaves right away."""
+        self._deliver(record, context["delivery"])
+
+    def _deliver(self, record: dict[str, Any], delivery: Delivery) -> None:
+        plan = self.plan
+        out = plan.to_lytics(record)
+        if not out:
+            self._notes["had no field with a value and were not sent"] += 1
+            return
+        if plan.timestamp_field and plan.timestamp_field not in out:
+            self._notes[
+                f"were sent without {plan.timestamp_field}: Lytics dates them on arrival"
+            ] += 1
+        body = self._encode(out)
+        if len(body) > MAX_RECORD_BYTES:
+            self._oversize(record, len(body))
+            return
+        delivery.add(body)
+
+    def _oversize(self, record: dict[str, Any], size: int) -> None:
+        where = self._record_key(record)
+        if not self._skip_oversize:
+            msg = (
+                f"Record {where} of stream {self.stream_name!r} is {size:,} bytes as Lytics JSON, "
+                f"over Lytics' {MAX_RECORD_BYTES // 1024} KB per-record limit: leave large fields "
+                "out through the mapping setting, or set skip_oversize_records to true to skip "
+                "and count such records"
+            )
+            raise OversizeRecordError(msg)
+        self._notes[f"were skipped: over {MAX_RECORD_BYTES // 1024} KB"] += 1
+        self.logger.warning("Skipped record %s: %s bytes, over the 16 KB limit", where, size)
+
+    def _record_key(self, record: dict[str, Any]) -> str:
+        if self.key_properties:
+            return ", ".join(f"{key}={record.get(key)!r}" for key in self.key_properties)
+        return f"#{self._total_records_read} (the stream has no key properties)"
+
+    def process_batch(self, context: dict) -> None:
+        """Return only once Lytics durably accepted every record of the batch.
+
+        Raises:
+            LyticsError: some record was refused, rejected or could not be delivered.
+        """
+        delivery: Delivery | None = context.get("delivery")
+        if delivery is None:  # a BATCH message's records arrive here without process_record
+            delivery = self._client.start_delivery(
+                self.plan.lytics_stream, self.plan.timestamp_field
+            )
+            for record in context.get("records", []):
+                self._deliver(record, delivery)
+        report = delivery.finish()
+        self.logger.info(
+            "Lytics accepted %d records on stream %r in %d requests (%d retries, %d splits)",
+            report.records,
+            self.plan.lytics_stream,
+            report.requests,
+            report.retries,
+            report.splits,
+        )
+        for reason, count in sorted(self._notes.items()):
+            self.logger.warning("%d records of stream %r %s", count, self.stream_name, reason)
+        self._notes.clear()
