@@ -119,17 +119,24 @@ def parse_event_time(value: Any) -> int | None:
 
 
 def _parse_time_text(text: str) -> int | None:
-    try:
-        return _epoch_number_us(float(text))
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
+    looks_like_a_date = "-" in text[1:] or ":" in text
+    for parse in (_iso_us, _epoch_text_us) if looks_like_a_date else (_epoch_text_us, _iso_us):
+        try:
+            return parse(text)
+        except ValueError:
+            continue
+    return None
+
+
+def _iso_us(text: str) -> int | None:
+    moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return _within_range((moment - _EPOCH) // _MICROSECOND)
+
+
+def _epoch_text_us(text: str) -> int | None:
+    return _epoch_number_us(float(text))
 
 
 def _epoch_number_us(number: float) -> int | None:
@@ -238,7 +245,7 @@ def absorb_record(
         value = normalize_identity(name, raw, schema) if name in identity_fields else raw
         if value is None:
             continue
-        op = ops.get(name) or ("merge" if isinstance(value, list | dict) else "latest")
+        op = ops.get(name) or ("merge" if isinstance(value, (list, dict)) else "latest")
         kinds = fields.get(name)
         if op == "latest":
             if kinds is None:
@@ -248,14 +255,39 @@ def absorb_record(
             if current is None or key > current[0]:
                 kinds["latest"] = (key, value)
             continue
-        kind = _kind(op, value)
-        if kind is None:
-            continue
         if kinds is None:
             kinds = fields[name] = {}
-        _merge_entry(kinds, kind, (key, _seed(kind, key, value)))
+        if op == "merge":
+            _absorb_merge(kinds, key, value)
+            continue
+        kind = _kind(op, value)
+        if kind is not None:
+            _merge_entry(kinds, kind, (key, _seed(kind, key, value)))
     state.created = min(state.created, key[0])
     state.modified = max(state.modified, key[0])
+
+
+def _absorb_merge(kinds: dict[Kind, Entry], key: Key, value: Any) -> None:
+    """``merge`` one value in place: a set union, or a per-key latest for an object."""
+    kind: Kind = "map" if isinstance(value, dict) else "set"
+    current = kinds.get(kind)
+    if current is None:
+        kinds[kind] = (key, _seed(kind, key, value))
+        return
+    payload = current[1]
+    if kind == "set":
+        for item in value if isinstance(value, list) else (value,):
+            if item is not None:
+                payload.add(item if isinstance(item, str) else _set_item(item))
+    else:
+        for name, item in value.items():
+            if item is None:
+                continue
+            entry = payload.get(name)
+            if entry is None or key > entry[0]:
+                payload[str(name)] = (key, item)
+    if key > current[0]:
+        kinds[kind] = (key, payload)
 
 
 def _merge_sets(into: set[str], other: set[str]) -> set[str]:

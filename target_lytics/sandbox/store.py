@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -31,7 +32,6 @@ CREATE TABLE IF NOT EXISTS events (
     arrival INTEGER NOT NULL,        -- microseconds since the epoch
     body TEXT NOT NULL               -- the record as compact JSON
 );
-CREATE INDEX IF NOT EXISTS events_by_stream ON events (account, stream, id);
 CREATE TABLE IF NOT EXISTS streams (
     account TEXT NOT NULL,
     stream TEXT NOT NULL,
@@ -40,6 +40,9 @@ CREATE TABLE IF NOT EXISTS streams (
 );
 """
 _CATCH_UP_CHUNK = 5_000
+_IDLE_FOLD_STEP = 1_000  # events per step, so a request arriving meanwhile waits little
+# No index on (stream, id): it would cost ingest a third of its speed, and listing a stream's
+# newest events walks the table backwards from the newest row, which is quick in practice.
 
 
 class NewEvent(NamedTuple):
@@ -65,10 +68,18 @@ class EventStore:
     """Events and the profiles they build, safe to share between request threads.
 
     One writer connection behind a lock appends events; a second connection behind another lock
-    serves reads and profile catch-up, so reads never stall ingest (SQLite WAL mode).
+    serves reads and profile catch-up, so reads never stall ingest (SQLite WAL mode). With
+    ``fold_when_idle`` a background thread folds new events into the profiles once no write has
+    come for that many seconds, so a read after a large load does not pay for all of it.
     """
 
-    def __init__(self, path: str | Path, schema: ProfileSchema = DEFAULT_SCHEMA) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        schema: ProfileSchema = DEFAULT_SCHEMA,
+        *,
+        fold_when_idle: float | None = None,
+    ) -> None:
         """Open (or create) the database at ``path``; ``schema`` shapes the profiles."""
         self.path = Path(path)
         self.schema = schema
@@ -79,9 +90,23 @@ class EventStore:
         self._read_lock = threading.Lock()
         self._books: dict[str, ProfileBook] = {}
         self._folded_up_to = 0
+        self._last_write = time.monotonic()
+        self._closing = threading.Event()
+        self._folder: threading.Thread | None = None
+        if fold_when_idle is not None:
+            self._folder = threading.Thread(
+                target=self._fold_when_idle,
+                args=(fold_when_idle,),
+                name="lytics-sandbox-profiles",
+                daemon=True,
+            )
+            self._folder.start()
 
     def close(self) -> None:
         """Close both connections; the file keeps everything for the next start."""
+        self._closing.set()
+        if self._folder is not None:
+            self._folder.join()
         with self._write_lock, self._read_lock:
             self._writer.close()
             self._reader.close()
@@ -102,6 +127,7 @@ class EventStore:
                 " ON CONFLICT (account, stream) DO UPDATE SET events = events + excluded.events",
                 (account, stream, len(rows)),
             )
+        self._last_write = time.monotonic()
         return len(rows)
 
     def clear(self) -> None:
@@ -166,22 +192,36 @@ class EventStore:
                 offset = max(0, offset - len(book))
             return total, page
 
-    def _catch_up(self) -> None:
-        """Fold events stored since the last read into the profiles (read lock held)."""
-        for seq, account, event_time, body in self._unfolded():
+    def _catch_up(self, limit: int = -1) -> bool:
+        """Fold up to ``limit`` (-1: all) new events into the profiles (read lock held).
+
+        Returns whether events were folded.
+        """
+        folded = False
+        for seq, account, event_time, body in self._unfolded(limit):
             book = self._books.get(account)
             if book is None:
                 book = self._books[account] = ProfileBook(self.schema)
             book.add(event_time, seq, msgspec.json.decode(body))
             self._folded_up_to = seq
+            folded = True
+        return folded
 
-    def _unfolded(self) -> Iterator[tuple[int, str, int, str]]:
+    def _unfolded(self, limit: int) -> Iterator[tuple[int, str, int, str]]:
         cursor = self._reader.execute(
-            "SELECT id, account, event_time, body FROM events WHERE id > ? ORDER BY id",
-            (self._folded_up_to,),
+            "SELECT id, account, event_time, body FROM events WHERE id > ? ORDER BY id LIMIT ?",
+            (self._folded_up_to, limit),
         )
         while rows := cursor.fetchmany(_CATCH_UP_CHUNK):
             yield from rows
+
+    def _fold_when_idle(self, idle_seconds: float) -> None:
+        """Background: fold new events in small steps whenever ingest has paused."""
+        while not self._closing.wait(idle_seconds):
+            while time.monotonic() - self._last_write >= idle_seconds:
+                with self._read_lock:
+                    if self._closing.is_set() or not self._catch_up(_IDLE_FOLD_STEP):
+                        break
 
 
 def _connect(path: Path, *, isolation_level: Literal["DEFERRED"] | None) -> sqlite3.Connection:

@@ -1,0 +1,158 @@
+"""Command line for the Lytics sandbox: serve it, or print the profiles a database holds.
+
+    lytics-sandbox --port 8702 --db lytics.sqlite3 --ready-file ready.json
+    lytics-sandbox profiles --db lytics.sqlite3 --limit 10
+
+Serving runs until SIGINT or SIGTERM and then exits 0; reading profiles needs no server, so a
+demo can inspect what Lytics would hold after the pipeline and the sandbox have stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+import msgspec
+
+from target_lytics.sandbox.faults import Faults
+from target_lytics.sandbox.server import DEFAULT_ACCOUNT, DEFAULT_TOKEN, LyticsSandbox
+from target_lytics.sandbox.store import EventStore
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import FrameType
+
+_USAGE_ERROR = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m target_lytics.sandbox`` and the ``lytics-sandbox`` script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["profiles"]:
+        return print_profiles(_profiles_parser().parse_args(args[1:]))
+    if args[:1] == ["serve"]:
+        args = args[1:]
+    return serve(_serve_parser().parse_args(args))
+
+
+def _serve_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lytics-sandbox",
+        description="A local Lytics API (collect, account, entity) that stores into SQLite. "
+        "Also: `lytics-sandbox profiles --db PATH` prints the profiles a database holds.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    parser.add_argument("--port", type=int, default=8702, help="port (0: any free port)")
+    parser.add_argument("--db", type=Path, help="SQLite file to keep data in (default: temporary)")
+    parser.add_argument("--latency-ms", type=float, default=0, help="delay every API request")
+    parser.add_argument("--ready-file", type=Path, help='write {"url", "pid"} here once listening')
+    parser.add_argument("--token", default=DEFAULT_TOKEN, help="the token to accept")
+    parser.add_argument("--account", default=DEFAULT_ACCOUNT, help="the token's account id")
+    parser.add_argument(
+        "--oversize-status",
+        type=int,
+        choices=(413, 400),
+        default=413,
+        help="status for bodies over 10 MB (unconfirmed for Lytics)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="do not log requests to stderr")
+    return parser
+
+
+def _profiles_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lytics-sandbox profiles",
+        description="Print the merged profiles a sandbox database holds, one JSON object a line.",
+    )
+    parser.add_argument("--db", type=Path, required=True, help="the sandbox's SQLite file")
+    parser.add_argument("--limit", type=int, help="print at most this many profiles")
+    parser.add_argument("--account", help="only this account's profiles")
+    return parser
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Serve until SIGINT/SIGTERM; exit status 0 on a signal, 2 when it cannot listen."""
+    if args.latency_ms < 0:
+        return _fail("--latency-ms must be >= 0")
+    sandbox = LyticsSandbox(
+        db_path=args.db,
+        host=args.host,
+        port=args.port,
+        tokens={args.token: args.account},
+        faults=Faults(latency_ms=args.latency_ms),
+        oversize_status=args.oversize_status,
+        log_requests=not args.quiet,
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        _say(f"{signal.Signals(signum).name}: stopping", sys.stderr)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        sandbox.start()
+    except OSError as error:
+        sandbox.stop()
+        return _fail(f"cannot listen on {args.host}:{args.port} ({error}); pick --port or 0")
+    try:
+        _announce(sandbox, args)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sandbox.stop()
+    return 0
+
+
+def _announce(sandbox: LyticsSandbox, args: argparse.Namespace) -> None:
+    place = str(args.db) if args.db else "a temporary file, gone on exit (use --db PATH to keep)"
+    _say(f"Lytics sandbox listening on {sandbox.url}")
+    _say(f"token: {sandbox.token} (send it as the Authorization header)")
+    _say(f"data: {place}")
+    if args.ready_file:
+        partial = args.ready_file.with_name(args.ready_file.name + ".partial")
+        partial.write_text(json.dumps({"url": sandbox.url, "pid": os.getpid()}))
+        partial.replace(args.ready_file)
+
+
+def print_profiles(args: argparse.Namespace) -> int:
+    """Print profiles as JSON lines; works on a database whether or not a server runs."""
+    if not args.db.is_file():
+        return _fail(f"no sandbox database at {args.db}: pass the --db the sandbox ran with")
+    if args.limit is not None and args.limit < 0:
+        return _fail("--limit must be >= 0")
+    store = EventStore(args.db)
+    try:
+        _, profiles = store.profiles(args.account, limit=args.limit)
+    finally:
+        store.close()
+    try:
+        for profile in profiles:
+            sys.stdout.write(msgspec.json.encode(profile).decode() + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:  # e.g. piped into `head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def _fail(message: str) -> int:
+    _say(f"lytics-sandbox: error: {message}", sys.stderr)
+    return _USAGE_ERROR
+
+
+def _say(line: str, stream: TextIO | None = None) -> None:
+    """One line for a person (or a parent process waiting for it), flushed at once."""
+    out = stream or sys.stdout
+    out.write(line + "\n")
+    out.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

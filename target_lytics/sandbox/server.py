@@ -1,0 +1,822 @@
+"""A faithful local Lytics API over real HTTP: collect, account, entity and stream endpoints.
+
+Users run it (``python -m target_lytics.sandbox``) to try the pipeline and inspect what Lytics
+would hold; every target test, end-to-end test and benchmark talks to it. It enforces the
+documented collect rules (raw-token auth, 10 MB bodies, 4 KB / 16 KB records, no arrays of
+objects, 256-byte identifiers, ``rejected_count`` on a 200) so a loader that passes here behaves
+against Lytics, and it can inject the failures a loader must survive (see ``faults``).
+Read-only inspection and fault control live under ``/_sandbox/`` (no auth).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import socket
+import socketserver
+import struct
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Self
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import msgspec
+
+from target_lytics.sandbox.faults import Decision, FaultDesk, Faults
+from target_lytics.sandbox.profiles import DEFAULT_SCHEMA, ProfileSchema, iso_time, parse_event_time
+from target_lytics.sandbox.store import EventStore, NewEvent
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Iterator, Mapping
+    from types import TracebackType
+
+DEFAULT_TOKEN = "sandbox-lytics-token"  # noqa: S105 - the sandbox's public, documented token
+DEFAULT_ACCOUNT = "acct-sandbox"
+EXPIRED_TOKEN = "at.expired.token"  # noqa: S105 - a documented fake that answers "Expired Token"
+MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_BATCH_RECORD_BYTES = 16 * 1024
+MAX_SINGLE_RECORD_BYTES = 4 * 1024
+MAX_IDENTIFIER_BYTES = 256
+_SURELY_SHORT_IDENTIFIER = MAX_IDENTIFIER_BYTES // 4  # characters: UTF-8 uses at most 4 bytes
+_DRAIN_LIMIT = 64 * 1024 * 1024  # bodies up to this are read (so the client sees the 413)
+_FIRST_AID = 1234
+_PAGE_LIMIT = 10_000
+_HANDLER_DRAIN_SECONDS = 2.0
+_FOLD_WHEN_IDLE_SECONDS = 0.5
+_TOKEN_IN_QUERY = re.compile(r"(access_token=)[^&\s]*")
+
+# --- collect rules (pure) -------------------------------------------------------------------
+
+
+class CollectError(ValueError):
+    """A collect body Lytics refuses as a whole (HTTP 400)."""
+
+
+@dataclass(slots=True)
+class Screened:
+    """The outcome of checking one collect body against Lytics' record rules."""
+
+    received: int
+    accepted: list[NewEvent] = field(default_factory=list)
+    rejected: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def rejected_count(self) -> int:
+        """How many records Lytics would not ingest."""
+        return sum(self.rejected.values())
+
+
+def screen_records(
+    payload: Any,
+    *,
+    timestamp_field: str,
+    arrival: int,
+    identity_fields: Collection[str] = DEFAULT_SCHEMA.identity_fields,
+) -> Screened:
+    """Split a decoded collect body into storable events and rejections (counted by reason).
+
+    Raises:
+        CollectError: the body is neither a JSON object nor an array.
+    """
+    records: list[Any]
+    if isinstance(payload, dict):
+        records, limit = [payload], MAX_SINGLE_RECORD_BYTES
+    elif isinstance(payload, list):
+        records, limit = payload, MAX_BATCH_RECORD_BYTES
+    else:
+        msg = f"body must be a JSON object or an array of objects, not {type(payload).__name__}"
+        raise CollectError(msg)
+    screened = Screened(received=len(records))
+    for record in records:
+        if not isinstance(record, dict):
+            screened.rejected["not_an_object"] += 1
+            continue
+        body = msgspec.json.encode(record)
+        problem = record_problem(record, body, limit, identity_fields)
+        if problem:
+            screened.rejected[problem] += 1
+            continue
+        event_time = parse_event_time(record.get(timestamp_field)) if timestamp_field else None
+        screened.accepted.append(NewEvent(event_time or arrival, body.decode()))
+    return screened
+
+
+def record_problem(
+    record: Mapping[str, Any], body: bytes, limit: int, identity_fields: Collection[str]
+) -> str | None:
+    """Why Lytics would reject this record (a short reason), or None when it is ingested."""
+    if len(body) > limit:
+        return "too_large"
+    if (b"[{" in body or b",{" in body) and _holds_object_array(record):
+        return "array_of_objects"
+    for name in identity_fields:
+        value = record.get(name)
+        if value is None or (isinstance(value, str) and len(value) <= _SURELY_SHORT_IDENTIFIER):
+            continue
+        if len(str(value).encode()) > MAX_IDENTIFIER_BYTES:
+            return "identifier_too_long"
+    return None
+
+
+def _holds_object_array(value: Any) -> bool:
+    """Whether an object appears inside an array anywhere in ``value``."""
+    if isinstance(value, dict):
+        return any(_holds_object_array(item) for item in value.values())
+    if isinstance(value, list):
+        return any(isinstance(item, dict) or _holds_object_array(item) for item in value)
+    return False
+
+
+# --- requests, replies, stats ---------------------------------------------------------------
+
+
+class Request(NamedTuple):
+    """An HTTP request as the API logic sees it."""
+
+    method: str
+    path: list[str]
+    query: dict[str, str]
+    authorization: str | None
+    body: bytes
+    size: int
+
+
+@dataclass(slots=True)
+class Reply:
+    """What to do with a request: answer it, or (faults) drop or reset the connection."""
+
+    status: int
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    action: Literal["send", "drop", "reset"] = "send"
+
+
+class Stats:
+    """Counters for tests and people: what the loader sent and how the sandbox answered."""
+
+    def __init__(self) -> None:
+        """Start at zero."""
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+        self._by_status: Counter[str] = Counter()
+        self._rejected_by_reason: Counter[str] = Counter()
+        self._faults: Counter[str] = Counter()
+        self._max_body_bytes = 0
+
+    def reset(self) -> None:
+        """Back to zero (``POST /_sandbox/reset-stats``)."""
+        with self._lock:
+            for counter in (self._counts, self._by_status, self._rejected_by_reason, self._faults):
+                counter.clear()
+            self._max_body_bytes = 0
+
+    def count(self, **counts: int) -> None:
+        """Add to named counters."""
+        with self._lock:
+            self._counts.update(counts)
+
+    def answered(self, outcome: int | str, body_size: int) -> None:
+        """Record one API request's outcome (a status, or ``reset``/``timeout``)."""
+        with self._lock:
+            self._counts["requests"] += 1
+            self._by_status[str(outcome)] += 1
+            self._max_body_bytes = max(self._max_body_bytes, body_size)
+
+    def rejected(self, reasons: Counter[str]) -> None:
+        """Record rejected records by reason."""
+        with self._lock:
+            self._counts["rejected"] += sum(reasons.values())
+            self._rejected_by_reason.update(reasons)
+
+    def fault(self, kind: str) -> None:
+        """Record one injected fault."""
+        with self._lock:
+            self._faults[kind] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """The counters as ``GET /_sandbox/stats`` shows them."""
+        names = ("requests", "collect_requests", "records_received", "records_stored")
+        more = ("rejected", "legacy_query_token", "dryrun_requests")
+        with self._lock:
+            shown: dict[str, Any] = {name: self._counts[name] for name in names}
+            shown["by_status"] = dict(sorted(self._by_status.items()))
+            shown |= {name: self._counts[name] for name in more}
+            shown["max_body_bytes"] = self._max_body_bytes
+            shown["rejected_by_reason"] = dict(sorted(self._rejected_by_reason.items()))
+            shown["faults_injected"] = dict(sorted(self._faults.items()))
+            return shown
+
+
+def _message(status: int, message: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {"status": status, "message": message or HTTPStatus(status).phrase, **extra}
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"true", "1", "yes"}
+
+
+def _page(query: Mapping[str, str], default_limit: int) -> tuple[int, int]:
+    """(limit, offset) from a query, refusing nonsense with a message that says what works."""
+    try:
+        limit = int(query.get("limit", default_limit))
+        offset = int(query.get("offset", 0))
+    except ValueError:
+        msg = "limit and offset must be whole numbers"
+        raise CollectError(msg) from None
+    if not (0 <= limit <= _PAGE_LIMIT and offset >= 0):
+        msg = f"limit must be 0..{_PAGE_LIMIT} and offset >= 0"
+        raise CollectError(msg)
+    return limit, offset
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1_000
+
+
+# --- the API --------------------------------------------------------------------------------
+
+
+class LyticsApi:
+    """The sandbox's behaviour, independent of sockets: a request in, a reply out."""
+
+    def __init__(  # noqa: PLR0913 - the sandbox's documented options, all keyword-only
+        self,
+        *,
+        store: EventStore,
+        tokens: Mapping[str, str],
+        expired_tokens: Collection[str],
+        desk: FaultDesk,
+        oversize_status: int,
+        stopping: threading.Event,
+    ) -> None:
+        """Serve ``store`` to holders of ``tokens`` (token -> account id)."""
+        self.store = store
+        self.tokens = dict(tokens)
+        self.expired_tokens = frozenset(expired_tokens)
+        self.desk = desk
+        self.oversize_status = oversize_status
+        self.stats = Stats()
+        self._stopping = stopping
+        self._request_ids = itertools.count(1)
+        accounts = sorted(set(self.tokens.values()) - {DEFAULT_ACCOUNT})
+        self._aids = {DEFAULT_ACCOUNT: _FIRST_AID} | {
+            account: _FIRST_AID + n for n, account in enumerate(accounts, start=1)
+        }
+
+    def handle(self, request: Request) -> Reply:
+        """Answer one request."""
+        if request.path[:1] == ["_sandbox"]:
+            return self._admin(request)
+        reply = self._api(request)
+        if reply.body is not None and reply.status >= HTTPStatus.BAD_REQUEST:
+            reply.body.setdefault("request_id", f"sbx-{next(self._request_ids):08d}")
+        outcome: int | str = {"drop": "timeout", "reset": "reset"}.get(reply.action, reply.status)
+        self.stats.answered(outcome, request.size)
+        return reply
+
+    # -- the Lytics API
+
+    def _api(self, request: Request) -> Reply:
+        collect = request.path[:2] == ["collect", "json"]
+        decision = self.desk.decide(collect=collect)
+        if decision.latency_s:
+            self._stopping.wait(decision.latency_s)
+        if decision.action != "serve":
+            return self._fault(decision)
+        if request.size > MAX_BODY_BYTES:
+            status = self.oversize_status
+            return Reply(status, _message(status, "Request Entity Too Large", data=None))
+        if "access_token" in request.query:
+            self.stats.count(legacy_query_token=1)
+        account, refusal = self._account(request)
+        if refusal is not None:
+            return refusal
+        try:
+            return self._route(request, account)
+        except CollectError as error:
+            return Reply(400, _message(400, str(error), data=None))
+
+    def _fault(self, decision: Decision) -> Reply:
+        if decision.action == "timeout":
+            self.stats.fault("timeout")
+            self._stopping.wait(decision.timeout_s)
+            return Reply(0, action="drop")
+        if decision.action == "reset":
+            self.stats.fault("reset")
+            return Reply(0, action="reset")
+        self.stats.fault(str(decision.status))
+        headers = {}
+        if decision.status == HTTPStatus.TOO_MANY_REQUESTS and decision.retry_after is not None:
+            headers["Retry-After"] = f"{decision.retry_after:g}"
+        return Reply(decision.status, _message(decision.status, data=None), headers)
+
+    def _account(self, request: Request) -> tuple[str, Reply | None]:
+        """The token's account, or the refusal Lytics gives."""
+        token = request.authorization
+        if token is None:
+            token = request.query.get("access_token")
+        token = (token or "").strip()
+        if token in self.expired_tokens:
+            return "", Reply(401, _message(401, "Expired Token"))
+        account = self.tokens.get(token)
+        if account is None:
+            return "", Reply(401, _message(401, "Unauthorized"))
+        wanted = request.query.get("account_id")
+        if wanted is not None and wanted != account:
+            message = f"account_id {wanted!r} is not the account of this token"
+            return account, Reply(403, _message(403, message, data=None))
+        return account, None
+
+    def _route(self, request: Request, account: str) -> Reply:
+        method, path = request.method, request.path
+        match method, path:
+            case "POST", ["collect", "json", stream] if stream:
+                return self._collect(request, account, stream)
+            case "POST", ["collect", "json", *_]:
+                msg = "the stream name is missing: POST /collect/json/{stream}"
+                raise CollectError(msg)
+            case "GET", ["api", "account"] | ["v2", "account"]:
+                return self._success(self._account_info(account))
+            case "GET", ["api", "entity", "user", field_name, value]:
+                return self._entity(account, field_name, value, missing_status=200)
+            case "GET", ["v2", "identity", "user", field_name, value]:
+                return self._entity(account, field_name, value, missing_status=404)
+            case "GET", ["v2", "stream", stream, "events"]:
+                limit, _ = _page(request.query, 20)
+                events = self.store.events(stream, account=account, limit=limit)
+                return self._success([event.record for event in events])
+        return _not_found()
+
+    @staticmethod
+    def _success(data: Any) -> Reply:
+        return Reply(200, {"status": 200, "message": "success", "data": data})
+
+    def _account_info(self, account: str) -> dict[str, Any]:
+        return {
+            "id": account,
+            "aid": self._aids.get(account, _FIRST_AID),
+            "name": "Sandbox Account",
+            "domain": "sandbox.local",
+            "fid": account,
+            "timezone": "UTC",
+        }
+
+    def _collect(self, request: Request, account: str, stream: str) -> Reply:
+        query = request.query
+        timestamp_field = query.get("timestamp_field", "")
+        dryrun = _truthy(query.get("dryrun"))
+        try:
+            payload = msgspec.json.decode(request.body)
+        except msgspec.DecodeError as error:
+            msg = f"the body is not valid JSON: {error}"
+            raise CollectError(msg) from None
+        arrival = _now_us()
+        screened = screen_records(
+            payload,
+            timestamp_field=timestamp_field,
+            arrival=arrival,
+            identity_fields=self.store.schema.identity_fields,
+        )
+        self._inject_rejections(screened)
+        stored = 0 if dryrun else self.store.append(account, stream, screened.accepted, arrival)
+        self.stats.count(
+            collect_requests=1,
+            records_received=screened.received,
+            records_stored=stored,
+            dryrun_requests=int(dryrun),
+        )
+        self.stats.rejected(screened.rejected)
+        return self._success(
+            {
+                "message_count": screened.received,
+                "rejected_count": screened.rejected_count,
+                "content-type": "application/json",
+                "dryrun": dryrun,
+                "timestamp_field": timestamp_field,
+                "filename": query.get("filename", ""),
+            }
+        )
+
+    def _inject_rejections(self, screened: Screened) -> None:
+        """The ``reject_next`` fault: drop records that would otherwise be stored."""
+        wanted = self.desk.rejections()
+        dropped = min(wanted, len(screened.accepted))
+        if dropped:
+            del screened.accepted[len(screened.accepted) - dropped :]
+            screened.rejected["injected"] += dropped
+        if wanted:
+            self.stats.fault("reject")
+
+    def _entity(self, account: str, field_name: str, value: str, *, missing_status: int) -> Reply:
+        identity_fields = self.store.schema.identity_fields
+        if field_name not in identity_fields:
+            message = (
+                f"{field_name!r} is not an identity field; look up by one of {identity_fields}"
+            )
+            return Reply(400, _message(400, message, data=None))
+        profile = self.store.profile(account, field_name, value)
+        if profile is None:
+            return Reply(missing_status, _message(404, "Not Found", data=None))
+        return self._success(profile)
+
+    # -- read-only inspection and fault control
+
+    def _admin(self, request: Request) -> Reply:
+        try:
+            return self._admin_route(request)
+        except (CollectError, ValueError, TypeError) as error:
+            return Reply(400, _message(400, str(error)))
+
+    def _admin_route(self, request: Request) -> Reply:  # noqa: PLR0911 - one return per route
+        query, account = request.query, request.query.get("account")
+        match request.method, request.path[1:]:
+            case "GET", []:
+                return Reply(200, {"endpoints": list(_ADMIN_INDEX)})
+            case "GET", ["streams"]:
+                return Reply(200, self.store.stream_counts(account))
+            case "GET", ["streams", stream, "events"]:
+                return Reply(200, self._listed_events(stream, query))
+            case "GET", ["profiles"]:
+                limit, offset = _page(query, 100)
+                total, profiles = self.store.profiles(account, limit=limit, offset=offset)
+                return Reply(200, {"total": total, "profiles": profiles})
+            case "GET", ["stats"]:
+                return Reply(200, self.stats.snapshot())
+            case "POST", ["reset-stats"]:
+                self.stats.reset()
+                return Reply(200, self.stats.snapshot())
+            case "GET", ["faults"]:
+                return Reply(200, self.desk.faults.to_json())
+            case "POST", ["faults"]:
+                self.desk.replace(Faults.from_json(_json_object(request.body)))
+                return Reply(200, self.desk.faults.to_json())
+            case "POST", ["reset"]:
+                self.store.clear()
+                self.stats.reset()
+                self.desk.replace(Faults())
+                return Reply(200, {"status": 200, "message": "reset"})
+        return _not_found()
+
+    def _listed_events(self, stream: str, query: Mapping[str, str]) -> dict[str, Any]:
+        limit, offset = _page(query, 100)
+        account = query.get("account")
+        events = self.store.events(stream, account=account, limit=limit, offset=offset)
+        total = self.store.stream_counts(account).get(stream, 0)
+        shown = [
+            {
+                "id": event.id,
+                "account": event.account,
+                "event_time": iso_time(event.event_time),
+                "arrival": iso_time(event.arrival),
+                "record": event.record,
+            }
+            for event in events
+        ]
+        return {"stream": stream, "total": total, "events": shown}
+
+
+_ADMIN_INDEX = (
+    "GET /_sandbox/streams",
+    "GET /_sandbox/streams/{stream}/events?limit&offset&account",
+    "GET /_sandbox/profiles?limit&offset&account",
+    "GET /_sandbox/stats",
+    "POST /_sandbox/reset-stats",
+    "GET /_sandbox/faults",
+    "POST /_sandbox/faults",
+    "POST /_sandbox/reset",
+)
+"""What ``GET /_sandbox/`` lists, for people exploring the sandbox."""
+
+
+def _not_found() -> Reply:
+    return Reply(404, _message(404, data=None))
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = msgspec.json.decode(body or b"{}")
+    except msgspec.DecodeError as error:
+        msg = f"the body is not valid JSON: {error}"
+        raise CollectError(msg) from None
+    if not isinstance(data, dict):
+        msg = "the body must be a JSON object"
+        raise CollectError(msg)
+    return data
+
+
+# --- HTTP plumbing --------------------------------------------------------------------------
+
+
+class _BodyError(Exception):
+    """A request body the sandbox cannot even read (bad framing, far too large)."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Turns HTTP/1.1 requests (keep-alive) into ``Request`` and ``Reply`` into bytes."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "lytics-sandbox"
+    sys_version = ""
+    server: _HttpServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection, live=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.connection, live=False)
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        split = urlsplit(self.path)
+        try:
+            body, size = self._read_body()
+        except _BodyError as error:
+            self.close_connection = True
+            status = 413 if "large" in str(error) else 400
+            self._send(Reply(status, _message(status, str(error), data=None)))
+            return
+        request = Request(
+            method=self.command,
+            path=[unquote(part) for part in split.path.strip("/").split("/")],
+            query=dict(parse_qsl(split.query, keep_blank_values=True)),
+            authorization=self.headers.get("Authorization"),
+            body=body,
+            size=size,
+        )
+        with self.server.in_flight():
+            reply = self.server.api.handle(request)
+        self._send(reply)
+
+    def _read_body(self) -> tuple[bytes, int]:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            body = self._read_chunks()
+            return body, len(body)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            msg = "Content-Length is not a number"
+            raise _BodyError(msg) from None
+        if length > _DRAIN_LIMIT:
+            msg = "Request Entity Too Large"
+            raise _BodyError(msg)
+        body = self.rfile.read(length) if length > 0 else b""
+        return body, len(body)
+
+    def _read_chunks(self) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            try:
+                size = int(self.rfile.readline(1024).split(b";")[0], 16)
+            except ValueError:
+                msg = "bad chunked encoding"
+                raise _BodyError(msg) from None
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(chunks)
+            total += size
+            if total > _DRAIN_LIMIT:
+                msg = "Request Entity Too Large"
+                raise _BodyError(msg)
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(1024)
+
+    def _send(self, reply: Reply) -> None:
+        if reply.action != "send":
+            self.close_connection = True
+            if reply.action == "reset":
+                linger = struct.pack("ii", 1, 0)  # close with RST instead of FIN
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                self.connection.close()
+            return
+        payload = b"" if reply.body is None else msgspec.json.encode(reply.body)
+        self.send_response(reply.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        if self.server.log_requests:
+            line = _TOKEN_IN_QUERY.sub(r"\1***", format % args)
+            sys.stderr.write(f"{self.address_string()} - {line}\n")
+
+
+class _HttpServer(ThreadingHTTPServer):
+    """Keeps track of open connections and busy handlers, so ``stop`` ends them cleanly."""
+
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 128  # loaders open several connections at once
+
+    def __init__(self, address: tuple[str, int], api: LyticsApi, *, log_requests: bool) -> None:
+        self.api = api
+        self.log_requests = log_requests
+        self._live: set[socket.socket] = set()
+        self._busy = 0
+        self._lock = threading.Condition()
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        """Bind without HTTPServer's reverse DNS lookup of the host (slow on some machines)."""
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+    def track(self, connection: socket.socket, *, live: bool) -> None:
+        with self._lock:
+            if live:
+                self._live.add(connection)
+            else:
+                self._live.discard(connection)
+
+    @contextmanager
+    def in_flight(self) -> Iterator[None]:
+        """Mark a handler busy between reading a request and answering it."""
+        with self._lock:
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy -= 1
+                self._lock.notify_all()
+
+    def close_connections(self, timeout: float) -> None:
+        """Wait for busy handlers (up to ``timeout``), then hang up on every client."""
+        with self._lock:
+            self._lock.wait_for(lambda: self._busy == 0, timeout)
+            live = list(self._live)
+        for connection in live:
+            with suppress(OSError):  # the client hung up first
+                connection.shutdown(socket.SHUT_RDWR)
+
+
+# --- the sandbox ----------------------------------------------------------------------------
+
+
+class LyticsSandbox:
+    """A local Lytics API on 127.0.0.1, persisting to SQLite; start it, point a loader at it.
+
+    Use as a context manager (``with LyticsSandbox() as lytics: lytics.url``) or call
+    ``start()``/``stop()``. Without ``db_path`` the data lives in a temporary file removed on
+    stop; with one it survives restarts (profiles are rebuilt from the stored events).
+    """
+
+    def __init__(  # noqa: PLR0913 - the sandbox's documented options, all keyword-only
+        self,
+        *,
+        db_path: str | Path | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tokens: Mapping[str, str] | None = None,
+        expired_tokens: Collection[str] = (EXPIRED_TOKEN,),
+        schema: ProfileSchema | None = None,
+        faults: Faults | None = None,
+        oversize_status: Literal[413, 400] = 413,
+        log_requests: bool = False,
+    ) -> None:
+        """Configure the sandbox; nothing listens until ``start``.
+
+        Args:
+            db_path: SQLite file to keep events in (None: a temporary file).
+            host: Interface to listen on.
+            port: Port to listen on (0: any free port; see ``url``).
+            tokens: Accepted tokens -> their account id (default: the sandbox token).
+            expired_tokens: Tokens answered with 401 "Expired Token".
+            schema: Identity fields and merge ops for profiles (default: the Wistia fields).
+            faults: Initial fault settings (default: none).
+            oversize_status: Status for bodies over 10 MB (unconfirmed for Lytics: 413 or 400).
+            log_requests: Log each request to stderr (tokens in query strings are masked).
+        """
+        if oversize_status not in (413, 400):
+            msg = f"oversize_status must be 413 or 400, got {oversize_status!r}"
+            raise ValueError(msg)
+        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
+        if db_path is None:
+            self._tempdir = tempfile.TemporaryDirectory(prefix="lytics-sandbox-")
+            db_path = Path(self._tempdir.name) / "lytics.sqlite3"
+        self.db_path = Path(db_path)
+        self._address = (host, port)
+        self._stopping = threading.Event()
+        self.store = EventStore(
+            self.db_path, schema or DEFAULT_SCHEMA, fold_when_idle=_FOLD_WHEN_IDLE_SECONDS
+        )
+        self.api = LyticsApi(
+            store=self.store,
+            tokens=tokens if tokens is not None else {DEFAULT_TOKEN: DEFAULT_ACCOUNT},
+            expired_tokens=expired_tokens,
+            desk=FaultDesk(faults),
+            oversize_status=oversize_status,
+            stopping=self._stopping,
+        )
+        self._log_requests = log_requests
+        self._server: _HttpServer | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. ``http://127.0.0.1:54321`` (no trailing slash, no path)."""
+        if self._server is None:
+            msg = "the sandbox is not listening: call start() (or use it as a context manager)"
+            raise RuntimeError(msg)
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def token(self) -> str:
+        """A token the sandbox accepts (the first configured one)."""
+        return next(iter(self.api.tokens))
+
+    @property
+    def account_id(self) -> str:
+        """The account of ``token``."""
+        return self.api.tokens[self.token]
+
+    @property
+    def faults(self) -> Faults:
+        """The live fault settings; change their fields, or assign new ``Faults``."""
+        return self.api.desk.faults
+
+    @faults.setter
+    def faults(self, faults: Faults) -> None:
+        self.api.desk.replace(faults)
+
+    def stats(self) -> dict[str, Any]:
+        """The counters ``GET /_sandbox/stats`` shows."""
+        return self.api.stats.snapshot()
+
+    def reset_stats(self) -> None:
+        """Zero the counters."""
+        self.api.stats.reset()
+
+    def start(self) -> Self:
+        """Listen and serve in a background thread; returns self."""
+        if self._server is not None:
+            msg = "the sandbox is already running"
+            raise RuntimeError(msg)
+        if self._stopped:
+            msg = (
+                "a stopped sandbox cannot restart: create a new LyticsSandbox with the same db_path"
+            )
+            raise RuntimeError(msg)
+        self._server = _HttpServer(self._address, self.api, log_requests=self._log_requests)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="lytics-sandbox", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, end hung requests and open connections, close the database."""
+        if self._stopped:
+            return
+        self._stopped = True
+        server, self._server = self._server, None
+        self._stopping.set()
+        if server is not None:
+            server.shutdown()
+            server.close_connections(_HANDLER_DRAIN_SECONDS)
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self.store.close()
+        if self._tempdir is not None:
+            self._tempdir.cleanup()
+
+    def __enter__(self) -> Self:
+        """Start serving."""
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Stop serving."""
+        self.stop()
