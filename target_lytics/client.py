@@ -155,7 +155,7 @@ def describe_answer(response: requests.Response) -> str:
         if isinstance(body, dict):
             detail = str(body.get("message") or body.get("error") or "").strip()
             if body.get("request_id"):
-                detail += f" (request_id {body['request_id']})"
+                detail += f", request_id {body['request_id']}"
     reason = detail or response.reason or "no message"
     return f"HTTP {response.status_code} {reason}"
 
