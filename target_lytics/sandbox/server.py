@@ -785,7 +785,10 @@ class LyticsSandbox:
             raise RuntimeError(msg)
         self._server = _HttpServer(self._address, self.api, log_requests=self._log_requests)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="lytics-sandbox", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},  # stop() waits for one poll
+            name="lytics-sandbox",
+            daemon=True,
         )
         self._thread.start()
         return self
