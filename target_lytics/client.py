@@ -249,8 +249,8 @@ class LyticsClient:
             reason, wait_for = outcome
             if attempt == settings.max_retries:
                 msg = (
-                    f"Lytics did not accept {what} after {attempt + 1} attempts (last: {reason}); "
-                    "the STATE was not advanced, so rerun later to resend"
+                    f"Gave up on {what} at {self._base} after {attempt + 1} attempts (last: "
+                    f"{reason}); the STATE was not advanced, so a later run resends"
                 )
                 raise LyticsUnavailableError(msg)
             delay = (
@@ -483,9 +483,15 @@ class Delivery:
             self._send_buffer()
 
     def _send_buffer(self) -> None:
+        """Hand the buffered records to a request.
+
+        The buffer is emptied only once the request is registered: if a SIGTERM arrives while
+        this blocks, the SDK drains from the signal handler and `finish` still finds (and sends)
+        these records, so the STATE it then prints never passes them. At worst they go twice.
+        """
         if self._error is not None:
             raise self._error
-        records, self._buffer, self._buffer_bytes = self._buffer, [], 0
+        records = self._buffer
         stream, timestamp_field, abort = self.stream, self.timestamp_field, self._abort
 
         def job() -> CollectReport:
@@ -496,6 +502,8 @@ class Delivery:
         future = self._client._submit(job)  # noqa: SLF001 - the client's own helper class
         future.add_done_callback(self._note_failure)
         self._futures.append(future)
+        if self._buffer is records:
+            self._buffer, self._buffer_bytes = [], 0
 
     def _note_failure(self, future: Future[CollectReport]) -> None:
         if future.cancelled():
@@ -527,7 +535,3 @@ class Delivery:
             report.add(future.result())
         self._futures = []
         return report
-
-    def abort(self) -> None:
-        """Stop retrying this batch's requests (the run is failing anyway)."""
-        self._abort.set()

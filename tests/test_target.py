@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import signal
 import subprocess
 import sys
 import time
@@ -286,7 +287,7 @@ def test_413_splits_the_request(sandbox):
 
 def test_exhausted_retries_stop_the_run_before_its_state(sandbox, capsys):
     faults(sandbox, fail_next=[503, 503, 503])
-    with pytest.raises(LyticsUnavailableError, match=r"after 3 attempts .*HTTP 503"):
+    with pytest.raises(LyticsUnavailableError, match=r"after 3 attempts \(last: HTTP 503"):
         run_target(config(sandbox, max_retries=2), singer_lines([session(1)]))
     assert printed_states(capsys.readouterr().out) == []
 
@@ -511,3 +512,31 @@ def test_anonymous_sessions_merge_into_the_converted_profile(sandbox):
     # "Last viewed" scalars come from the newest session (11:00), though it was sent first.
     assert profile["wistia_city"] == "Seattle"
     assert profile["wistia_percent_viewed"] == 0.9
+
+
+def test_sigterm_drains_and_the_printed_state_never_passes_unsent_records(sandbox, tmp_path):
+    faults(sandbox, latency_ms=150)
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(config(sandbox, batch_size_rows=200)))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "target_lytics", "--config", str(config_file)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdin is not None
+    records = [session(i, org=f"org-{i}") for i in range(3000)]
+    text = singer_lines(records, state_every=250)
+    process.stdin.write(text.rsplit("\n", 3)[0] + "\n")  # without the last STATEs: still open
+    process.stdin.flush()
+    time.sleep(1.0)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    states = printed_states(out)
+    assert states, err
+    confirmed = states[-1]["sent"]
+    assert confirmed > 0, out
+    stored_orgs = {event["record"]["wistia_org"] for event in stored(sandbox)}
+    assert {f"org-{i}" for i in range(confirmed)} <= stored_orgs
