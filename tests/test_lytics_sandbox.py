@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -289,6 +290,18 @@ def test_bodies_over_10_mb_get_413_and_exactly_10_mb_passes(lytics):
     assert collect(lytics, [{"email": "a@b.co"}]).status_code == 200  # connection still usable
 
 
+def test_a_body_too_large_to_read_is_refused_before_it_is_sent(lytics):
+    host, port = lytics.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as raw:
+        raw.sendall(
+            f"POST /collect/json/{STREAM} HTTP/1.1\r\nHost: x\r\nAuthorization: {DEFAULT_TOKEN}\r\n"
+            "Content-Length: 100000000\r\n\r\n".encode()
+        )
+        answer = raw.recv(4096).decode()
+    assert answer.startswith("HTTP/1.1 413")
+    assert "Connection: close" in answer
+
+
 def test_oversize_status_can_be_400_where_lytics_answers_so():
     with LyticsSandbox(oversize_status=400) as sandbox:
         response = collect(sandbox, b"[]" + b" " * MAX_BODY_BYTES)
@@ -341,6 +354,7 @@ def test_epoch_seconds_and_milliseconds_are_event_times(lytics):
             {"email": "a@b.co", "city": "ms", "t": 1_700_000_002_000},
             {"email": "a@b.co", "city": "s", "t": 1_700_000_001},
             {"email": "a@b.co", "city": "unparseable", "t": "yesterday"},
+            {"email": "z@b.co", "city": "epoch", "t": 0},
         ],
         timestamp_field="t",
     )
@@ -348,7 +362,8 @@ def test_epoch_seconds_and_milliseconds_are_event_times(lytics):
     times = {event["record"]["city"]: event["event_time"] for event in events}
     assert times["ms"] == "2023-11-14T22:13:22.000000Z"
     assert times["s"] == "2023-11-14T22:13:21.000000Z"
-    assert times["unparseable"] == events[0]["arrival"]  # falls back to arrival
+    assert times["epoch"] == "1970-01-01T00:00:00.000000Z"
+    assert times["unparseable"] == events[1]["arrival"]  # falls back to arrival
     assert entity(lytics, "email", "a@b.co").json()["data"]["city"] == "unparseable"
 
 

@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import signal
+import sqlite3
 import sys
 import threading
 from pathlib import Path
@@ -128,7 +129,10 @@ def print_profiles(args: argparse.Namespace) -> int:
         return _fail(f"no sandbox database at {args.db}: pass the --db the sandbox ran with")
     if args.limit is not None and args.limit < 0:
         return _fail("--limit must be >= 0")
-    store = EventStore(args.db)
+    try:
+        store = EventStore(args.db)
+    except sqlite3.DatabaseError as error:
+        return _fail(f"{args.db} is not a sandbox database ({error})")
     try:
         _, profiles = store.profiles(args.account, limit=args.limit)
     finally:

@@ -105,7 +105,8 @@ def screen_records(
             screened.rejected[problem] += 1
             continue
         event_time = parse_event_time(record.get(timestamp_field)) if timestamp_field else None
-        screened.accepted.append(NewEvent(event_time or arrival, body.decode()))
+        moment = arrival if event_time is None else event_time
+        screened.accepted.append(NewEvent(moment, body.decode()))
     return screened
 
 
@@ -518,6 +519,10 @@ def _json_object(body: bytes) -> dict[str, Any]:
 class _BodyError(Exception):
     """A request body the sandbox cannot even read (bad framing, far too large)."""
 
+    def __init__(self, message: str, *, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.too_large = too_large
+
 
 class _Handler(BaseHTTPRequestHandler):
     """Turns HTTP/1.1 requests (keep-alive) into ``Request`` and ``Reply`` into bytes."""
@@ -549,7 +554,7 @@ class _Handler(BaseHTTPRequestHandler):
             body, size = self._read_body()
         except _BodyError as error:
             self.close_connection = True
-            status = 413 if "large" in str(error) else 400
+            status = self.server.api.oversize_status if error.too_large else 400
             self._send(Reply(status, _message(status, str(error), data=None)))
             return
         request = Request(
@@ -575,7 +580,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise _BodyError(msg) from None
         if length > _DRAIN_LIMIT:
             msg = "Request Entity Too Large"
-            raise _BodyError(msg)
+            raise _BodyError(msg, too_large=True)
         body = self.rfile.read(length) if length > 0 else b""
         return body, len(body)
 
@@ -595,7 +600,7 @@ class _Handler(BaseHTTPRequestHandler):
             total += size
             if total > _DRAIN_LIMIT:
                 msg = "Request Entity Too Large"
-                raise _BodyError(msg)
+                raise _BodyError(msg, too_large=True)
             chunks.append(self.rfile.read(size))
             self.rfile.readline(1024)
 
