@@ -1,0 +1,136 @@
+"""Run the Wistia sandbox: ``python -m tap_wistia.sandbox`` (or ``wistia-sandbox``).
+
+Prints one line with the API URL and the sandbox token (a published demo value, not a secret),
+optionally writes ``{"url", "pid"}`` to ``--ready-file`` once listening (for scripts that start it
+in the background), and serves until SIGINT or SIGTERM, then exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tap_wistia.sandbox.account import Account, AccountSpec
+from tap_wistia.sandbox.api import SANDBOX_TOKEN
+from tap_wistia.sandbox.faults import Faults
+from tap_wistia.sandbox.server import WistiaSandbox
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import FrameType
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: the account to generate and how the server behaves."""
+    parser = argparse.ArgumentParser(
+        prog="wistia-sandbox",
+        description="A local Wistia Data API v1 with a generated account, for trying tap-wistia.",
+    )
+    account = parser.add_argument_group("account")
+    account.add_argument("--seed", type=int, default=1, help="same seed, same data (default 1)")
+    account.add_argument("--events", type=int, default=5000, help="events in total (default 5000)")
+    account.add_argument("--days", type=int, default=7, help="days the events span (default 7)")
+    account.add_argument("--medias", type=int, default=12, help="medias (default 12)")
+    account.add_argument("--visitors", type=int, default=300, help="visitors (default 300)")
+    account.add_argument(
+        "--end",
+        type=datetime.fromisoformat,
+        default=None,
+        help="newest event time, ISO (default now)",
+    )
+    account.add_argument("--conversion-rate", type=float, default=0.3, help="default 0.3")
+    account.add_argument(
+        "--tz-offset-hours", type=int, default=0, help="account time zone for day filters"
+    )
+    account.add_argument("--odd-events", action="store_true", help="include malformed events")
+    server = parser.add_argument_group("server")
+    server.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
+    server.add_argument("--port", type=int, default=8701, help="default 8701; 0 picks a free port")
+    server.add_argument("--latency-ms", type=int, default=0, help="delay every API answer")
+    server.add_argument("--rate-limit", type=int, default=600, help="requests/minute, 0 = off")
+    server.add_argument("--rate-limit-status", type=int, choices=(429, 503), default=429)
+    server.add_argument("--retry-after-style", choices=("seconds", "http-date"), default="seconds")
+    server.add_argument(
+        "--scope-error-status",
+        type=int,
+        choices=(401, 403),
+        default=401,
+        help="answer for a token lacking a permission (default 401 unauthorized_scope)",
+    )
+    server.add_argument("--ready-file", type=Path, help='write {"url", "pid"} here once listening')
+    server.add_argument("--quiet", action="store_true", help="print nothing")
+    return parser
+
+
+def sandbox_from(args: argparse.Namespace) -> WistiaSandbox:
+    """The sandbox the parsed arguments describe (not started)."""
+    spec = AccountSpec(
+        seed=args.seed,
+        medias=args.medias,
+        visitors=args.visitors,
+        events=args.events,
+        days=args.days,
+        end=args.end,
+        conversion_rate=args.conversion_rate,
+        tz_offset_hours=args.tz_offset_hours,
+        odd_events=args.odd_events,
+    )
+    return WistiaSandbox(
+        Account(spec),
+        host=args.host,
+        port=args.port,
+        rate_limit_per_minute=args.rate_limit or None,
+        faults=Faults(latency_ms=args.latency_ms),
+        scope_error_status=args.scope_error_status,
+        rate_limit_status=args.rate_limit_status,
+        retry_after_style=args.retry_after_style,
+    )
+
+
+def _write_ready_file(path: Path, url: str) -> None:
+    """Write atomically, so a script polling for the file never reads half of it."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+    partial.replace(path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve until SIGINT/SIGTERM; returns the exit status (0 on a clean stop)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        sandbox = sandbox_from(args)
+    except ValueError as error:
+        parser.error(str(error))
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:  # noqa: ARG001 - handler signature
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        sandbox.start()
+    except OSError as error:
+        parser.exit(1, f"wistia-sandbox: cannot listen on {args.host}:{args.port}: {error}\n")
+    try:
+        if not args.quiet:
+            print(f"Wistia sandbox at {sandbox.url}  token: {SANDBOX_TOKEN}", flush=True)  # noqa: T201
+        if args.ready_file is not None:
+            _write_ready_file(args.ready_file, sandbox.url)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sandbox.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

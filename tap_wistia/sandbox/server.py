@@ -1,0 +1,472 @@
+"""The Wistia sandbox server: the v1 API and an admin API over real HTTP on 127.0.0.1.
+
+``WistiaSandbox`` is the thin HTTP shell around ``WistiaApi``: it adds what only the wire can
+show (latency, the per-account rate limit, timeouts, resets, truncated bodies, invalid JSON),
+counts traffic, and offers every admin action both as a Python method and under ``/_sandbox/``
+for tests and benchmarks running in other processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import logging
+import re
+import socket
+import struct
+import threading
+import time
+from datetime import datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import unquote
+
+import msgspec
+
+from tap_wistia.sandbox.account import Account, EventError
+from tap_wistia.sandbox.api import JSON_TYPE, Reply, Route, WistiaApi, json_reply
+from tap_wistia.sandbox.faults import FaultError, Faults, FaultState, WireFault
+from tap_wistia.sandbox.limits import RateLimiter
+from tap_wistia.sandbox.traffic import Traffic
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from types import TracebackType
+
+__all__ = ["WistiaSandbox"]
+
+_LOG = logging.getLogger(__name__)
+ADMIN_PREFIX = "/_sandbox/"
+MAX_BODY = 64 * 1024 * 1024
+IDLE_CONNECTION_SECONDS = 120
+_QUERY = re.compile(r"\?\S*")
+_INTERNAL_ERROR = json_reply(500, {"error": "Internal server error"})
+_NOT_FOUND = json_reply(404, {"error": "Not found."})
+_FAILURE_BODIES = {
+    429: {"error": "Rate limit exceeded. Retry later."},
+    500: {"error": "Internal server error"},
+    502: {"error": "Bad gateway"},
+    503: {"error": "Service unavailable. Retry later."},
+    504: {"error": "Gateway timeout"},
+}
+
+
+class _HttpServer(ThreadingHTTPServer):
+    """Threaded, so concurrent clients (and injected latency) really overlap."""
+
+    daemon_threads = True
+    request_queue_size = 128
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], sandbox: WistiaSandbox) -> None:
+        self.sandbox = sandbox
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:  # noqa: ARG002
+        """Connections dropped by clients are routine here (timeouts, resets); stay quiet."""
+        _LOG.debug("connection from %s ended with an error", client_address, exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Hands every request to the sandbox; keep-alive, no Nagle delay, no access log."""
+
+    server: _HttpServer
+    protocol_version = "HTTP/1.1"
+    timeout = IDLE_CONNECTION_SECONDS
+    server_version = "WistiaSandbox/1"
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.connections_lock:
+            self.server.connections.discard(self.connection)
+        with contextlib.suppress(OSError):
+            super().finish()
+
+    def do_GET(self) -> None:
+        self.server.sandbox.handle(self)
+
+    def do_POST(self) -> None:
+        self.server.sandbox.handle(self)
+
+    def do_PUT(self) -> None:
+        self.server.sandbox.handle(self)
+
+    def do_DELETE(self) -> None:
+        self.server.sandbox.handle(self)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:  # noqa: ARG002
+        """Log at debug level without the query string (it may hold a password)."""
+        _LOG.debug("%s %s -> %s", self.command, self.path.partition("?")[0], code)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base signature
+        """Route http.server's own messages to logging, with query strings cut out."""
+        _LOG.debug("%s", _QUERY.sub("?…", format % args))
+
+
+class WistiaSandbox:
+    """A local Wistia Data API serving an ``Account`` over HTTP.
+
+    Use as a context manager, or ``start()`` / ``stop()``. ``url`` is the API base
+    (``http://127.0.0.1:PORT/v1``) to give a client as its ``api_url``.
+    """
+
+    def __init__(  # noqa: PLR0913 - every option of the sandbox, all keyword-only
+        self,
+        account: Account | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tokens: Mapping[str, frozenset[str]] | None = None,
+        rate_limit_per_minute: int | None = 600,
+        faults: Faults | None = None,
+        scope_error_status: int = 401,
+        rate_limit_status: int = 429,
+        retry_after_style: str = "seconds",
+        rate_limit_window_seconds: float = 60.0,
+    ) -> None:
+        """Configure the sandbox; nothing listens until ``start()``.
+
+        ``scope_error_status`` (401 or 403) is how a token lacking a permission is answered;
+        ``rate_limit_status`` (429, or 503 as older docs say) and ``retry_after_style``
+        ("seconds" or "http-date") shape rate-limit answers. ``rate_limit_per_minute=None`` (or 0)
+        disables the limit; ``rate_limit_window_seconds`` shortens the window for fast tests.
+        """
+        if rate_limit_status not in (429, 503):
+            msg = f"rate_limit_status must be 429 or 503, got {rate_limit_status}"
+            raise ValueError(msg)
+        if retry_after_style not in ("seconds", "http-date"):
+            msg = f"retry_after_style must be 'seconds' or 'http-date', got {retry_after_style!r}"
+            raise ValueError(msg)
+        self.account = account or Account()
+        self.host = host
+        self._requested_port = port
+        self._faults = FaultState(faults)
+        self._api = WistiaApi(self.account, self._faults, tokens, scope_error_status)
+        self._limiter = RateLimiter(rate_limit_per_minute, rate_limit_window_seconds)
+        self._rate_limit_status = rate_limit_status
+        self._retry_after_style = retry_after_style
+        self._traffic = Traffic()
+        self._stopping = threading.Event()
+        self._server: _HttpServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ---- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Listen and serve in a background thread; returns self for chaining."""
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        self._server = _HttpServer((self.host, self._requested_port), self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"wistia-sandbox:{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, wake sleeping requests and close every open connection."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        server.server_close()
+        with server.connections_lock:
+            for connection in list(server.connections):
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        """Start serving."""
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Stop serving."""
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The port listened on (the real one when 0 was asked for)."""
+        if self._server is None:
+            msg = "the sandbox is not running; call start() or use it as a context manager"
+            raise RuntimeError(msg)
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """``http://HOST:PORT`` (the admin API lives under ``/_sandbox/``)."""
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host  # noqa: S104
+        return f"http://{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The API base URL for clients: ``http://127.0.0.1:PORT/v1``."""
+        return f"{self.base_url}/v1"
+
+    # ---- admin, in Python -------------------------------------------------------------------
+
+    @property
+    def requests_seen(self) -> dict[str, Any]:
+        """Traffic counters (the same document as ``GET /_sandbox/stats``)."""
+        return self._traffic.snapshot()
+
+    def stats(self) -> dict[str, Any]:
+        """Traffic counters: requests, by_path, by_status, rate_limited, timestamps..."""
+        return self._traffic.snapshot()
+
+    def reset_stats(self) -> None:
+        """Forget the traffic seen so far."""
+        self._traffic.reset()
+
+    @property
+    def faults(self) -> Faults:
+        """A copy of the fault settings in force (one-shot counters as they stand now)."""
+        return self._faults.snapshot()
+
+    def set_faults(self, faults: Faults | Mapping[str, Any] | None = None, **changes: Any) -> None:
+        """Replace the fault settings; ``changes`` are applied on top (``set_faults()`` clears).
+
+        Raises:
+            FaultError: a setting is unknown or invalid (the old settings stay in force).
+        """
+        base = faults.to_mapping() if isinstance(faults, Faults) else dict(faults or {})
+        self._faults.replace(Faults.from_mapping({**base, **changes}))
+
+    def set_rate_limit(self, per_minute: int | None) -> None:
+        """Change the rate limit (None or 0 disables it) and start a fresh window."""
+        self._limiter.configure(per_minute)
+
+    def add_events(self, events: list[dict[str, Any]]) -> None:
+        """Add events to the account (see ``Account.add_events``)."""
+        self.account.add_events(events)
+
+    def generate_events(self, count: int, at: datetime | None = None) -> list[dict[str, Any]]:
+        """Add ``count`` realistic events at ``at`` (default: the live edge); returns them."""
+        return self.account.generate(count, at)
+
+    def update_event(self, event_key: str, **fields: Any) -> dict[str, Any]:
+        """Change fields of an event; returns the updated event."""
+        return self.account.update_event(event_key, **fields)
+
+    # ---- requests ---------------------------------------------------------------------------
+
+    def handle(self, handler: _Handler) -> None:
+        """Answer one request (called on the connection's thread)."""
+        path = handler.path.partition("?")[0]
+        body = _read_body(handler)
+        if path.startswith(ADMIN_PREFIX):
+            self._send(handler, self._admin(handler.command, path, body), None)
+            return
+        self._traffic.begin()
+        try:
+            self._serve_api(handler)
+        finally:
+            self._traffic.end()
+
+    def _serve_api(self, handler: _Handler) -> None:
+        path, _, query = handler.path.partition("?")
+        route = self._api.resolve(path) if handler.command == "GET" else None
+        try:
+            self._pause(self._faults.latency_seconds)
+            reply, fault, rate_limited = self._decide(handler, route, path, query)
+        except Exception:  # noqa: BLE001 - any bug must still answer 500, as Wistia does
+            _LOG.exception("the sandbox failed to answer %s %s", handler.command, path)
+            reply, fault, rate_limited = _INTERNAL_ERROR, None, False
+        self._traffic.record(
+            route.template if route is not None else "(unknown)",
+            "reset" if fault is not None and fault.kind == "reset" else str(reply.status),
+            rate_limited=rate_limited,
+            events=len(reply.event_keys),
+            size=len(reply.body),
+        )
+        self._send(handler, reply, fault)
+        if reply.status == HTTPStatus.OK:
+            self._after_served(reply)
+
+    def _decide(
+        self, handler: _Handler, route: Route | None, path: str, query: str
+    ) -> tuple[Reply, WireFault | None, bool]:
+        """The reply, the wire fault to suffer, and whether the rate limiter refused."""
+        if route is None:
+            return _NOT_FOUND, None, False
+        denied = self._api.authorize(handler.headers.get("Authorization"), route.permission)
+        if denied is not None:
+            return denied, None, False
+        wait = self._limiter.admit()
+        if wait is not None:
+            return self._rate_limited(wait), None, True
+        fault = self._faults.take(path)
+        return self._faulted(fault) or self._api.answer(route, query), fault, False
+
+    def _after_served(self, reply: Reply) -> None:
+        """Late updates of events just served, then page drift after an events page."""
+        try:
+            for event_key, percent in self._faults.late_updates_due(reply.event_keys):
+                with contextlib.suppress(KeyError):
+                    self.account.update_event(event_key, percent_viewed=percent)
+            if reply.events_page and self._faults.page_drift:
+                self.account.generate(self._faults.page_drift)
+        except Exception:  # noqa: BLE001 - the answer is sent; log and keep serving
+            _LOG.exception("the sandbox failed to apply late updates or page drift")
+
+    def _pause(self, seconds: float) -> None:
+        if seconds > 0:
+            self._stopping.wait(seconds)
+
+    def _retry_after(self, seconds: int) -> tuple[str, str]:
+        if self._retry_after_style == "http-date":
+            return "Retry-After", email.utils.formatdate(time.time() + seconds, usegmt=True)
+        return "Retry-After", str(seconds)
+
+    def _rate_limited(self, wait: int) -> Reply:
+        limit = self._limiter.per_minute
+        message = f"Rate limit of {limit} requests per minute exceeded. Retry in {wait} seconds."
+        return json_reply(self._rate_limit_status, {"error": message}, (self._retry_after(wait),))
+
+    def _faulted(self, fault: WireFault | None) -> Reply | None:
+        """The reply an injected failure replaces the real one with (timeouts wait first)."""
+        if fault is None:
+            return None
+        if fault.kind == "timeout":
+            self._pause(fault.seconds)
+            return None
+        if fault.kind != "fail":
+            return None
+        headers: tuple[tuple[str, str], ...] = ()
+        if fault.status in (429, 503):
+            headers = (self._retry_after(self._faults.retry_after_seconds),)
+        return json_reply(fault.status, _FAILURE_BODIES[fault.status], headers)
+
+    def _send(self, handler: _Handler, reply: Reply, fault: WireFault | None) -> None:
+        """Write the reply, or the wire fault that mangles it; a vanished client is fine."""
+        kind = fault.kind if fault is not None else ""
+        if kind == "reset":
+            _reset(handler)
+            return
+        body = reply.body
+        if kind == "bad_json":
+            body = body[: len(body) // 2] + b"<!-- upstream error -->"
+        try:
+            handler.send_response(reply.status)
+            for name, value in reply.headers:
+                handler.send_header(name, value)
+            if body:
+                handler.send_header("Content-Type", JSON_TYPE)
+            handler.send_header("Content-Length", str(len(body)))
+            handler.end_headers()
+            if kind == "truncate":
+                handler.wfile.write(body[: len(body) // 2])
+                handler.close_connection = True
+                handler.connection.shutdown(socket.SHUT_RDWR)
+                return
+            handler.wfile.write(body)
+        except OSError:
+            handler.close_connection = True
+
+    # ---- admin over HTTP --------------------------------------------------------------------
+
+    def _admin(self, method: str, path: str, body: bytes) -> Reply:
+        """The admin API: stats, faults, rate limit and live events (no auth)."""
+        try:
+            if method == "GET":
+                return self._admin_read(path)
+            if method == "POST":
+                data = msgspec.json.decode(body) if body.strip() else {}
+                return self._admin_change(path, data)
+        except (EventError, FaultError, msgspec.DecodeError, ValueError, TypeError) as error:
+            return json_reply(422, {"error": str(error)})
+        except KeyError as error:
+            return json_reply(404, {"error": str(error.args[0]) if error.args else "Not found."})
+        except Exception:  # noqa: BLE001 - any bug must still answer 500
+            _LOG.exception("the sandbox admin API failed on %s %s", method, path)
+            return _INTERNAL_ERROR
+        return _NOT_FOUND
+
+    def _admin_read(self, path: str) -> Reply:
+        if path == "/_sandbox/stats":
+            return json_reply(200, self.stats())
+        if path == "/_sandbox/faults":
+            return json_reply(200, self.faults.to_mapping())
+        return _NOT_FOUND
+
+    def _admin_change(self, path: str, data: Any) -> Reply:
+        if path.startswith("/_sandbox/events/"):
+            key = unquote(path.removeprefix("/_sandbox/events/"))
+            fields = _expect(data, dict, "a JSON object of event fields")
+            return json_reply(200, self.update_event(key, **fields))
+        change = {
+            "/_sandbox/reset-stats": self._admin_reset_stats,
+            "/_sandbox/faults": self._admin_faults,
+            "/_sandbox/rate-limit": self._admin_rate_limit,
+            "/_sandbox/events": self._admin_add,
+        }.get(path)
+        return _NOT_FOUND if change is None else json_reply(200, change(data))
+
+    def _admin_reset_stats(self, _: Any) -> dict[str, Any]:
+        self.reset_stats()
+        return {"ok": True}
+
+    def _admin_faults(self, data: Any) -> dict[str, Any]:
+        self.set_faults(_expect(data, dict, "a JSON object of fault settings"))
+        return self.faults.to_mapping()
+
+    def _admin_rate_limit(self, data: Any) -> dict[str, Any]:
+        limit = _expect(data, dict, 'a JSON object like {"per_minute": 600}').get("per_minute")
+        self.set_rate_limit(_expect(limit, (int, type(None)), "per_minute: an integer or null"))
+        return {"per_minute": self._limiter.per_minute}
+
+    def _admin_add(self, data: Any) -> dict[str, Any]:
+        """``[events...]`` adds them; ``{"generate": n, "at": iso}`` generates n live events."""
+        if isinstance(data, list):
+            self.add_events(data)
+            return {"added": data}
+        request = _expect(data, dict, 'a list of events or {"generate": n, "at": "ISO time"}')
+        count = _expect(request.get("generate"), int, '"generate": a number of events')
+        at = request.get("at")
+        moment = datetime.fromisoformat(_expect(at, str, '"at": an ISO time')) if at else None
+        return {"added": self.generate_events(count, moment)}
+
+
+def _expect(value: Any, kind: type | tuple[type, ...], what: str) -> Any:
+    if not isinstance(value, kind) or isinstance(value, bool):
+        msg = f"expected {what}, got {value!r}"
+        raise TypeError(msg)
+    return value
+
+
+def _read_body(handler: _Handler) -> bytes:
+    """The request body (read even when unused, so the connection stays usable)."""
+    length = int(handler.headers.get("Content-Length") or 0)
+    if length <= 0:
+        return b""
+    if length > MAX_BODY:
+        handler.close_connection = True
+        return b""
+    return handler.rfile.read(length)
+
+
+def _reset(handler: _Handler) -> None:
+    """Drop the connection with a TCP reset and no response at all."""
+    handler.close_connection = True
+    with contextlib.suppress(OSError):
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        handler.connection.close()

@@ -1,0 +1,87 @@
+"""What the sandbox has been asked, for tests and benchmarks to check (``GET /_sandbox/stats``)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, deque
+from typing import Any
+
+__all__ = ["Traffic"]
+
+RATE_LIMITED_KEPT = 1000
+"""How many rate-limit timestamps are kept (the newest), so a long benchmark stays small."""
+
+
+class Traffic:
+    """Thread-safe counters of API requests (admin requests are not counted)."""
+
+    def __init__(self) -> None:
+        """Start with nothing seen."""
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything seen so far (``POST /_sandbox/reset-stats``)."""
+        with self._lock:
+            self._requests = 0
+            self._by_path: Counter[str] = Counter()
+            self._by_status: Counter[str] = Counter()
+            self._rate_limited_at: deque[float] = deque(maxlen=RATE_LIMITED_KEPT)
+            self._rate_limited = 0
+            self._first: float | None = None
+            self._last: float | None = None
+            self._in_flight = 0
+            self._max_in_flight = 0
+            self._events_served = 0
+            self._bytes_sent = 0
+
+    def begin(self) -> None:
+        """A request arrived (tracks concurrency: benchmarks check parallel paging)."""
+        with self._lock:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+
+    def end(self) -> None:
+        """A request is done, however it ended."""
+        with self._lock:
+            self._in_flight -= 1
+
+    def record(
+        self, route: str, status: str, *, rate_limited: bool = False, events: int = 0, size: int = 0
+    ) -> None:
+        """Count one answered (or deliberately dropped) request.
+
+        ``rate_limited`` marks answers of the rate limiter itself (not injected 429s), so a
+        benchmark can prove a client stayed under the limit while faults were being injected.
+        """
+        now = time.time()
+        with self._lock:
+            self._requests += 1
+            self._by_path[route] += 1
+            self._by_status[status] += 1
+            self._events_served += events
+            self._bytes_sent += size
+            if self._first is None:
+                self._first = now
+            self._last = now
+            if rate_limited:
+                self._rate_limited += 1
+                self._rate_limited_at.append(now)
+
+    def snapshot(self) -> dict[str, Any]:
+        """All counters as JSON-ready data; timestamps are epoch seconds."""
+        with self._lock:
+            return {
+                "requests": self._requests,
+                "by_path": dict(self._by_path),
+                "by_status": dict(self._by_status),
+                "rate_limited": self._rate_limited,
+                "rate_limited_at": list(self._rate_limited_at),
+                "first_request_at": self._first,
+                "last_request_at": self._last,
+                "in_flight": self._in_flight,
+                "max_in_flight": self._max_in_flight,
+                "events_served": self._events_served,
+                "bytes_sent": self._bytes_sent,
+            }
