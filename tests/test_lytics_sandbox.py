@@ -608,6 +608,15 @@ def test_stats_reset_and_full_reset(lytics):
 # --- persistence and CLI ---------------------------------------------------------------------
 
 
+def test_memory_database_means_a_temporary_file():
+    with LyticsSandbox(db_path=":memory:") as sandbox:
+        collected(sandbox, [{"email": "a@b.co"}])
+        assert entity(sandbox, "email", "a@b.co").json()["message"] == "success"
+        temporary = sandbox.db_path
+        assert temporary.exists()
+    assert not temporary.exists()
+
+
 def test_data_and_profiles_survive_a_restart(tmp_path):
     db = tmp_path / "lytics.sqlite3"
     with LyticsSandbox(db_path=db) as sandbox:

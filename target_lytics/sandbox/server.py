@@ -706,7 +706,7 @@ class LyticsSandbox:
         """Configure the sandbox; nothing listens until ``start``.
 
         Args:
-            db_path: SQLite file to keep events in (None: a temporary file).
+            db_path: SQLite file to keep events in (None or ":memory:": a temporary file).
             host: Interface to listen on.
             port: Port to listen on (0: any free port; see ``url``).
             tokens: Accepted tokens -> their account id (default: the sandbox token).
@@ -720,7 +720,7 @@ class LyticsSandbox:
             msg = f"oversize_status must be 413 or 400, got {oversize_status!r}"
             raise ValueError(msg)
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
-        if db_path is None:
+        if db_path is None or str(db_path) == ":memory:":  # two connections need one file
             self._tempdir = tempfile.TemporaryDirectory(prefix="lytics-sandbox-")
             db_path = Path(self._tempdir.name) / "lytics.sqlite3"
         self.db_path = Path(db_path)
