@@ -212,7 +212,20 @@ def _compile(fields: dict[str, FieldRule]) -> _Compiled:
 def map_record(mapping: StreamMapping, record: dict[str, Any]) -> dict[str, Any]:
     """Build the Lytics record of one source record; fields without a value are left out."""
     compiled = mapping.compiled
-    values = [_first_present(record, paths) for paths in compiled.sources]
+    get = record.get
+    values: list[Any] = []
+    for paths in compiled.sources:
+        if len(paths) == 1 and isinstance(key := paths[0], str):
+            # The common case, inlined: one top-level field holding a string or a number.
+            value = get(key)
+            cls = value.__class__
+            if cls is str:
+                values.append(value if value and not value.isspace() else None)
+                continue
+            if value is None or cls is int or (cls is float and math.isfinite(value)):
+                values.append(value)
+                continue
+        values.append(_first_present(record, paths))
     out: dict[str, Any] = {}
     for name, shape, source, key_source in compiled.rules:
         value = values[source]
