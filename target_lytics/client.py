@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 #: Lytics' documented limits for `POST /collect/json/{stream}`.
 MAX_REQUEST_BYTES: Final = 10 * 1024 * 1024
 MAX_RECORD_BYTES: Final = 16 * 1024
+MAX_IDENTIFIER_BYTES: Final = 256
 #: Longest wait between two attempts, whatever the backoff or `Retry-After` asks for.
 MAX_BACKOFF_SECONDS: Final = 60.0
 MAX_RETRY_AFTER_SECONDS: Final = 300.0

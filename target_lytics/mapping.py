@@ -69,6 +69,10 @@ DEFAULT_MAPPING: Final[dict[str, Any]] = {
 }
 
 
+#: The fields Lytics' Wistia integration declares as unique identifiers: profiles merge on them.
+IDENTITY_FIELDS: Final[tuple[str, ...]] = ("email", "wistia_visitor_key")
+
+
 class MappingConfigError(ValueError):
     """The `mapping` setting cannot be used; `errors` says where and how to fix it.
 

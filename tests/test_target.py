@@ -330,18 +330,27 @@ def test_bad_and_expired_tokens_fail_at_start(sandbox):
 
 def test_oversize_record_fails_with_its_key(sandbox):
     records = [session(1), session(2, org="x" * 17_000)]
-    with pytest.raises(OversizeRecordError, match=r"session_id='ek-2'.*16 KB"):
+    with pytest.raises(OversizeRecordError, match=r"session_id='ek-2'.*16 KB per-record limit"):
+        run_target(config(sandbox), singer_lines(records))
+
+
+def test_oversize_identifier_fails_with_its_key(sandbox):
+    records = [session(1, email="a" * 250 + "@example.com")]
+    with pytest.raises(OversizeRecordError, match=r"session_id='ek-1'.*262-byte email"):
         run_target(config(sandbox), singer_lines(records))
 
 
 def test_oversize_records_can_be_skipped_and_counted(sandbox, caplog):
-    records = [session(1), session(2, org="x" * 17_000), session(3)]
+    records = [
+        session(1),
+        session(2, org="x" * 17_000),
+        session(3, visitor_key="v" * 300),
+        session(4, email="é" * 100),  # 100 characters, 200 bytes: fine
+    ]
     run_target(config(sandbox, skip_oversize_records=True), singer_lines(records))
     assert len(stored(sandbox)) == 2
-    assert any(
-        "1 records of stream 'wistia_activity' were skipped" in r.getMessage()
-        for r in caplog.records
-    )
+    messages = [record.getMessage() for record in caplog.records]
+    assert "2 records of stream 'wistia_activity' were skipped as too large for Lytics" in messages
 
 
 def test_token_never_appears_in_logs_urls_or_errors(sandbox, caplog):
