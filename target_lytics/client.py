@@ -26,6 +26,8 @@ from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
+from requests.exceptions import ChunkedEncodingError
 from singer_sdk.exceptions import FatalAPIError
 
 if TYPE_CHECKING:
@@ -184,6 +186,22 @@ def accepted_count(body: Any, sent: int) -> tuple[int, int | None]:
 # --------------------------------------------------------------------------------------------
 
 
+class _RawTokenAuth(AuthBase):
+    """Lytics' scheme: the raw token as the `Authorization` header (no "Bearer", no URL)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        """Add the header to one outgoing request."""
+        request.headers["Authorization"] = self._token
+        return request
+
+    def __repr__(self) -> str:
+        """Never show the token."""
+        return "_RawTokenAuth(<hidden>)"
+
+
 class LyticsClient:
     """HTTP access to one Lytics account: token check, durable collect, concurrent deliveries."""
 
@@ -191,8 +209,8 @@ class LyticsClient:
         """Prepare pooled connections; nothing is sent until the first call."""
         self.settings = settings
         self._base = settings.api_url.rstrip("/")
+        self._auth = _RawTokenAuth(settings.api_token)
         self._headers = {
-            "Authorization": settings.api_token,
             "Content-Type": "application/json",
             "Accept": "application/json",
             "User-Agent": user_agent,
@@ -211,6 +229,7 @@ class LyticsClient:
         if session is None:
             session = requests.Session()
             session.headers.update(self._headers)
+            session.auth = self._auth  # also keeps a ~/.netrc entry from replacing the token
             adapter = HTTPAdapter(pool_connections=1, pool_maxsize=1, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
@@ -286,7 +305,7 @@ class LyticsClient:
                 timeout=self.settings.request_timeout,
                 allow_redirects=False,
             )
-        except (requests.Timeout, requests.ConnectionError) as exc:
+        except (requests.Timeout, requests.ConnectionError, ChunkedEncodingError) as exc:
             return _network_reason(exc), None
         status = response.status_code
         if 200 <= status < 300 or status == 413:  # noqa: PLR2004
