@@ -38,6 +38,7 @@ __all__ = ["WistiaSandbox"]
 
 _LOG = logging.getLogger(__name__)
 ADMIN_PREFIX = "/_sandbox/"
+"""The admin API's home; also reachable as ``/v1/_sandbox/`` so ``url`` + path works too."""
 MAX_BODY = 64 * 1024 * 1024
 IDLE_CONNECTION_SECONDS = 120
 _QUERY = re.compile(r"\?\S*")
@@ -271,7 +272,7 @@ class WistiaSandbox:
 
     def handle(self, handler: _Handler) -> None:
         """Answer one request (called on the connection's thread)."""
-        path = handler.path.partition("?")[0]
+        path = handler.path.partition("?")[0].removeprefix("/v1")
         body = _read_body(handler)
         if path.startswith(ADMIN_PREFIX):
             self._send(handler, self._admin(handler.command, path, body), None)
