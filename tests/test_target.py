@@ -248,6 +248,25 @@ def test_unmapped_stream_with_arrays_of_objects_is_accepted(sandbox):
     assert stats(sandbox)["rejected"] == 0
 
 
+def test_batch_messages_are_delivered_too(sandbox, tmp_path, capsys):
+    batch_file = tmp_path / "activity-0001.jsonl"
+    batch_file.write_text("".join(json.dumps(session(i)) + "\n" for i in range(120)))
+    lines = [
+        ACTIVITY_SCHEMA,
+        {
+            "type": "BATCH",
+            "stream": "wistia_activity",
+            "encoding": {"format": "jsonl", "compression": "none"},
+            "manifest": [batch_file.as_uri()],
+        },
+        {"type": "STATE", "value": {"batch": 1}},
+    ]
+    run_target(config(sandbox, batch_size_rows=50), "".join(json.dumps(m) + "\n" for m in lines))
+    assert len(stored(sandbox)) == 120
+    assert stats(sandbox)["collect_requests"] == 3
+    assert printed_states(capsys.readouterr().out) == [{"batch": 1}]
+
+
 # --- transient failures -----------------------------------------------------------------------
 
 
