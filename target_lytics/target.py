@@ -150,6 +150,12 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
 ).to_dict()
 
 
+#: The schema's defaults: the one place they are written down.
+SETTING_DEFAULTS: Final[dict[str, Any]] = {
+    name: spec["default"] for name, spec in CONFIG_SCHEMA["properties"].items() if "default" in spec
+}
+
+
 @dataclass(frozen=True, slots=True)
 class LyticsSettings:
     """The target's settings, checked and resolved once."""
@@ -217,8 +223,9 @@ def settings_from_config(config: dict[str, Any]) -> LyticsSettings:
     Raises:
         ConfigValidationError: with one line per problem, naming the setting and the fix.
     """
+    config = {**SETTING_DEFAULTS, **{k: v for k, v in config.items() if v is not None}}
     problems = api_token_problems(config.get("api_token"))
-    api_url = config.get("api_url") or DEFAULT_API_URL
+    api_url = config["api_url"] or DEFAULT_API_URL
     problems += api_url_problems(api_url)
     for key in ("stream", "timestamp_field", "account_id"):
         problems += _name_problems(config, key)
@@ -233,21 +240,21 @@ def settings_from_config(config: dict[str, Any]) -> LyticsSettings:
     client = ClientSettings(
         api_url=api_url.rstrip("/"),
         api_token=config["api_token"],
-        dryrun=bool(config.get("dryrun", False)),
+        dryrun=bool(config["dryrun"]),
         account_id=config.get("account_id"),
-        max_in_flight=int(config.get("max_requests_in_flight", 8)),
-        rows_per_request=int(config.get("batch_size_rows") or DEFAULT_ROWS_PER_REQUEST),
+        max_in_flight=int(config["max_requests_in_flight"]),
+        rows_per_request=int(config["batch_size_rows"]),
         max_request_bytes=MAX_REQUEST_BYTES,
-        request_timeout=float(config.get("request_timeout", 60)),
-        max_retries=int(config.get("max_retries", 6)),
-        retry_backoff=float(config.get("retry_backoff_seconds", 1.0)),
+        request_timeout=float(config["request_timeout"]),
+        max_retries=int(config["max_retries"]),
+        retry_backoff=float(config["retry_backoff_seconds"]),
     )
     return LyticsSettings(
         client=client,
         stream=config.get("stream"),
         timestamp_field=config.get("timestamp_field"),
         mappings=mappings,
-        skip_oversize_records=bool(config.get("skip_oversize_records", False)),
+        skip_oversize_records=bool(config["skip_oversize_records"]),
     )
 
 
