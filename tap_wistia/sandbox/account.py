@@ -1,18 +1,19 @@
 """A deterministic Wistia account: medias, visitors and their viewing sessions over some days.
 
 The account is the sandbox's source of truth. Each UTC day of events is generated on its own from
-a seed of (seed, day), so serving one day never generates the others and two processes with the
-same spec serve the same bytes. Days are kept, a few at a time, as rows of pre-encoded JSON:
-a page of 100 events is a slice and a join, which keeps a million-event pull cheap.
+a seed of (seed, day) (see ``schedule.py``), so serving one day never generates the others and two
+processes with the same spec serve the same bytes. Days are kept, a few at a time, as rows of
+pre-encoded JSON: a page of 100 events is a slice and a join, which keeps a million-event pull
+cheap. Generation runs outside the account's lock, and the next older day is generated in the
+background while a client pages, so concurrent clients are not held up by it.
 
 Live changes (events added by tests, page drift, late updates) are layered over the generated
-days and invalidate or patch only the cached day they touch.
+days and patch or invalidate only the cached day they touch.
 """
 
 from __future__ import annotations
 
-import bisect
-import itertools
+import operator
 import threading
 import time
 from collections import OrderedDict
@@ -23,55 +24,33 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from tap_wistia.sandbox.catalog import (
-    Audience,
-    MediaProfile,
-    VisitorProfile,
-    build_medias,
-    ghost_medias,
-    seeded,
-)
+from tap_wistia.sandbox.catalog import seeded
+from tap_wistia.sandbox.schedule import Schedule
 from tap_wistia.sandbox.viewing import (
     DAY_MS,
     EPOCH_ORDINAL,
     EventError,
     EventRow,
-    SessionWriter,
     epoch_ms,
     key_window_ms,
     row_from_event,
     row_order,
-    utc_stamp,
 )
+from tap_wistia.sandbox.visitors import summarize_visitors
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
-    from random import Random
 
 __all__ = ["Account", "AccountSpec", "EventError", "EventQuery", "EventRow"]
 
-HOURLY_RHYTHM: tuple[float, ...] = (
-    0.55, 0.45, 0.35, 0.3, 0.3, 0.3, 0.35, 0.45, 0.6, 0.75, 0.85, 0.9,
-    0.95, 1.0, 1.1, 1.2, 1.25, 1.2, 1.1, 1.0, 0.95, 0.85, 0.75, 0.65,
-)  # fmt: skip
-"""Relative activity per UTC hour: Europe by day, the Americas into the UTC evening."""
-
-BURST_SIZES = (1, 2, 3, 4, 5, 6)
-BURST_WEIGHTS = (30, 25, 18, 12, 8, 7)
-"""How many sessions a visitor starts on one media within minutes of each other."""
-_BURST_CUMULATIVE = list(itertools.accumulate(BURST_WEIGHTS))
-GAP_SECONDS = (60, 1200)
-"""Minutes between the sessions of a burst: a replay, a second tab, a come-back."""
-FAVOURITE_SHARE = 0.75
-AWAY_SHARE = 0.1
-ODD_SHARE = 0.01
-WEEKEND_FACTOR = 0.65
-LIVE_HORIZON_MS = DAY_MS
-"""Page drift adds events at "now" while the account ends less than this long ago."""
 MAX_TZ_OFFSET = 14
+LIVE_HORIZON_MS = DAY_MS
+"""Live events (page drift) land at "now" while the account ends less than this long ago."""
 SLOT_CACHE = 6
-MAX_PENDING = 2
+"""Generated UTC days kept; an account day in a shifted zone needs up to four of them."""
 SELECTION_CACHE = 256
+_BY_TIME = operator.itemgetter(0, 1)
+"""Sort key of rows: (ts_ms, key), oldest first, ties by key (same order as ``row_order``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +145,19 @@ class _Day:
             self._selections[wanted] = positions
         return positions
 
+    def newest(self, skip: int, limit: int, query: EventQuery) -> tuple[list[EventRow], int]:
+        """Up to ``limit`` matching rows newest first after ``skip``, and the day's match count."""
+        rows = self.rows
+        if not query.filtered:
+            size = len(rows)
+            chosen = rows[max(0, size - skip - limit) : max(0, size - skip)]
+            chosen.reverse()
+            return chosen, size
+        positions = self.selection(query.media_id, query.visitor_key)
+        size = len(positions)
+        picked = positions[max(0, size - skip - limit) : max(0, size - skip)]
+        return [rows[position] for position in reversed(picked)], size
+
     def append(self, row: EventRow) -> None:
         """Add a row newer than every other (page drift's fast path)."""
         self.rows.append(row)
@@ -179,24 +171,10 @@ class _Day:
         self._selections.clear()
 
 
-class _Sighting(msgspec.Struct):
-    """The few event fields a visitor summary reads."""
-
-    received_at: str = ""
-    percent_viewed: Any = None
-    email: Any = None
-    conversion_data: Any = None
-    user_agent_details: Any = None
-
-
-_SIGHTING = msgspec.json.Decoder(_Sighting)
-
-
 class Account:
     """A generated Wistia account that a sandbox server serves and tests change live.
 
-    Thread-safe: every method takes the account's lock, so a threaded server can serve pages
-    while tests or faults add and update events.
+    Thread-safe: reads and changes may come from any number of server threads at once.
     """
 
     def __init__(
@@ -208,57 +186,43 @@ class Account:
         ``prefetch`` generates the next older day in a background thread while a client pages.
         """
         self.spec = spec or AccountSpec()
+        self.schedule = Schedule(self.spec)
         self._lock = threading.RLock()
         self._cache_days = max(1, cache_days)
-        self._end_ms = epoch_ms(self.spec.end_at)
-        self._start_ms = self._end_ms - self.spec.days * DAY_MS
         self._tz_ms = self.spec.tz_offset_hours * 3_600_000
-        self._cast(seeded(self.spec.seed, "cast"))
-        self._slot_counts = self._apportion()
         self._slots: OrderedDict[date, list[EventRow]] = OrderedDict()
         self._pending: dict[date, Future[list[EventRow]]] = {}
         self._prefetcher = ThreadPoolExecutor(1, "wistia-sandbox-prefetch") if prefetch else None
+        self._warming: set[date] = set()
         self._days: OrderedDict[date, _Day] = OrderedDict()
         self._counts: dict[date, int] = {}
         self._added: dict[date, list[EventRow]] = {}
         self._added_days: dict[str, date] = {}
         self._removed: set[str] = set()
         self._overrides: dict[str, dict[str, Any]] = {}
-        self._first_day = self.day_of(self._start_ms)
-        self._last_day = self.day_of(self._end_ms)
-        self._newest_ms = self._end_ms
+        self._first_day = self.day_of(self.schedule.start_ms)
+        self._last_day = self.day_of(self.schedule.end_ms)
+        self._newest_ms = self.schedule.end_ms
         self._live_rng = seeded(self.spec.seed, "live")
-        self._visitor_summaries: tuple[int, dict[str, dict[str, Any]]] | None = None
+        self._summaries: tuple[int, dict[str, dict[str, Any]]] | None = None
         self.version = 0
         """Bumped by every change, so derived views (visitor summaries) know when to refresh."""
-
-    def _cast(self, rng: Random) -> None:
-        spec = self.spec
-        before = spec.end_at - timedelta(days=spec.days)
-        self._medias = build_medias(rng, spec.medias, before)
-        self._media_by_id = {media.hashed_id: media for media in self._medias}
-        self._ghosts = ghost_medias(rng, before)
-        self._media_weights = [media.popularity for media in self._medias]
-        self._media_cumulative = list(itertools.accumulate(self._media_weights))
-        window = (self._start_ms, self._end_ms)
-        self._audience = Audience(
-            spec.seed, spec.visitors, self._media_weights, window, spec.conversion_rate
-        )
-        self._writer = SessionWriter(self._ghosts)
 
     # ---- the cast ---------------------------------------------------------------------------
 
     def medias(self) -> list[dict[str, Any]]:
         """The account's media objects as ``/v1/medias.json`` shows them (fresh copies)."""
-        return [msgspec.json.decode(msgspec.json.encode(media.api)) for media in self._medias]
+        return [
+            msgspec.json.decode(msgspec.json.encode(media.api)) for media in self.schedule.medias
+        ]
 
     def deleted_media_ids(self) -> list[str]:
         """Hashed ids of medias that are gone but that odd events still reference."""
-        return [ghost.hashed_id for ghost in self._ghosts]
+        return [ghost.hashed_id for ghost in self.schedule.ghosts]
 
     def visitor_keys(self) -> list[str]:
         """Keys of the generated visitors (some may have no events in a small account)."""
-        return self._audience.keys()
+        return self.schedule.audience.keys()
 
     # ---- time -------------------------------------------------------------------------------
 
@@ -281,154 +245,111 @@ class Account:
         with self._lock:
             return self._last_day
 
-    # ---- generation -------------------------------------------------------------------------
+    # ---- generated days ---------------------------------------------------------------------
 
-    def _slot_window(self, slot: date) -> tuple[int, int]:
-        """The seconds [lo, hi) of a UTC day that lie inside the account's range."""
-        midnight = (slot.toordinal() - EPOCH_ORDINAL) * 86_400
-        return max(self._start_ms // 1000, midnight), min(
-            self._end_ms // 1000 + 1, midnight + 86_400
-        )
+    def _slot_rows(self, slot: date) -> list[EventRow]:
+        """A UTC day's generated rows: cached, awaited from another thread, or generated here.
 
-    def _hour_buckets(self, slot: date) -> tuple[list[tuple[int, int]], list[float]]:
-        """The slot's hours (clipped to its window) and their cumulative activity weights."""
-        lo, hi = self._slot_window(slot)
-        buckets: list[tuple[int, int]] = []
-        weights: list[float] = []
-        for hour in range(lo // 3600, (hi - 1) // 3600 + 1):
-            start, stop = max(lo, hour * 3600), min(hi, hour * 3600 + 3600)
-            if stop > start:
-                buckets.append((start, stop))
-                weights.append(HOURLY_RHYTHM[hour % 24] * (stop - start))
-        return buckets, list(itertools.accumulate(weights))
-
-    def _apportion(self) -> dict[date, int]:
-        """Split ``events`` over the UTC days by rhythm, weekend and a daily mood; sums exactly."""
-        first = date.fromordinal(EPOCH_ORDINAL + self._start_ms // DAY_MS)
-        last = date.fromordinal(EPOCH_ORDINAL + self._end_ms // DAY_MS)
-        weights: dict[date, float] = {}
-        for offset in range((last - first).days + 1):
-            slot = first + timedelta(days=offset)
-            _, cumulative = self._hour_buckets(slot)
-            mood = seeded(self.spec.seed, "mood", slot.isoformat())
-            weekend = WEEKEND_FACTOR if slot.weekday() >= 5 else 1.0  # noqa: PLR2004 - Sat, Sun
-            weights[slot] = (
-                (cumulative[-1] if cumulative else 0.0) * weekend * mood.uniform(0.8, 1.2)
-            )
-        total = sum(weights.values()) or 1.0
-        shares = {slot: self.spec.events * weight / total for slot, weight in weights.items()}
-        counts = {slot: int(share) for slot, share in shares.items()}
-        leftover = self.spec.events - sum(counts.values())
-        by_remainder = sorted(shares, key=lambda slot: (counts[slot] - shares[slot], slot))
-        for slot in by_remainder[:leftover]:
-            counts[slot] += 1
-        return counts
-
-    def _slot(self, slot: date) -> list[EventRow]:
-        rows = self._slots.get(slot)
-        if rows is None:
-            pending = self._pending.pop(slot, None)
-            rows = pending.result() if pending is not None else self._generate_slot(slot)
+        Generation happens outside the lock, so other days keep being served meanwhile.
+        """
+        with self._lock:
+            rows = self._slots.get(slot)
+            if rows is not None:
+                self._slots.move_to_end(slot)
+                return rows
+            future = self._pending.get(slot)
+            if future is not None:
+                mine = False
+            else:
+                mine, future = True, Future()
+                self._pending[slot] = future
+        if not mine:
+            return future.result()
+        try:
+            rows = self.schedule.generate(slot)
+        except BaseException as error:
+            future.set_exception(error)
+            with self._lock:
+                self._pending.pop(slot, None)
+            raise
+        future.set_result(rows)
+        with self._lock:
+            self._pending.pop(slot, None)
             self._slots[slot] = rows
             if len(self._slots) > SLOT_CACHE:
                 self._slots.popitem(last=False)
-        else:
-            self._slots.move_to_end(slot)
         return rows
 
     def _prefetch_before(self, day: date) -> None:
-        """Start generating the UTC day the next older account day will need, in the background.
+        """Render the next older day in the background while the client works on this one.
 
-        A client paging newest-first spends its time between pages parsing; generating the next
-        day meanwhile keeps a million-event pull from waiting on the generator. Generation reads
-        only the immutable cast, so it needs no lock; the result is picked up by ``_slot``.
+        A client paging newest-first spends most of its time between pages; preparing the next
+        day meanwhile keeps a million-event pull from stalling at every day boundary.
         """
         if self._prefetcher is None:
             return
-        slot = date.fromordinal(EPOCH_ORDINAL + self._day_start_ms(day) // DAY_MS - 2)
-        if slot in self._slots or slot in self._pending or not self._slot_counts.get(slot):
+        older = day - timedelta(days=1)
+        with self._lock:
+            if older < self._first_day or older in self._days or older in self._warming:
+                return
+            self._warming.add(older)
+        self._prefetcher.submit(self._warm_day, older)
+
+    def _warm_day(self, day: date) -> None:
+        try:
+            self._day(day)
+        finally:
+            with self._lock:
+                self._warming.discard(day)
+
+    def warm(self) -> None:
+        """Start rendering the newest day in the background, so a first page is served at once."""
+        if self._prefetcher is None:
             return
-        if len(self._pending) < MAX_PENDING:
-            self._pending[slot] = self._prefetcher.submit(self._generate_slot, slot)
-
-    def _generate_slot(self, slot: date) -> list[EventRow]:
-        """The events of one UTC day, from that day's own seed (bursts may spill past midnight)."""
-        count = self._slot_counts.get(slot, 0)
-        if count == 0:
-            return []
-        rng = seeded(self.spec.seed, "day", slot.isoformat())
-        buckets, cumulative = self._hour_buckets(slot)
-        rows: list[EventRow] = []
-        while len(rows) < count:
-            size = min(count - len(rows), BURST_SIZES[_pick(rng, _BURST_CUMULATIVE)])
-            rows.extend(self._burst(rng, buckets, cumulative, size))
-        return rows
-
-    def _burst(
-        self,
-        rng: Random,
-        buckets: list[tuple[int, int]],
-        cumulative: list[float],
-        size: int,
-    ) -> list[EventRow]:
-        """A visitor's few sessions on one media, minutes apart, never after the account's end."""
-        visitor = self._audience.pick(rng)
-        media = self._pick_media(rng, visitor)
-        away = rng.random() < AWAY_SHARE
-        start, stop = buckets[_pick(rng, cumulative)]
-        moment = start + int(rng.random() * (stop - start))
-        moments = [moment]
-        shortest, longest = GAP_SECONDS
-        for _ in range(size - 1):
-            moment += shortest + int(rng.random() * (longest - shortest + 1))
-            moments.append(moment)
-        overflow = moments[-1] - self._end_ms // 1000
-        if overflow > 0:
-            overflow += int(rng.random() * longest)
-            moments = [max(self._start_ms // 1000, second - overflow) for second in moments]
-        return self._writer.burst(
-            rng,
-            [second * 1000 for second in moments],
-            visitor,
-            media,
-            away=away,
-            odd_share=ODD_SHARE if self.spec.odd_events else 0.0,
-        )
-
-    def _pick_media(self, rng: Random, visitor: VisitorProfile) -> MediaProfile:
-        if visitor.favourites and rng.random() < FAVOURITE_SHARE:
-            return self._medias[visitor.favourites[int(rng.random() * len(visitor.favourites))]]
-        return self._medias[_pick(rng, self._media_cumulative)]
-
-    # ---- days -------------------------------------------------------------------------------
+        with self._lock:
+            newest = self._last_day
+            if newest in self._days or newest in self._warming:
+                return
+            self._warming.add(newest)
+        self._prefetcher.submit(self._warm_day, newest)
 
     def _day(self, day: date) -> _Day:
-        """The rendered day, from the cache or built from its UTC slots plus live changes."""
-        cached = self._days.get(day)
-        if cached is not None:
-            self._days.move_to_end(day)
-            return cached
+        """The rendered day: cached, or generated (outside the lock) plus live changes."""
+        with self._lock:
+            cached = self._days.get(day)
+            if cached is not None:
+                self._days.move_to_end(day)
+                return cached
         lo = self._day_start_ms(day)
         hi = lo + DAY_MS
-        first_slot = date.fromordinal(EPOCH_ORDINAL + lo // DAY_MS - 1)
-        last_slot = date.fromordinal(EPOCH_ORDINAL + (hi - 1) // DAY_MS + 1)
-        rows: list[EventRow] = []
-        for offset in range((last_slot - first_slot).days + 1):
-            rows.extend(
-                row
-                for row in self._slot(first_slot + timedelta(days=offset))
-                if lo <= row.ts_ms < hi
-            )
+        first_slot = EPOCH_ORDINAL + lo // DAY_MS - 1
+        last_slot = EPOCH_ORDINAL + (hi - 1) // DAY_MS + 1
+        generated = [
+            row
+            for ordinal in range(first_slot, last_slot + 1)
+            for row in self._slot_rows(date.fromordinal(ordinal))
+            if lo <= row.ts_ms < hi
+        ]
+        generated.sort(key=_BY_TIME)
+        with self._lock:
+            cached = self._days.get(day)
+            if cached is not None:
+                return cached
+            rendered = _Day(self._with_changes(day, generated))
+            self._days[day] = rendered
+            self._counts[day] = len(rendered.rows)
+            if len(self._days) > self._cache_days:
+                self._days.popitem(last=False)
+            return rendered
+
+    def _with_changes(self, day: date, rows: list[EventRow]) -> list[EventRow]:
+        """Generated rows with updates, moves and added events applied (lock held)."""
         if self._removed or self._overrides:
             rows = [self._revised(row) for row in rows if row.key not in self._removed]
-        rows.extend(self._added.get(day, ()))
-        rows.sort(key=row_order)
-        rendered = _Day(rows)
-        self._days[day] = rendered
-        self._counts[day] = len(rows)
-        if len(self._days) > self._cache_days:
-            self._days.popitem(last=False)
-        return rendered
+        added = self._added.get(day)
+        if added:
+            rows = sorted([*rows, *added], key=_BY_TIME)
+        return rows
 
     def _revised(self, row: EventRow) -> EventRow:
         fields = self._overrides.get(row.key)
@@ -437,94 +358,100 @@ class Account:
         return row_from_event({**msgspec.json.decode(row.blob), **fields})
 
     def _count(self, day: date) -> int:
-        count = self._counts.get(day)
+        with self._lock:
+            count = self._counts.get(day)
         return len(self._day(day).rows) if count is None else count
 
-    def _walk(self, query: EventQuery) -> Iterator[date]:
+    def _walk(self, query: EventQuery) -> list[date]:
         """The query's days inside the data, newest first."""
-        newest = min(query.end or self._last_day, self._last_day)
-        oldest = max(query.start or self._first_day, self._first_day)
-        for ordinal in range(newest.toordinal(), oldest.toordinal() - 1, -1):
-            yield date.fromordinal(ordinal)
+        with self._lock:
+            newest = min(query.end or self._last_day, self._last_day)
+            oldest = max(query.start or self._first_day, self._first_day)
+        return [
+            date.fromordinal(ordinal)
+            for ordinal in range(newest.toordinal(), oldest.toordinal() - 1, -1)
+        ]
+
+    # ---- reading ----------------------------------------------------------------------------
 
     def page(self, query: EventQuery, page: int, per_page: int) -> list[EventRow]:
         """Rows of one page of ``/v1/stats/events.json``: newest first, ``[]`` past the end."""
-        with self._lock:
-            skip, need = (page - 1) * per_page, per_page
-            taken: list[EventRow] = []
-            for day in self._walk(query):
-                if query.filtered:
-                    rendered = self._day(day)
-                    positions = rendered.selection(query.media_id, query.visitor_key)
-                    size = len(positions)
-                    if skip < size:
-                        chosen = positions[max(0, size - skip - need) : size - skip]
-                        taken.extend(rendered.rows[position] for position in reversed(chosen))
-                else:
-                    size = self._count(day)
-                    if skip < size:
-                        rows = self._day(day).rows[max(0, size - skip - need) : size - skip]
-                        taken.extend(reversed(rows))
-                skip = max(0, skip - size)
-                need = per_page - len(taken)
-                if need <= 0:
-                    self._prefetch_before(day)
-                    break
-            return taken
+        skip = (page - 1) * per_page
+        taken: list[EventRow] = []
+        for day in self._walk(query):
+            if not query.filtered:
+                size = self._count(day)
+                if skip >= size:
+                    skip -= size
+                    continue
+            rendered = self._day(day)
+            with self._lock:
+                chosen, size = rendered.newest(skip, per_page - len(taken), query)
+            taken.extend(chosen)
+            skip = max(0, skip - size)
+            if len(taken) >= per_page:
+                self._prefetch_before(day)
+                break
+        return taken
 
     def events_on(self, day: date) -> Sequence[dict[str, Any]]:
         """The events of one account-zone day, newest first by received_at."""
+        rendered = self._day(day)
         with self._lock:
-            rows = list(self._day(day).rows)
+            rows = list(rendered.rows)
         return [msgspec.json.decode(row.blob) for row in reversed(rows)]
 
     def all_events(self) -> Iterator[dict[str, Any]]:
         """Every event of the account, oldest first (one day in memory at a time)."""
+        for row in self._rows_oldest_first():
+            yield msgspec.json.decode(row.blob)
+
+    def _rows_oldest_first(self) -> Iterator[EventRow]:
         day = self.first_day
         while day <= self.last_day:
+            rendered = self._day(day)
             with self._lock:
-                rows = list(self._day(day).rows)
-            for row in rows:
-                yield msgspec.json.decode(row.blob)
+                rows = list(rendered.rows)
+            yield from rows
             day += timedelta(days=1)
 
     def count(self) -> int:
         """How many events the account holds now (renders every day once; slow on big accounts)."""
+        return sum(self._count(day) for day in self._walk(EventQuery()))
+
+    def _candidate_days(self, key: str) -> list[date]:
+        """Days an event can be on: its own if it was added, else those its key's time spans."""
         with self._lock:
-            return sum(self._count(day) for day in self._walk(EventQuery()))
-
-    # ---- single events ----------------------------------------------------------------------
-
-    def _locate(self, key: str) -> tuple[_Day, int] | None:
-        """The cached day and position of an event, found from the time its key carries."""
-        added_day = self._added_days.get(key)
-        candidates: Iterable[date]
-        if added_day is not None:
-            candidates = (added_day,)
-        elif key in self._removed:
-            return None
-        else:
+            added_day = self._added_days.get(key)
+            if added_day is not None:
+                return [added_day]
             window = key_window_ms(key)
-            if window is None:
-                return None
+            if key in self._removed or window is None:
+                return []
             newest = min(self.day_of(window[1]), self._last_day)
             oldest = max(self.day_of(window[0]), self._first_day)
-            candidates = (
-                date.fromordinal(ordinal)
-                for ordinal in range(oldest.toordinal(), newest.toordinal() + 1)
-            )
-        for day in candidates:
+        return [
+            date.fromordinal(ordinal)
+            for ordinal in range(oldest.toordinal(), newest.toordinal() + 1)
+        ]
+
+    def _locate(self, key: str) -> tuple[_Day, int] | None:
+        """The rendered day holding an event and its position there."""
+        for day in self._candidate_days(key):
             rendered = self._day(day)
-            position = rendered.position(key)
+            with self._lock:
+                position = rendered.position(key)
             if position is not None:
                 return rendered, position
         return None
 
     def event_blob(self, event_key: str) -> bytes | None:
         """The event's JSON as served, or None when there is no such event."""
+        found = self._locate(event_key)
+        if found is None:
+            return None
         with self._lock:
-            found = self._locate(event_key)
-            return None if found is None else found[0].rows[found[1]].blob
+            return found[0].rows[found[1]].blob
 
     def event(self, event_key: str) -> dict[str, Any] | None:
         """One event by key (as ``/v1/stats/events/{key}.json`` serves it), or None."""
@@ -552,6 +479,7 @@ class Account:
             self.version += 1
 
     def _insert(self, row: EventRow) -> None:
+        """File an added event under its day; a newest event is appended to a cached day."""
         day = self.day_of(row.ts_ms)
         self._added.setdefault(day, []).append(row)
         self._added_days[row.key] = day
@@ -620,31 +548,33 @@ class Account:
     ) -> dict[str, Any]:
         """A realistic event at ``at`` (not added); ``fields`` override generated values.
 
+        An unknown ``visitor_key`` becomes a new viewer; ``media_id`` may name a deleted media.
+
         Raises:
             EventError: ``media_id`` is neither a media of the account nor a deleted one.
         """
+        schedule = self.schedule
+        media = schedule.media(media_id) if media_id else None
+        if media_id and media is None:
+            msg = f"media_id {media_id!r} is not a media of this account"
+            raise EventError(msg)
         with self._lock:
             rng = self._live_rng
-            visitor = self._visitor_for(rng, visitor_key)
-            media = self._media_by_id.get(media_id or "") if media_id else None
-            if media_id and media is None:
-                media = next((g for g in self._ghosts if g.hashed_id == media_id), None)
-                if media is None:
-                    msg = f"media_id {media_id!r} is not a media of this account"
-                    raise EventError(msg)
-            media = media or self._pick_media(rng, visitor)
-            (row,) = self._writer.burst(rng, [epoch_ms(at)], visitor, media)
+            if visitor_key is None:
+                visitor = schedule.audience.pick(rng)
+            else:
+                visitor = schedule.audience.find(visitor_key) or schedule.audience.newcomer(
+                    visitor_key
+                )
+            row = schedule.session(
+                rng, epoch_ms(at), visitor, media or schedule.pick_media(rng, visitor)
+            )
         return {**msgspec.json.decode(row.blob), **fields}
-
-    def _visitor_for(self, rng: Random, visitor_key: str | None) -> VisitorProfile:
-        if visitor_key is None:
-            return self._audience.pick(rng)
-        return self._audience.find(visitor_key) or self._audience.newcomer(visitor_key)
 
     def generate(self, count: int, at: datetime | None = None) -> list[dict[str, Any]]:
         """Add ``count`` new realistic events at ``at`` (default: the live edge); returns them.
 
-        The live edge is "now" for an account that ends about now, otherwise one second past the
+        The live edge is "now" for an account that ends about now, otherwise just past the
         newest event, so live events always land at the front of the newest day.
         """
         with self._lock:
@@ -659,7 +589,7 @@ class Account:
 
     def _live_ms(self) -> int:
         now_ms = int(time.time() * 1000)
-        if now_ms - self._end_ms <= LIVE_HORIZON_MS:
+        if now_ms - self.schedule.end_ms <= LIVE_HORIZON_MS:
             return max(now_ms, self._newest_ms + 1)
         return self._newest_ms + 1000
 
@@ -670,73 +600,22 @@ class Account:
 
         Derived from all events, so the first call after a change reads the whole account.
         """
-        summaries = self._summaries()
         return sorted(
-            summaries.values(),
+            self._visitor_summaries().values(),
             key=lambda visitor: (visitor["last_active_at"], visitor["visitor_key"]),
             reverse=True,
         )
 
     def visitor(self, visitor_key: str) -> dict[str, Any] | None:
         """One visitor object, or None for a key with no events."""
-        return self._summaries().get(visitor_key)
+        return self._visitor_summaries().get(visitor_key)
 
-    def _summaries(self) -> dict[str, dict[str, Any]]:
+    def _visitor_summaries(self) -> dict[str, dict[str, Any]]:
         with self._lock:
-            if self._visitor_summaries is not None and self._visitor_summaries[0] == self.version:
-                return self._visitor_summaries[1]
-            summaries: dict[str, dict[str, Any]] = {}
-            for day in reversed(list(self._walk(EventQuery()))):
-                for row in self._day(day).rows:
-                    if row.visitor_key is not None:
-                        self._sight(summaries, row)
-            self._visitor_summaries = (self.version, summaries)
-            return summaries
-
-    def _sight(self, summaries: dict[str, dict[str, Any]], row: EventRow) -> None:
-        """Fold one event (rows come oldest first) into its visitor's summary."""
-        assert row.visitor_key is not None  # noqa: S101 - the caller skips anonymous rows
-        seen = _SIGHTING.decode(row.blob)
-        summary = summaries.get(row.visitor_key)
-        stamp = utc_stamp(row.ts_ms)
-        if summary is None:
-            summary = summaries[row.visitor_key] = {
-                "visitor_key": row.visitor_key,
-                "created_at": stamp,
-                "last_active_at": stamp,
-                "last_event_key": row.key,
-                "load_count": 0,
-                "play_count": 0,
-                "visitor_identity": {"name": "", "email": None, "org": _org(None)},
-                "user_agent_details": seen.user_agent_details,
-            }
-        summary["last_active_at"] = stamp
-        summary["last_event_key"] = row.key
-        summary["load_count"] += 1
-        played = isinstance(seen.percent_viewed, (int, float)) and seen.percent_viewed > 0
-        summary["play_count"] += int(played)
-        summary["user_agent_details"] = seen.user_agent_details
-        if isinstance(seen.email, str) and seen.email.strip():
-            summary["visitor_identity"] = self._identity(row.visitor_key, seen)
-
-    def _identity(self, visitor_key: str, seen: _Sighting) -> dict[str, Any]:
-        conversion = seen.conversion_data if isinstance(seen.conversion_data, dict) else {}
-        name = f"{conversion.get('first_name') or ''} {conversion.get('last_name') or ''}".strip()
-        profile = self._audience.find(visitor_key)
-        return {
-            "name": name,
-            "email": str(seen.email).strip(),
-            "org": _org(profile),
-        }
-
-
-def _org(profile: VisitorProfile | None) -> dict[str, str | None]:
-    person = profile.person if profile is not None else None
-    if person is None:
-        return {"name": None, "title": None}
-    return {"name": person.company, "title": person.title}
-
-
-def _pick(rng: Random, cumulative: Sequence[float]) -> int:
-    """An index drawn with the weights whose running totals are ``cumulative``."""
-    return min(bisect.bisect_right(cumulative, rng.random() * cumulative[-1]), len(cumulative) - 1)
+            version = self.version
+            if self._summaries is not None and self._summaries[0] == version:
+                return self._summaries[1]
+        summaries = summarize_visitors(self._rows_oldest_first(), self.schedule.audience.find)
+        with self._lock:
+            self._summaries = (version, summaries)
+        return summaries
