@@ -573,6 +573,34 @@ def test_fail_next_answers_the_statuses_in_order(fresh):
     assert fresh.stats()["rate_limited"] == 0
 
 
+def test_one_shot_faults_are_counted_exactly_under_concurrency(fresh):
+    fresh.set_faults(fail_next=[500] * 5, fail_paths=["/v1/"])
+    statuses: list[int] = []
+
+    def one() -> None:
+        statuses.append(call(fresh, "/medias.json").status_code)
+
+    threads = [threading.Thread(target=one) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200] * 15 + [500] * 5
+    assert fresh.faults.fail_next == []
+
+
+def test_a_sandbox_bug_answers_500_and_keeps_serving(fresh, monkeypatch):
+    def broken(*args: Any) -> list[Any]:
+        message = "a bug in the sandbox"
+        raise RuntimeError(message)
+
+    monkeypatch.setattr(fresh.account, "page", broken)
+    response = call(fresh, "/stats/events.json")
+    assert response.status_code == 500
+    assert response.json() == {"error": "Internal server error"}
+    assert call(fresh, "/medias.json").status_code == 200
+
+
 def test_fail_paths_widen_the_faults_to_any_endpoint(fresh):
     fresh.set_faults(fail_next=[500], fail_paths=["/v1/"])
     assert call(fresh, "/medias.json").status_code == 500
