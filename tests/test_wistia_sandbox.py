@@ -334,12 +334,17 @@ def test_live_changes_through_python():
         event["event_key"] for event in account.events_on(END.date())
     }
     assert account.count() == SMALL.events
-    extra = account.new_event(END + timedelta(minutes=5), media_id=account.medias()[0]["hashed_id"])
+    extra = account.new_event(
+        END + timedelta(minutes=5, milliseconds=250), media_id=account.medias()[0]["hashed_id"]
+    )
+    assert extra["received_at"] == "2025-03-10T12:05:00.250Z"
     account.add_events([extra])
     assert account.events_on(END.date())[0]["event_key"] == extra["event_key"]
     assert account.count() == SMALL.events + 1
     with pytest.raises(EventError, match="already exists"):
         account.add_events([extra])
+    late = account.update_event(extra["event_key"], percent_viewed=0.5)
+    assert account.events_on(END.date())[0] == late
     with pytest.raises(EventError, match="received_at"):
         account.add_events([{"event_key": "x", "received_at": "yesterday"}])
     with pytest.raises(KeyError):

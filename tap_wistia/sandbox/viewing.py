@@ -206,8 +206,12 @@ class SessionWriter:
                 rows.append(self._odd(rng, ts_ms, visitor, media, place))
                 continue
             key = session_key(rng, ts_ms)
-            seconds = ts_ms // 1000
+            seconds, ms = divmod(ts_ms, 1000)
             stamp = f"{_minute_prefix(seconds // 60)}{seconds % 60:02d}"
+            if ms:
+                stamp = f"{stamp}.{ms:03d}Z"
+            else:
+                stamp += ".000Z" if random() >= _STAMP_WITHOUT_MILLIS else "Z"
             draw = random()
             percent = (
                 _NO_VIEW
@@ -217,8 +221,7 @@ class SessionWriter:
                 else repr(random() ** _VIEWING_SKEW)
             )
             text = (
-                f'{{"event_key":"{key}","received_at":"{stamp}'
-                f"{'.000Z' if random() >= _STAMP_WITHOUT_MILLIS else 'Z'}{after_stamp}{percent},"
+                f'{{"event_key":"{key}","received_at":"{stamp}{after_stamp}{percent},'
                 f'"embed_url":{embeds[int(random() * len(embeds))]},{place},'
                 f"{_identity(rng, visitor, ts_ms)}"
                 f'"iframe_heatmap_url":"https://{ACCOUNT_HOST}/stats/events/{key}{after_key}'
