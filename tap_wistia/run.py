@@ -111,6 +111,7 @@ class RunReport:
     duplicates: int = 0
     out_of_range: int = 0
     sessions_emitted: int = 0
+    wasted_requests: int = 0
 
 
 class ViewingRun:
@@ -201,7 +202,7 @@ class ViewingRun:
                 unit, seen = item.unit, {}
             self._take_page(window, item.events, seen, builder)
         self._settle(window, builder, window.until, final=True)
-        self.report.wasted_requests = pager.stats.wasted  # type: ignore[attr-defined]
+        self.report.wasted_requests = pager.stats.wasted
 
     def _take_page(
         self,
@@ -281,5 +282,5 @@ class ViewingRun:
             stats.retries,
             stats.rate_limited,
         )
-        if self.problems.total:
+        if self.problems.total():
             logger.warning("Odd events (kept where possible): %s", self.problems.summary())

@@ -124,16 +124,14 @@ class TapWistia(Tap):
             now=self.started_at,
         )
 
-    def sync_all(self) -> None:
-        """Sync, turning an expected failure into one clear error line and exit status 1."""
+    @classmethod
+    def invoke(cls, *args: Any, **kwargs: Any) -> None:
+        """Run the CLI; an expected failure is one clear error line and exit status 1."""
         try:
-            super().sync_all()
+            super().invoke(*args, **kwargs)
         except WistiaError as exc:
-            self.logger.error("%s", exc)  # noqa: TRY400 - the message is the whole story
+            cls.logger.error("%s", exc)  # noqa: TRY400 - the message is the whole story
             sys.exit(1)
-        finally:
-            if "client" in self.__dict__:
-                self.client.close()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,108 @@
+"""Running the plugins the way Meltano does, for tests: in-process or as real processes."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tap_wistia.tap import TapWistia
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class TapOutput:
+    """The Singer messages of one tap run, split by kind."""
+
+    messages: list[dict[str, Any]]
+    stderr: str = ""
+    returncode: int = 0
+    records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    states: list[dict[str, Any]] = field(default_factory=list)
+    schemas: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for message in self.messages:
+            kind = message["type"]
+            if kind == "RECORD":
+                self.records.setdefault(message["stream"], []).append(message["record"])
+            elif kind == "STATE":
+                self.states.append(message["value"])
+            elif kind == "SCHEMA":
+                self.schemas[message["stream"]] = self.schemas.get(message["stream"], 0) + 1
+
+    @property
+    def state(self) -> dict[str, Any] | None:
+        """The last STATE message's value."""
+        return self.states[-1] if self.states else None
+
+    def of(self, stream: str) -> list[dict[str, Any]]:
+        """The records of one stream."""
+        return self.records.get(stream, [])
+
+
+def catalog_selecting(config: dict[str, Any], streams: set[str]) -> dict[str, Any]:
+    """The tap's discovered catalog with only `streams` selected."""
+    catalog = copy.deepcopy(TapWistia(config=config, validate_config=False).catalog_dict)
+    for entry in catalog["streams"]:
+        for item in entry["metadata"]:
+            if item["breadcrumb"] == []:
+                item["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    return catalog
+
+
+def run_tap(
+    config: dict[str, Any],
+    state: dict[str, Any] | None = None,
+    *,
+    select: set[str] | None = None,
+) -> TapOutput:
+    """Run the tap in this process and collect its Singer output."""
+    catalog = catalog_selecting(config, select) if select is not None else None
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
+    with contextlib.redirect_stdout(out):
+        tap = TapWistia(config=config, state=copy.deepcopy(state), catalog=catalog)
+        tap.sync_all()
+        out.flush()
+    lines = raw.getvalue().decode().splitlines()
+    return TapOutput([json.loads(line) for line in lines if line.strip()])
+
+
+def run_tap_process(
+    config: dict[str, Any],
+    state: dict[str, Any] | None = None,
+    *,
+    args: tuple[str, ...] = (),
+    timeout: float = 120,
+) -> TapOutput:
+    """Run `tap-wistia` as a real process (what Meltano does) and collect its output."""
+    with tempfile.TemporaryDirectory() as folder:
+        config_path = Path(folder, "config.json")
+        config_path.write_text(json.dumps(config))
+        command = [sys.executable, "-m", "tap_wistia", "--config", str(config_path), *args]
+        if state is not None:
+            state_path = Path(folder, "state.json")
+            state_path.write_text(json.dumps(state))
+            command += ["--state", str(state_path)]
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    return TapOutput(
+        [json.loads(line) for line in lines], stderr=done.stderr, returncode=done.returncode
+    )
