@@ -149,6 +149,10 @@ EMBED_PAGES: tuple[str, ...] = (
     "https://www.example.com/webinars/{slug}?utm_source=newsletter&lang=de",
 )
 PUBLIC_FIRST_OCTETS: tuple[int, ...] = (24, 50, 67, 73, 81, 88, 92, 98, 104, 126, 177, 185, 201)
+PODCAST_INDEX = 4
+"""The fifth media is the account's podcast (type "Audio", duration null)."""
+IMAGE_INDEX = 8
+"""The ninth is a still image (type "Image", no duration)."""
 MAX_ACTIVITY = 40.0
 """Cap on how much more often the keenest viewer shows up than the average one."""
 _IPV6_SHARE = 0.08
@@ -211,13 +215,13 @@ class VisitorProfile:
     """``"ip":..,"org":..,"country":..,"region":..,"city":..,"lat":..,"lon":..``."""
     away: str
     """The same members for the occasional session from elsewhere (travel, phone)."""
-    agent: dict[str, Any]
     agent_fields: str
-    converts_at_ms: int | None
-    person: Person | None
-    emails: tuple[str, ...]
+    """``"user_agent_details":{...}``: one browser per visitor."""
+    converts_at_ms: int | None = None
+    person: Person | None = None
+    emails: tuple[str, ...] = ()
     """JSON text of the email as typed in different sessions (clean, capitalised, padded)."""
-    conversions: tuple[str, ...]
+    conversions: tuple[str, ...] = ()
     """JSON text of ``conversion_data`` matching each entry of ``emails``."""
 
 
@@ -237,11 +241,7 @@ def build_medias(
 
 
 def _media_type(index: int) -> str:
-    if index == 4:  # noqa: PLR2004 - the fifth media is the account's podcast
-        return "Audio"
-    if index == 8:  # noqa: PLR2004 - the ninth is a still image
-        return "Image"
-    return "Video"
+    return {PODCAST_INDEX: "Audio", IMAGE_INDEX: "Image"}.get(index, "Video")
 
 
 def _media(  # noqa: PLR0913 - one call site, all inputs of one media
@@ -351,6 +351,7 @@ _PLACE_FIELDS = {
     for place in PLACES
 }
 _PLACE_ORGS = {place: tuple(json_text(org) for org in place.orgs) for place in PLACES}
+_AGENT_FIELDS = tuple(fragment({"user_agent_details": agent}) for agent in USER_AGENTS)
 
 
 def _person(rng: Random) -> Person:
@@ -460,25 +461,18 @@ class Audience:
         return self._build(seeded(self._seed, "newcomer", key), key)
 
     def _build(self, rng: Random, key: str) -> VisitorProfile:
+        """A viewer's profile, maybe converting during the range or a little before it.
+
+        Converting a little before the range makes a known lead come back, so most converting
+        visitors do show their email somewhere in the data.
+        """
         favourites = _favourites(rng, self._media_cumulative)
-        agent = USER_AGENTS[_index(rng, len(USER_AGENTS))]
+        agent_fields = _AGENT_FIELDS[_index(rng, len(_AGENT_FIELDS))]
         home, away = _place_fields(rng), _place_fields(rng)
         if rng.random() >= self._rate:
-            return VisitorProfile(
-                key,
-                favourites,
-                home,
-                away,
-                agent,
-                fragment({"user_agent_details": agent}),
-                None,
-                None,
-                (),
-                (),
-            )
-        converts_at_ms = self._window_ms[0] + _index(
-            rng, self._window_ms[1] - self._window_ms[0] + 1
-        )
+            return VisitorProfile(key, favourites, home, away, agent_fields)
+        start, end = self._window_ms
+        lead_time = (end - start) // 4
         person = _person(rng)
         emails, conversions = _typed_emails(person)
         return VisitorProfile(
@@ -486,9 +480,8 @@ class Audience:
             favourites=favourites,
             home=home,
             away=away,
-            agent=agent,
-            agent_fields=fragment({"user_agent_details": agent}),
-            converts_at_ms=converts_at_ms,
+            agent_fields=agent_fields,
+            converts_at_ms=start - lead_time + _index(rng, end - start + 1),
             person=person,
             emails=emails,
             conversions=conversions,
