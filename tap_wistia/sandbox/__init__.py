@@ -1,4 +1,13 @@
-"""A faithful local Wistia Data API, for trying the pipeline and for every test."""
+"""A faithful local Wistia Data API, for trying the pipeline and for every test.
+
+Run it with ``python -m tap_wistia.sandbox`` (or ``wistia-sandbox``), or in Python::
+
+    with WistiaSandbox(Account(AccountSpec(events=5000, days=7))) as sandbox:
+        ...  # point the tap's api_url at sandbox.url, token SANDBOX_TOKEN
+
+The account is generated deterministically from its spec; faults, rate limits and live events
+are switched at runtime through ``WistiaSandbox`` methods or the admin API under ``/_sandbox/``.
+"""
 
 from tap_wistia.sandbox.account import Account, AccountSpec, EventError, EventQuery
 from tap_wistia.sandbox.api import DEFAULT_TOKENS, SANDBOX_TOKEN
