@@ -205,6 +205,7 @@ class WistiaClient:
             on_backoff=self._on_backoff,
             on_giveup=self._on_giveup,
             raise_on_giveup=True,
+            logger=None,
         )(self._get_once)
 
     def close(self) -> None:
@@ -283,7 +284,7 @@ class WistiaClient:
     def _on_backoff(self, details: Mapping[str, Any]) -> None:
         self.stats.count_retry()
         if self._logger:
-            path, params = details["args"][1], details["args"][2]
+            path, params = details["args"][0], details["args"][1]
             self._logger.warning(
                 "Retrying %s in %.1f s (try %d): %s",
                 _describe(path, params),
@@ -294,7 +295,7 @@ class WistiaClient:
 
     def _on_giveup(self, details: Mapping[str, Any]) -> None:
         if self._logger:
-            path, params = details["args"][1], details["args"][2]
+            path, params = details["args"][0], details["args"][1]
             self._logger.error(
                 "Giving up on %s after %d tries", _describe(path, params), details["tries"]
             )

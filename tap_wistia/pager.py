@@ -6,9 +6,9 @@ request budget unused on a slow API; fetching pages blindly ahead wastes request
 `EventPager` does neither:
 
 - page 1 of a day is always needed, so the first pages of the following days go out in parallel;
-- further pages of a day go out ahead only up to the page count of the last finished day (days
-  look alike), and one at a time beyond it, so on the happy path every request is a page of
-  events (at most the last speculative ones of a day can come back empty);
+- further pages of a day go out ahead only up to 80% of the smallest page count of the last
+  three finished days (days look alike), and one at a time beyond it, so on the happy path every
+  request is a page of events or the one probe that finds a day's end;
 - a page whose oldest event is older than the run's start ends its day early (newest first);
 - pages are handed to the caller strictly in (day, page) order, and `DayDone` is handed over
   only when every page of that day has been, which is what makes a day-granular bookmark safe;
@@ -19,6 +19,7 @@ request budget unused on a slow API; fetching pages blindly ahead wastes request
 from __future__ import annotations
 
 import datetime as dt
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -135,7 +136,7 @@ class EventPager:
         self._max_parallel = max_parallel
         self._max_held = max_held if max_held is not None else 4 * max_parallel
         self._progress = [_UnitProgress() for _ in self._units]
-        self._predicted = 0
+        self._recent_days: deque[int] = deque(maxlen=3)
         self._held = 0
         self._frontier = 0
         self.stats = PagerStats()
@@ -150,6 +151,7 @@ class EventPager:
                     yield from self._hand_over()
                     if self._frontier >= len(self._units):
                         break
+                    self._issue(pool, futures)  # handing over may have made room
                     if not futures:  # pragma: no cover - _issue always has work here
                         msg = "event pager stalled with nothing in flight"
                         raise RuntimeError(msg)
@@ -183,8 +185,12 @@ class EventPager:
         return (
             progress.next_page == 1
             or not progress.in_flight
-            or progress.next_page <= self._predicted
+            or progress.next_page <= self._safe_pages()
         )
+
+    def _safe_pages(self) -> int:
+        """Pages a day surely has, judging by the last days: requesting them wastes nothing."""
+        return int(0.8 * min(self._recent_days)) if self._recent_days else 0
 
     def _record(self, index: int, number: int, body: Any) -> None:
         progress = self._progress[index]
@@ -231,7 +237,7 @@ class EventPager:
                 continue
             if not progress.finished():
                 return
-            self._predicted = progress.end or 0
+            self._recent_days.append(progress.end or 0)
             needed = (progress.end or 0) + int(progress.probed_past_end)
             self.stats.wasted += progress.next_page - 1 - needed
             self._frontier += 1

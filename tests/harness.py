@@ -26,6 +26,8 @@ class TapOutput:
     messages: list[dict[str, Any]]
     stderr: str = ""
     returncode: int = 0
+    tap: TapWistia | None = None
+    error: BaseException | None = None
     records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     states: list[dict[str, Any]] = field(default_factory=list)
     schemas: dict[str, int] = field(default_factory=dict)
@@ -65,17 +67,31 @@ def run_tap(
     state: dict[str, Any] | None = None,
     *,
     select: set[str] | None = None,
+    expect_error: bool = False,
 ) -> TapOutput:
-    """Run the tap in this process and collect its Singer output."""
+    """Run the tap in this process and collect its Singer output.
+
+    With `expect_error`, a failing run returns what it wrote before failing (and the error).
+    """
     catalog = catalog_selecting(config, select) if select is not None else None
     raw = io.BytesIO()
     out = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
+    error: BaseException | None = None
+    tap = None
     with contextlib.redirect_stdout(out):
-        tap = TapWistia(config=config, state=copy.deepcopy(state), catalog=catalog)
-        tap.sync_all()
+        try:
+            tap = TapWistia(config=config, state=copy.deepcopy(state), catalog=catalog)
+            tap.sync_all()
+        except Exception as exc:
+            if not expect_error:
+                raise
+            error = exc
         out.flush()
+    if expect_error and error is None:
+        msg = "the tap run was expected to fail but completed"
+        raise AssertionError(msg)
     lines = raw.getvalue().decode().splitlines()
-    return TapOutput([json.loads(line) for line in lines if line.strip()])
+    return TapOutput([json.loads(line) for line in lines if line.strip()], tap=tap, error=error)
 
 
 def run_tap_process(
