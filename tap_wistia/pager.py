@@ -6,9 +6,10 @@ request budget unused on a slow API; fetching pages blindly ahead wastes request
 `EventPager` does neither:
 
 - page 1 of a day is always needed, so the first pages of the following days go out in parallel;
-- further pages of a day go out ahead only up to 80% of the smallest page count of the last
-  three finished days (days look alike), and one at a time beyond it, so on the happy path every
-  request is a page of events or the one probe that finds a day's end;
+- further pages of a day go out ahead only as far as the day surely reaches: half of what its
+  own first pages project (how much of the day's time they cover), or up to 80% of the last
+  finished days' page counts where the projection agrees; one at a time beyond that. So on the
+  happy path every request is a page of events or the one probe that finds a day's end;
 - a page whose oldest event is older than the run's start ends its day early (newest first);
 - pages are handed to the caller strictly in (day, page) order, and `DayDone` is handed over
   only when every page of that day has been, which is what makes a day-granular bookmark safe;
@@ -99,6 +100,8 @@ class _UnitProgress:
     end: int | None = None  # the last page with events, once known
     handed_over: int = 0
     probed_past_end: bool = False  # the end was found by an empty page (a needed request)
+    newest: dt.datetime | None = None  # first event of page 1
+    oldest: dict[int, dt.datetime] = field(default_factory=dict)  # last event of full pages
     in_flight: set[int] = field(default_factory=set)
     results: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
@@ -134,7 +137,7 @@ class EventPager:
         self._since = since
         self._timestamp_of = timestamp_of
         self._max_parallel = max_parallel
-        self._max_held = max_held if max_held is not None else 4 * max_parallel
+        self._max_held = max_held if max_held is not None else 8 * max_parallel
         self._progress = [_UnitProgress() for _ in self._units]
         self._recent_days: deque[int] = deque(maxlen=3)
         self._held = 0
@@ -170,27 +173,45 @@ class EventPager:
             if index > self._frontier and self._held >= self._max_held:
                 return
             progress = self._progress[index]
-            while len(futures) < self._max_parallel and self._may_request(progress):
+            unit = self._units[index]
+            while len(futures) < self._max_parallel and self._may_request(unit, progress):
                 number = progress.next_page
                 progress.next_page += 1
                 progress.in_flight.add(number)
-                params = self._units[index].params(number)
+                params = unit.params(number)
                 futures[pool.submit(self._client.get, EVENTS_PATH, params)] = (index, number)
             if len(futures) >= self._max_parallel:
                 return
 
-    def _may_request(self, progress: _UnitProgress) -> bool:
+    def _may_request(self, unit: Unit, progress: _UnitProgress) -> bool:
         if progress.end is not None:
             return False
         return (
             progress.next_page == 1
             or not progress.in_flight
-            or progress.next_page <= self._safe_pages()
+            or progress.next_page <= self._safe_pages(unit, progress)
         )
 
-    def _safe_pages(self) -> int:
-        """Pages a day surely has, judging by the last days: requesting them wastes nothing."""
-        return int(0.8 * min(self._recent_days)) if self._recent_days else 0
+    def _safe_pages(self, unit: Unit, progress: _UnitProgress) -> int:
+        """Pages this day surely has: requesting up to there wastes nothing."""
+        projected = self._projected_pages(unit, progress)
+        history = 0.8 * min(self._recent_days) if self._recent_days else 0.0
+        return int(max(0.5 * projected, min(history, projected)))
+
+    def _projected_pages(self, unit: Unit, progress: _UnitProgress) -> float:
+        """The day's page count if the rest of it is as busy as what its pages covered so far."""
+        covered = progress.handed_over
+        while covered + 1 in progress.results:
+            covered += 1
+        oldest = progress.oldest.get(covered)
+        if covered < 2 or progress.newest is None or oldest is None:  # noqa: PLR2004
+            return 0.0
+        floor = max(self._since, dt.datetime.combine(unit.day, dt.time(), dt.UTC))
+        seen = (progress.newest - oldest).total_seconds()
+        whole = (progress.newest - floor).total_seconds()
+        if seen <= 0 or whole <= 0:
+            return 0.0
+        return covered * whole / seen
 
     def _record(self, index: int, number: int, body: Any) -> None:
         progress = self._progress[index]
@@ -206,8 +227,13 @@ class EventPager:
         progress.results[number] = events
         self._held += 1
         self.stats.held_peak = max(self.stats.held_peak, self._held)
-        if len(events) < PER_PAGE or self._older_than_start(events[-1]):
+        oldest = self._timestamp_of(events[-1])
+        if number == 1:
+            progress.newest = self._timestamp_of(events[0])
+        if len(events) < PER_PAGE or (oldest is not None and oldest < self._since):
             self._end_at(progress, number)
+        elif oldest is not None:
+            progress.oldest[number] = oldest
 
     def _end_at(self, progress: _UnitProgress, last: int) -> None:
         if progress.end is not None and last >= progress.end:
@@ -217,10 +243,6 @@ class EventPager:
         for number in [n for n in progress.results if n > last]:
             del progress.results[number]
             self._held -= 1
-
-    def _older_than_start(self, event: dict[str, Any]) -> bool:
-        moment = self._timestamp_of(event)
-        return moment is not None and moment < self._since
 
     # -- handing over ------------------------------------------------------------------------
 
