@@ -20,16 +20,18 @@ Pure: no I/O, no logging, no Singer imports; the caller logs the counts in `Even
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
+
+import msgspec
 
 from tap_wistia.events import (
     UNKNOWN_MEDIA_DURATION,
+    Details,
     EventProblems,
     ViewEvent,
     format_timestamp,
@@ -40,12 +42,18 @@ STATE_VERSION = 1
 
 _BY_TIME = attrgetter("received_at", "event_key")
 _BY_END = attrgetter("ended_at", "session_id")
+_RECEIVED = attrgetter("received_at")
+# `repr` for anything JSON cannot hold (user_agent_details is arbitrary JSON, so only in theory).
+_FINGERPRINT_JSON = msgspec.json.Encoder(enc_hook=repr)
 _NO_GAP = timedelta(0)
 
 
-@dataclass(frozen=True, slots=True)
-class ViewingSession:
-    """One viewing session: the figures of one `wistia_activity` record."""
+class ViewingSession(NamedTuple):
+    """One viewing session: the figures of one `wistia_activity` record.
+
+    An immutable tuple, like `ViewEvent`: cheap to build, no per-instance dict.
+    `user_agent_details` is kept as (key, value) pairs; `to_record` gives the object.
+    """
 
     session_id: str
     visitor_key: str
@@ -65,7 +73,7 @@ class ViewingSession:
     lon: float | None
     ip: str | None
     embed_url: str | None
-    user_agent_details: dict[str, Any] | None
+    user_agent_details: Details | None
     email: str | None
     first_name: str | None
     last_name: str | None
@@ -103,17 +111,11 @@ class ViewingSession:
     def fingerprint(self) -> str:
         """Give a short stable digest of every figure, to emit a session again only on change.
 
-        Stable across processes and Python versions (sorted-key JSON, no `hash()`), so it can be
-        compared with a fingerprint stored in the state of an earlier run.
+        Stable across processes (no `hash()`): it is compared with fingerprints stored in the
+        state by earlier runs. The fields are encoded in their order as one JSON array, which
+        is several times faster than encoding the record.
         """
-        text = json.dumps(
-            self.to_record(),
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-            default=str,
-        )
-        return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+        return hashlib.blake2b(_FINGERPRINT_JSON.encode(self), digest_size=8).hexdigest()
 
 
 def dedupe(events: Iterable[ViewEvent]) -> list[ViewEvent]:
@@ -128,9 +130,10 @@ def dedupe(events: Iterable[ViewEvent]) -> list[ViewEvent]:
 def _dedupe(events: Iterable[ViewEvent], kept: dict[str, ViewEvent]) -> dict[str, ViewEvent]:
     """Fold events into `kept` (event_key → preferred copy) and return it."""
     for event in events:
-        held = kept.get(event.event_key)
-        if held is None or _prefer(event, held):
-            kept[event.event_key] = event
+        key = event.event_key
+        held = kept.setdefault(key, event)
+        if held is not event and _prefer(event, held):
+            kept[key] = event
     return kept
 
 
@@ -159,90 +162,134 @@ def sessionize(
     """
     _check_span("gap", gap)
     media = _MediaDurations(durations)
-    sessions = [_session(run, media.of(run[0].media_id)) for run in _runs(_dedupe(events, {}), gap)]
+    sessions = [
+        _session(run, media.of(run[0].media_id)) for run in _runs(_dedupe(events, {}).values(), gap)
+    ]
     sessions.sort(key=_BY_END)
     return sessions
 
 
-def _runs(events: Mapping[str, ViewEvent], gap: timedelta) -> list[list[ViewEvent]]:
+def _runs(events: Iterable[ViewEvent], gap: timedelta) -> list[list[ViewEvent]]:
     """Split deduplicated events into the event lists of sessions, each in time order."""
     groups: dict[tuple[str, str], list[ViewEvent]] = {}
-    for event in events.values():
+    for event in events:
         key = (event.visitor_key, event.media_id)
         group = groups.get(key)
         if group is None:
             groups[key] = [event]
         else:
             group.append(event)
+    if gap <= _NO_GAP:
+        return [[event] for group in groups.values() for event in group]
     runs: list[list[ViewEvent]] = []
     for group in groups.values():
-        if gap <= _NO_GAP:
-            runs.extend([event] for event in group)
-            continue
-        group.sort(key=_BY_TIME)
-        run = [group[0]]
-        last = group[0].received_at
-        for event in group[1:]:
-            moment = event.received_at
-            if moment - last > gap:
-                runs.append(run)
-                run = [event]
-            else:
-                run.append(event)
-            last = moment
-        runs.append(run)
+        if len(group) == 1:
+            runs.append(group)
+        else:
+            _split(group, gap, runs)
     return runs
+
+
+def _split(group: list[ViewEvent], gap: timedelta, runs: list[list[ViewEvent]]) -> None:
+    """Append the sessions of one visitor's events on one media to `runs`.
+
+    Sorting on received_at alone is cheaper; the rare equal received_at sends the group back
+    through the full (received_at, event_key) order, which makes the result independent of
+    the input order.
+    """
+    mark = len(runs)
+    group.sort(key=_RECEIVED)
+    start = 0
+    last = group[0].received_at
+    for index in range(1, len(group)):
+        moment = group[index].received_at
+        if moment == last and group[index - 1].event_key > group[index].event_key:
+            del runs[mark:]
+            group.sort(key=_BY_TIME)
+            _split_sorted(group, gap, runs)
+            return
+        if moment - last > gap:
+            runs.append(group[start:index])
+            start = index
+        last = moment
+    runs.append(group[start:] if start else group)
+
+
+def _split_sorted(group: list[ViewEvent], gap: timedelta, runs: list[list[ViewEvent]]) -> None:
+    """Append the sessions of a group already in (received_at, event_key) order."""
+    start = 0
+    for index in range(1, len(group)):
+        if group[index].received_at - group[index - 1].received_at > gap:
+            runs.append(group[start:index])
+            start = index
+    runs.append(group[start:] if start else group)
 
 
 def _session(run: list[ViewEvent], duration: float | None) -> ViewingSession:
     """Compute one session's figures from its events in time order."""
-    best: float | None = None
-    viewed = 0.0
-    media_name = email = first_name = last_name = None
-    conversion_type: str | int | None = None
-    for event in run:
-        percent = event.percent_viewed
-        if percent is not None:
-            if best is None or percent > best:
-                best = percent
-            if duration is not None:
-                viewed += percent * duration
-        if event.media_name is not None:
-            media_name = event.media_name
-        if event.email is not None:
-            email = event.email
-        if event.first_name is not None:
-            first_name = event.first_name
-        if event.last_name is not None:
-            last_name = event.last_name
-        if event.conversion_type is not None:
-            conversion_type = event.conversion_type
     first, latest = run[0], run[-1]
-    return ViewingSession(
-        session_id=first.event_key,
-        visitor_key=first.visitor_key,
-        media_id=first.media_id,
-        media_name=media_name,
-        media_duration=duration,
-        percent_viewed=best,
-        duration_viewed=viewed if best is not None and duration is not None else None,
-        started_at=first.received_at,
-        ended_at=latest.received_at,
-        event_count=len(run),
-        country=latest.country,
-        region=latest.region,
-        city=latest.city,
-        org=latest.org,
-        lat=latest.lat,
-        lon=latest.lon,
-        ip=latest.ip,
-        embed_url=latest.embed_url,
-        user_agent_details=latest.user_agent_details,
-        email=email,
-        first_name=first_name,
-        last_name=last_name,
-        conversion_type=conversion_type,
+    best = first.percent_viewed
+    media_name, email = first.media_name, first.email
+    first_name, last_name, conversion_type = (
+        first.first_name,
+        first.last_name,
+        first.conversion_type,
     )
+    viewed: float | None = None
+    if len(run) == 1:
+        if best is not None and duration is not None:
+            viewed = best * duration
+    else:
+        best, viewed = _percent_and_time(run, duration)
+        for event in run:
+            if event.media_name is not None:
+                media_name = event.media_name
+            if event.email is not None:
+                email = event.email
+            if event.first_name is not None:
+                first_name = event.first_name
+            if event.last_name is not None:
+                last_name = event.last_name
+            if event.conversion_type is not None:
+                conversion_type = event.conversion_type
+    # Positional, in field order: keyword calls would cost as much as the figures above.
+    return ViewingSession(
+        first.event_key,
+        first.visitor_key,
+        first.media_id,
+        media_name,
+        duration,
+        best,
+        viewed,
+        first.received_at,
+        latest.received_at,
+        len(run),
+        latest.country,
+        latest.region,
+        latest.city,
+        latest.org,
+        latest.lat,
+        latest.lon,
+        latest.ip,
+        latest.embed_url,
+        latest.user_agent_details,
+        email,
+        first_name,
+        last_name,
+        conversion_type,
+    )
+
+
+def _percent_and_time(
+    run: list[ViewEvent], duration: float | None
+) -> tuple[float | None, float | None]:
+    """Highest known percent and the sum of percent * duration, in time order (stable floats)."""
+    known = [event.percent_viewed for event in run if event.percent_viewed is not None]
+    if not known:
+        return None, None
+    if duration is None:
+        return max(known), None
+    return max(known), sum([percent * duration for percent in known], 0.0)
 
 
 class _MediaDurations:
@@ -470,7 +517,10 @@ class ActivityBuilder:
                 "after every event received before w was added"
             )
             raise ValueError(msg)
-        _dedupe((event,), self._pool)
+        key = event.event_key
+        held = self._pool.setdefault(key, event)
+        if held is not event and _prefer(event, held):
+            self._pool[key] = event
 
     def settle(self, watermark: datetime) -> list[ViewingSession]:
         """Declare every event received before `watermark` added; return the sessions to emit.
@@ -509,7 +559,7 @@ class ActivityBuilder:
         kept: dict[str, ViewEvent] = {}
         still_open: list[tuple[str, datetime, datetime]] = []
         out: list[ViewingSession] = []
-        for run in _runs(self._pool, self._gap):
+        for run in _runs(self._pool.values(), self._gap):
             first, ended = run[0], run[-1].received_at
             if ended >= limit and not include_open:
                 kept.update((event.event_key, event) for event in run)

@@ -301,12 +301,12 @@ def test_view_event_keeps_what_sessions_need() -> None:
         lon=-122.3,
         ip="203.0.113.9",
         embed_url="https://example.com/tour",
-        user_agent_details={
-            "browser": "Chrome",
-            "browser_version": "141",
-            "platform": "mac",
-            "mobile": False,
-        },
+        user_agent_details=(
+            ("browser", "Chrome"),
+            ("browser_version", "141"),
+            ("platform", "mac"),
+            ("mobile", False),
+        ),
         email=None,
         first_name=None,
         last_name=None,
@@ -395,14 +395,18 @@ def test_location_fields_are_kept_as_given_and_coordinates_as_floats() -> None:
     assert event.user_agent_details is None
 
 
-def test_user_agent_details_are_copied() -> None:
-    raw = raw_event()
-    record = normalize_event(raw, EventProblems())
-    assert record is not None
-    event = view_event(record, EventProblems())
+def test_user_agent_details_become_shared_pairs() -> None:
+    one, two = compact(), compact(event_key="other")
+    assert one is not None
+    assert two is not None
+    assert one.user_agent_details == tuple(raw_event()["user_agent_details"].items())  # type: ignore[attr-defined]
+    assert one.user_agent_details is two.user_agent_details  # one copy for equal objects
+
+
+def test_nested_user_agent_details_are_kept_unshared() -> None:
+    event = compact(user_agent_details={"browser": "Chrome", "hints": ["a", "b"]})
     assert event is not None
-    assert event.user_agent_details == raw["user_agent_details"]
-    assert event.user_agent_details is not raw["user_agent_details"]
+    assert event.user_agent_details == (("browser", "Chrome"), ("hints", ["a", "b"]))
 
 
 def test_unicode_everywhere() -> None:

@@ -7,7 +7,6 @@ import json
 import math
 import os
 import random
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -74,6 +73,9 @@ def ev(
     **fields: object,
 ) -> ViewEvent:
     received = when if isinstance(when, datetime) else at(when)
+    details = fields.get("user_agent_details")
+    if isinstance(details, dict):  # events carry it as (key, value) pairs
+        fields["user_agent_details"] = tuple(details.items())
     return ViewEvent(
         event_key=key,
         visitor_key=visitor,
@@ -283,7 +285,7 @@ def test_to_record_returns_a_copy_of_nested_objects() -> None:
 
 def test_fingerprint_is_stable_and_changes_with_any_figure() -> None:
     session = only(sessionize([ev("a", 0, city="Paris")], DURATIONS, GAP))
-    assert session.fingerprint() == replace(session).fingerprint()
+    assert session.fingerprint() == session._replace().fingerprint()
     changes = {
         "percent_viewed": 0.51,
         "duration_viewed": 61.0,
@@ -291,17 +293,17 @@ def test_fingerprint_is_stable_and_changes_with_any_figure() -> None:
         "event_count": 2,
         "city": "Lyon",
         "email": "a@b.c",
-        "user_agent_details": {"browser": "x"},
+        "user_agent_details": (("browser", "x"),),
         "conversion_type": "1",
     }
-    prints = {replace(session, **{name: value}).fingerprint() for name, value in changes.items()}  # type: ignore[arg-type]
+    prints = {session._replace(**{name: value}).fingerprint() for name, value in changes.items()}  # type: ignore[arg-type]
     assert session.fingerprint() not in prints
     assert len(prints) == len(changes)
 
 
 def test_integer_and_text_conversion_types_fingerprint_differently() -> None:
     session = only(sessionize([ev("a", 0, conversion_type=1)], DURATIONS, GAP))
-    assert session.fingerprint() != replace(session, conversion_type="1").fingerprint()
+    assert session.fingerprint() != session._replace(conversion_type="1").fingerprint()
 
 
 # --- dedupe -----------------------------------------------------------------------------------
@@ -370,7 +372,7 @@ def with_copies(draw: st.DrawFn) -> list[ViewEvent]:
         for index, percent in draw(
             st.lists(st.tuples(st.integers(0, len(events) - 1), percents), max_size=6)
         ):
-            events.append(replace(events[index], percent_viewed=percent))
+            events.append(events[index]._replace(percent_viewed=percent))
     return events
 
 
@@ -399,10 +401,10 @@ def test_sessionize_ignores_worse_duplicates(
         if best is None or best == 0.0 or data.draw(st.booleans()):
             # Same percent, received earlier: the later copy wins the tie.
             earlier = event.received_at - timedelta(seconds=1)
-            worse.append(replace(event, received_at=earlier, city="stale copy"))
+            worse.append(event._replace(received_at=earlier, city="stale copy"))
         else:
             lower = data.draw(st.none() | st.floats(0, best, exclude_max=True))
-            worse.append(replace(event, percent_viewed=lower, city="stale copy"))
+            worse.append(event._replace(percent_viewed=lower, city="stale copy"))
     mixed = worse + events + worse
     assert sessionize(mixed, DURATIONS, gap) == sessionize(events, DURATIONS, gap)
 
@@ -588,7 +590,7 @@ def test_a_late_percent_update_within_the_lookback_reemits_only_its_session(
     assert carry.watermark == final
     target = data.draw(st.sampled_from(recent))
     grown = data.draw(st.floats(target.percent_viewed or 0.0, 1.0))
-    updated = [replace(e, percent_viewed=grown) if e == target else e for e in events]
+    updated = [e._replace(percent_viewed=grown) if e == target else e for e in events]
     before = records(sessionize(events, DURATIONS, gap))
     after = records(sessionize(updated, DURATIONS, gap))
     changed = {sid for sid, record in after.items() if before.get(sid) != record}
@@ -613,7 +615,7 @@ def test_a_late_update_reemits_the_session_with_new_figures() -> None:
         events, None, at(240), gap=GAP, lookback=4 * HOUR, settle_at=[], rng=random.Random(0)
     )
     assert {s.session_id: s.duration_viewed for s in first} == pytest.approx({"a": 60.0, "c": 60.0})
-    updated = [replace(events[1], percent_viewed=0.9) if e.event_key == "b" else e for e in events]
+    updated = [events[1]._replace(percent_viewed=0.9) if e.event_key == "b" else e for e in events]
     second, carry = play_run(
         updated, carry, at(300), gap=GAP, lookback=4 * HOUR, settle_at=[], rng=random.Random(0)
     )
@@ -633,7 +635,7 @@ def test_an_update_older_than_the_window_is_never_emitted_as_a_truncated_session
         events, None, at(610), gap=GAP, lookback=HOUR, settle_at=[], rng=random.Random(0)
     )
     # "a" and "b" ended long before watermark - lookback - gap: they are final.
-    updated = [replace(e, percent_viewed=1.0) if e.event_key == "b" else e for e in events]
+    updated = [e._replace(percent_viewed=1.0) if e.event_key == "b" else e for e in events]
     emitted, _ = play_run(
         updated,
         carry,
@@ -750,6 +752,25 @@ def test_settle_emits_closed_sessions_only_and_frees_their_events() -> None:
     final = builder.finish(at(160))
     assert [(s.session_id, s.event_count) for s in final] == [("d", 2)]
     assert builder.held_events == 0
+
+
+def test_a_session_ending_exactly_one_gap_before_the_watermark_stays_open() -> None:
+    builder = ActivityBuilder(DURATIONS, gap=GAP, lookback=HOUR, carry=None)
+    builder.add(ev("a", 0))
+    assert builder.settle(at(30)) == []  # an event received at 30 would still join "a"
+    builder.add(ev("b", 30))
+    assert builder.settle(at(60)) == []
+    closed = builder.settle(at(60) + timedelta(microseconds=1))
+    assert [(s.session_id, s.event_count) for s in closed] == [("a", 2)]
+    assert builder.held_events == 0
+
+
+def test_with_gap_zero_a_session_closes_once_the_watermark_passes_it() -> None:
+    builder = ActivityBuilder(DURATIONS, gap=timedelta(0), lookback=HOUR, carry=None)
+    builder.add(ev("a", 0))
+    builder.add(ev("b", 0))
+    assert builder.settle(at(0)) == []
+    assert [s.session_id for s in builder.settle(at(0) + timedelta(microseconds=1))] == ["a", "b"]
 
 
 def test_adding_an_event_older_than_a_settled_watermark_is_refused() -> None:
