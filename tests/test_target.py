@@ -32,10 +32,10 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-TOKEN = "sandbox-lytics-token"  # noqa: S105 - the sandbox's documented public token
-SECRET_TOKEN = "at.k3y.s3cr3t-do-not-log"  # noqa: S105 - a fake, asserted never to leak
-WRONG_TOKEN = "at.wrong.token"  # noqa: S105 - unknown to the sandbox
-EXPIRED_TOKEN = "at.expired.token"  # noqa: S105 - the sandbox answers "Expired Token"
+TOKEN = "sandbox-lytics-token"
+SECRET_TOKEN = "at.k3y.s3cr3t-do-not-log"
+WRONG_TOKEN = "at.wrong.token"
+EXPIRED_TOKEN = "at.expired.token"
 ACTIVITY_SCHEMA = {
     "type": "SCHEMA",
     "stream": "wistia_activity",
