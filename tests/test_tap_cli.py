@@ -1,0 +1,87 @@
+"""tap-wistia as a real process: clean failures, and the token never shows anywhere."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tap_wistia.sandbox.account import Account, AccountSpec
+from tap_wistia.sandbox.server import WistiaSandbox
+from tests.harness import ROOT, run_tap_process
+
+SECRET = "wistia-secret-3f9a2c"
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    account = Account(AccountSpec(seed=11, events=800, days=2, visitors=80, medias=4))
+    tokens = {SECRET: frozenset({"stats", "media"}), "stats-only-9d1e": frozenset({"stats"})}
+    with WistiaSandbox(account, tokens=tokens, rate_limit_per_minute=None) as server:
+        yield server
+
+
+def config(server: WistiaSandbox, **extra):
+    start = (server.account.spec.end - dt.timedelta(days=2)).date().isoformat()
+    return {"api_token": SECRET, "api_url": server.url, "start_date": start, **extra}
+
+
+def test_a_run_with_retries_and_state_never_shows_the_token(sandbox):
+    sandbox.set_faults(fail_next=[429, 500, 503], reset_next=1)
+    out = run_tap_process(config(sandbox, max_parallel_requests=2))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.of("wistia_events")
+    assert "Retrying" in out.stderr
+    everything = out.stderr + json.dumps(out.messages)
+    assert SECRET not in everything
+
+
+def test_a_refused_token_fails_cleanly_with_the_permission_named(sandbox):
+    out = run_tap_process({**config(sandbox), "api_token": "stats-only-9d1e"})
+    assert out.returncode == 1
+    assert "Read all folder and media data" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert "stats-only-9d1e" not in out.stderr
+
+
+def test_bad_settings_are_rejected_before_any_request(sandbox):
+    sandbox.reset_stats()
+    bad = {**config(sandbox), "start_date": "25/01/2021", "lookback_minutes": -3}
+    out = run_tap_process(bad)
+    assert out.returncode == 1
+    assert "start_date" in out.stderr
+    assert "YYYY-MM-DD" in out.stderr
+    assert "lookback_minutes" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert SECRET not in out.stderr
+    assert sandbox.stats()["requests"] == 0
+
+
+def test_about_lists_every_setting_and_marks_the_token_secret():
+    done = subprocess.run(
+        [sys.executable, "-m", "tap_wistia", "--about", "--format=json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    about = json.loads(done.stdout)
+    properties = about["settings"]["properties"]
+    for name in (
+        "api_token",
+        "api_url",
+        "start_date",
+        "end_date",
+        "keep_updated",
+        "lookback_minutes",
+        "session_gap_minutes",
+        "media_ids",
+        "max_requests_per_minute",
+        "max_parallel_requests",
+    ):
+        assert name in properties
+    assert properties["api_token"].get("secret") is True
+    assert "state" in about["capabilities"]
