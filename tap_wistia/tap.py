@@ -5,11 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk import Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import (
+    CapabilitiesEnum,
+    PluginCapabilities,
+    TapCapabilities,
+)
 
 from tap_wistia import settings as tap_settings
 from tap_wistia.client import WistiaClient, WistiaError
@@ -29,6 +34,17 @@ class TapWistia(Tap):
     package_name = "tap-wistia-target-lytics"
     config_jsonschema = tap_settings.CONFIG_SCHEMA
     message_writer_class = MsgSpecWriter
+    # No BATCH: records are written as the import run produces them, never staged as files.
+    capabilities: ClassVar[list[CapabilitiesEnum]] = [
+        TapCapabilities.CATALOG,
+        TapCapabilities.STATE,
+        TapCapabilities.DISCOVER,
+        TapCapabilities.ACTIVATE_VERSION,
+        PluginCapabilities.ABOUT,
+        PluginCapabilities.STREAM_MAPS,
+        PluginCapabilities.FLATTENING,
+        PluginCapabilities.STRUCTURED_LOGGING,
+    ]
 
     def discover_streams(self) -> list[Stream]:
         """The three streams, in the order the SDK syncs them (by name)."""
