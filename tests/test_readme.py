@@ -1,0 +1,74 @@
+"""The README stays true: its settings tables are the plugins' own, its examples parse."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from target_lytics.mapping import map_record, mappings_from_setting
+from tests.harness import ROOT
+
+README = ROOT / "README.md"
+
+
+def settings_table(module: str) -> str:
+    about = subprocess.run(
+        [sys.executable, "-m", module, "--about", "--format=markdown"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout
+    section = about.split("## Settings", 1)[1]
+    lines = [line for line in section.splitlines() if line.startswith("|")]
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize(
+    ("plugin", "module"), [("tap-wistia", "tap_wistia"), ("target-lytics", "target_lytics")]
+)
+def test_settings_tables_match_the_plugins_about(plugin, module):
+    text = README.read_text()
+    begin, end = f"<!-- {plugin} settings: begin -->", f"<!-- {plugin} settings: end -->"
+    pattern = re.compile(re.escape(begin) + r"\n(.*?)" + re.escape(end), re.DOTALL)
+    table = settings_table(module)
+    if os.environ.get("UPDATE_README"):
+        text = pattern.sub(lambda _: f"{begin}\n{table}\n{end}", text)
+        README.write_text(text)
+    found = pattern.search(README.read_text())
+    assert found, f"README lacks the {plugin} settings markers"
+    assert found.group(1).strip() == table.strip(), (
+        f"README's {plugin} settings are out of date: run `UPDATE_README=1 make unit`"
+    )
+
+
+def test_the_readme_mapping_override_example_is_valid():
+    block = README.read_text().split("Override per Singer stream", 1)[1]
+    example = json.loads(block.split("```json", 1)[1].split("```", 1)[0])
+    mappings = mappings_from_setting(example)
+    record = {
+        "session_id": "k1",
+        "visitor_key": "V1",
+        "media_id": "m1",
+        "duration_viewed": 12.5,
+        "city": "Zürich",
+        "ended_at": "2026-01-01T00:00:00.000000Z",
+        "conversion_data": {"company": "ACME"},
+    }
+    mapped = map_record(mappings["wistia_activity"], record)
+    assert mapped["wistia_media_duration"] == {"m1": 12.5}
+    assert "wistia_media_duation" not in mapped
+    assert mapped["wistia_last_city"] == "Zürich"
+    assert mapped["company"] == "ACME"
+    assert mapped["wistia_visitor_key"] == "V1"
+
+
+def test_the_two_commands_are_documented():
+    text = README.read_text()
+    assert "make demo" in text
+    assert "make test" in text
