@@ -212,10 +212,9 @@ class ViewEvent(NamedTuple):
     A run may hold tens of thousands of these, so this is an immutable tuple (no per-instance
     dict; built several times faster than a frozen dataclass), repeated strings are interned,
     `user_agent_details` is a shared tuple of (key, value) pairs, and only the fields a viewing
-    session reports are kept. Holding only immutable scalars also lets Python's garbage
-    collector stop scanning these events. `received_at` is an aware UTC datetime;
-    `percent_viewed` is clamped to 0..1 (None when unknown); identity fields are already
-    cleaned (None when empty); location fields are as the event gave them.
+    session reports are kept. `received_at` is an aware UTC datetime; `percent_viewed` is
+    clamped to 0..1 (None when unknown); identity fields are already cleaned (None when
+    empty); location fields are as the event gave them.
     """
 
     event_key: str

@@ -19,9 +19,11 @@ Pure: no I/O, no logging, no Singer imports; the caller logs the counts in `Even
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import attrgetter
@@ -162,11 +164,28 @@ def sessionize(
     """
     _check_span("gap", gap)
     media = _MediaDurations(durations)
-    sessions = [
-        _session(run, media.of(run[0].media_id)) for run in _runs(_dedupe(events, {}).values(), gap)
-    ]
-    sessions.sort(key=_BY_END)
+    with _collector_paused():
+        runs = _runs(_dedupe(events, {}).values(), gap)
+        sessions = [_session(run, media.of(run[0].media_id)) for run in runs]
+        sessions.sort(key=_BY_END)
     return sessions
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause CPython's cycle collector while sessionizing, resuming it if it was running.
+
+    Sessionizing allocates about one container per event (groups, sessions) and frees none
+    before it returns, so the collector would rescan every held event several times: 40% of
+    the time measured. Nothing here creates reference cycles, so nothing is left uncollected.
+    """
+    running = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if running:
+            gc.enable()
 
 
 def _runs(events: Iterable[ViewEvent], gap: timedelta) -> list[list[ViewEvent]]:
@@ -559,17 +578,18 @@ class ActivityBuilder:
         kept: dict[str, ViewEvent] = {}
         still_open: list[tuple[str, datetime, datetime]] = []
         out: list[ViewingSession] = []
-        for run in _runs(self._pool.values(), self._gap):
-            first, ended = run[0], run[-1].received_at
-            if ended >= limit and not include_open:
-                kept.update((event.event_key, event) for event in run)
-                still_open.append((first.event_key, first.received_at, ended))
-                continue
-            if self._final_before is not None and ended < self._final_before:
-                continue
-            session = self._emit_if_changed(run)
-            if session is not None:
-                out.append(session)
+        with _collector_paused():
+            for run in _runs(self._pool.values(), self._gap):
+                first, ended = run[0], run[-1].received_at
+                if ended >= limit and not include_open:
+                    kept.update((event.event_key, event) for event in run)
+                    still_open.append((first.event_key, first.received_at, ended))
+                    continue
+                if self._final_before is not None and ended < self._final_before:
+                    continue
+                session = self._emit_if_changed(run)
+                if session is not None:
+                    out.append(session)
         self._pool = kept
         self._open = still_open
         self._settled = watermark

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import gc
 import json
 import math
 import os
@@ -304,6 +305,21 @@ def test_fingerprint_is_stable_and_changes_with_any_figure() -> None:
 def test_integer_and_text_conversion_types_fingerprint_differently() -> None:
     session = only(sessionize([ev("a", 0, conversion_type=1)], DURATIONS, GAP))
     assert session.fingerprint() != session._replace(conversion_type="1").fingerprint()
+
+
+def test_sessionizing_leaves_the_garbage_collector_as_it_found_it() -> None:
+    assert gc.isenabled()
+    sessionize([ev("a", 0)], DURATIONS, GAP)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        sessionize([ev("a", 0)], DURATIONS, GAP)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(ValueError, match="gap"):
+        sessionize([ev("a", 0)], DURATIONS, timedelta(minutes=-1))
+    assert gc.isenabled()
 
 
 # --- dedupe -----------------------------------------------------------------------------------
