@@ -332,3 +332,26 @@ def test_sandbox_rejects_the_removed_query_token(sandbox):
         f"{sandbox.url}/stats/events.json", params={"api_password": TOKEN}, timeout=5
     )
     assert response.status_code == 401
+
+
+def test_odd_events_are_emitted_counted_and_never_crash(caplog):
+    odd = Account(AccountSpec(seed=5, events=1500, days=2, visitors=80, medias=5, odd_events=True))
+    with WistiaSandbox(odd, rate_limit_per_minute=None) as server:
+        start = (odd.spec.end - dt.timedelta(days=2)).date().isoformat()
+        config = {"api_token": TOKEN, "api_url": server.url, "start_date": start}
+        with caplog.at_level("WARNING"):
+            out = run_tap(config)
+    since = dt.datetime.fromisoformat(start).replace(tzinfo=dt.UTC)
+    wanted = events_between(odd, since, dt.datetime.now(dt.UTC))
+    emitted = {e["event_key"]: e for e in out.of("wistia_events")}
+    assert set(emitted) == set(wanted)
+    assert any(e["visitor_key"] is None for e in emitted.values())
+    assert any(e["percent_viewed"] is None for e in emitted.values())
+    assert all(
+        e["percent_viewed"] is None or isinstance(e["percent_viewed"], float)
+        for e in emitted.values()
+    )
+    assert {s["session_id"]: s for s in out.of("wistia_activity")} == expected_sessions(odd, wanted)
+    warning = " ".join(r.getMessage() for r in caplog.records if "Odd events" in r.getMessage())
+    assert "visitor_key" in warning
+    assert "percent_viewed" in warning
