@@ -119,6 +119,7 @@ class FaultState:
         self._lock = threading.Lock()
         self._faults = Faults()
         self._late_served: set[str] = set()
+        self.generation = 0
         self.replace(faults or Faults())
 
     def replace(self, faults: Faults) -> None:
@@ -131,6 +132,7 @@ class FaultState:
         with self._lock:
             self._faults = copy.deepcopy(faults)
             self._late_served = set()
+            self.generation += 1
 
     def snapshot(self) -> Faults:
         """A copy of the settings, with the one-shot counters as they are now."""
@@ -174,11 +176,17 @@ class FaultState:
                     return WireFault(kind)
             return None
 
-    def late_updates_due(self, served_keys: Iterable[str]) -> list[tuple[str, float]]:
-        """Late updates to apply now that these events were served (each only once)."""
+    def late_updates_due(
+        self, served_keys: Iterable[str], generation: int
+    ) -> list[tuple[str, float]]:
+        """Late updates to apply now that these events were served (each only once).
+
+        Only a request that began under the settings now in force counts (`generation`): one
+        answered just before new settings arrived must not spend their late updates.
+        """
         with self._lock:
             late = self._faults.late_updates
-            if not late:
+            if not late or generation != self.generation:
                 return []
             due = [
                 (key, late[key])

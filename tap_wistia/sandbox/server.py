@@ -285,6 +285,7 @@ class WistiaSandbox:
 
     def _serve_api(self, handler: _Handler) -> None:
         path, _, query = handler.path.partition("?")
+        generation = self._faults.generation
         route = self._api.resolve(path) if handler.command == "GET" else None
         try:
             self._pause(self._faults.latency_seconds)
@@ -301,7 +302,7 @@ class WistiaSandbox:
         )
         self._send(handler, reply, fault)
         if reply.status == HTTPStatus.OK:
-            self._after_served(reply)
+            self._after_served(reply, generation)
 
     def _decide(
         self, handler: _Handler, route: Route | None, path: str, query: str
@@ -318,10 +319,10 @@ class WistiaSandbox:
         fault = self._faults.take(path)
         return self._faulted(fault) or self._api.answer(route, query), fault, False
 
-    def _after_served(self, reply: Reply) -> None:
+    def _after_served(self, reply: Reply, generation: int) -> None:
         """Late updates of events just served, then page drift after an events page."""
         try:
-            for event_key, percent in self._faults.late_updates_due(reply.event_keys):
+            for event_key, percent in self._faults.late_updates_due(reply.event_keys, generation):
                 with contextlib.suppress(KeyError):
                     self.account.update_event(event_key, percent_viewed=percent)
             if reply.events_page and self._faults.page_drift:
