@@ -1,0 +1,95 @@
+"""What the end-to-end tests share: plugins installed once per session, stacks, assertions.
+
+Every end-to-end test runs real processes: meltano, tap-wistia and target-lytics from the plugin
+virtualenvs Meltano built, and both sandboxes over HTTP. The plugins are installed once per test
+session into a private ``.meltano`` directory (``MELTANO_SYS_DIR_ROOT``), so the tests never
+race with a demo or a benchmark using the repository's own ``.meltano``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import datetime as dt
+import functools
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from playground.stack import (
+    Meltano,
+    Stack,
+    check_delivery,
+    claimed_sessions,
+    expected_profiles,
+    profile_differences,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from playground.stack import DeliveryReport, MeltanoResult, PipelineRun
+    from tap_wistia.sandbox import AccountSpec
+
+RUN_TIMEOUT = 240.0
+GAP = dt.timedelta(minutes=30)
+
+
+@functools.cache
+def plugins_dir() -> Path:
+    """A ``.meltano`` directory with every plugin of meltano.yml installed (once per session)."""
+    root = Path(tempfile.mkdtemp(prefix="pipeline-plugins-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    meltano = Meltano(database=root / "install.db", logs=root / "logs", sys_dir=root / "sys")
+    meltano.install()
+    return root / "sys"
+
+
+@contextlib.contextmanager
+def running_stack(workdir: Path, spec: AccountSpec, **options: Any) -> Iterator[Stack]:
+    """Both sandboxes started for ``spec``, Meltano pointed at them with the shared plugins."""
+    with Stack(workdir, spec, sys_dir=plugins_dir(), **options) as stack:
+        yield stack
+
+
+def assert_delivered(stack: Stack, *, served: bool = False) -> DeliveryReport:
+    """Lytics holds exactly the sessions of the account (latest values), nothing unexplained."""
+    report = stack.delivery(served=served)
+    assert report.ok, report.describe()
+    return report
+
+
+def assert_profiles(stack: Stack) -> None:
+    """Lytics' merged profiles are those the expected sessions make."""
+    differences = profile_differences(
+        expected_profiles(stack.expected_sessions()), stack.lytics.profiles()
+    )
+    assert not differences, "\n".join(differences[:10])
+
+
+def assert_claims_hold(stack: Stack, *, served: bool = False) -> int:
+    """Every session Meltano's stored state says was delivered is in Lytics, as expected.
+
+    Returns how many sessions the state claims.
+    """
+    state = stack.meltano.state()
+    claimed = claimed_sessions(state, stack.expected_sessions(served=served))
+    report = check_delivery(claimed, stack.lytics.stored_events(), complete=False)
+    assert not report.missing, (
+        f"the stored state claims more than Lytics holds: {report.describe()}"
+    )
+    assert not report.wrong, report.describe()
+    return len(claimed)
+
+
+def assert_clean_failure(run: MeltanoResult, message: str) -> None:
+    """The run failed with ``message`` in its output and no traceback at all."""
+    assert not run.ok, f"the run was expected to fail:\n{run.tail()}"
+    assert message in run.output, f"{message!r} not in the output:\n{run.tail(40)}"
+    assert "Traceback" not in run.output, run.tail(60)
+
+
+def plugin_lines(run: PipelineRun, *names: str) -> list[str]:
+    """The output lines the named plugins wrote (Meltano prefixes each with the plugin name)."""
+    return [line for line in run.output.splitlines() if any(f" {n} " in line for n in names)]
