@@ -1,0 +1,301 @@
+"""Processes for the benchmarks: the two sandboxes, measured plugin runs, /proc sampling.
+
+A plugin's cost is read from the kernel, not from inside the plugin: `os.wait4` gives the CPU
+seconds and peak RSS of exactly the process that ran (and of any children it waited for), which
+is what a user pays. Sandboxes run as their own processes and never count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+BIN = Path(PYTHON).parent
+# The sandboxes' published demo tokens, not secrets.
+WISTIA_TOKEN = "sandbox-wistia-token"  # noqa: S105
+LYTICS_TOKEN = "sandbox-lytics-token"  # noqa: S105
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+@dataclass
+class Cost:
+    """What one process run cost: wall time, CPU seconds, peak RSS, exit status."""
+
+    wall: float
+    user: float
+    system: float
+    max_rss_mb: float
+    returncode: int
+    stderr_tail: str = ""
+
+    @property
+    def cpu(self) -> float:
+        return self.user + self.system
+
+    def summary(self) -> dict[str, float]:
+        return {"wall": self.wall, "cpu": self.cpu, "max_rss_mb": self.max_rss_mb}
+
+
+@dataclass
+class Sandbox:
+    """A sandbox process and its URL."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def get(self, path: str) -> Any:
+        """GET an admin path of the sandbox (`/_sandbox/stats`): JSON, no auth."""
+        base = self.url.removesuffix("/v1")
+        with urllib.request.urlopen(base + path, timeout=30) as answer:  # noqa: S310 - loopback
+            return json.load(answer)
+
+    def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        base = self.url.removesuffix("/v1")
+        request = urllib.request.Request(  # noqa: S310 - loopback
+            base + path,
+            data=json.dumps(body or {}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+            return json.load(answer)
+
+    def cpu_seconds(self) -> float:
+        return process_cpu(self.process.pid) or 0.0
+
+
+def _start(module: str, args: Sequence[str], workdir: Path, name: str) -> Sandbox:
+    ready = workdir / f"{name}.ready.json"
+    ready.unlink(missing_ok=True)
+    log = workdir / f"{name}.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [PYTHON, "-m", module, "--port", "0", "--ready-file", str(ready), *args],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+    deadline = time.monotonic() + 120
+    while not ready.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            msg = f"{name} sandbox did not start: {log.read_text()[-2000:]}"
+            raise RuntimeError(msg)
+        time.sleep(0.05)
+    return Sandbox(json.loads(ready.read_text())["url"], process, log)
+
+
+def _stop(sandbox: Sandbox) -> None:
+    if sandbox.process.poll() is None:
+        sandbox.process.send_signal(signal.SIGTERM)
+        try:
+            sandbox.process.wait(30)
+        except subprocess.TimeoutExpired:
+            sandbox.process.kill()
+            sandbox.process.wait()
+
+
+@contextlib.contextmanager
+def wistia_sandbox(
+    workdir: Path,
+    *,
+    events: int,
+    days: int,
+    end: str,
+    latency_ms: int = 0,
+    rate_limit: int = 0,
+    visitors: int | None = None,
+) -> Iterator[Sandbox]:
+    """A Wistia sandbox process with a generated account of `events` events over `days`."""
+    args = [
+        "--events", str(events), "--days", str(days), "--end", end, "--quiet",
+        "--latency-ms", str(latency_ms), "--rate-limit", str(rate_limit),
+        "--visitors", str(visitors or max(300, events // 20)), "--medias", "40",
+    ]  # fmt: skip
+    sandbox = _start("tap_wistia.sandbox", args, workdir, "wistia")
+    try:
+        yield sandbox
+    finally:
+        _stop(sandbox)
+
+
+@contextlib.contextmanager
+def lytics_sandbox(workdir: Path, *, latency_ms: int = 0) -> Iterator[Sandbox]:
+    """A Lytics sandbox process storing into a temporary SQLite file."""
+    db = workdir / "lytics.sqlite3"
+    for leftover in workdir.glob("lytics.sqlite3*"):
+        leftover.unlink()
+    args = ["--db", str(db), "--latency-ms", str(latency_ms), "--quiet"]
+    sandbox = _start("target_lytics.sandbox", args, workdir, "lytics")
+    try:
+        yield sandbox
+    finally:
+        _stop(sandbox)
+        for leftover in workdir.glob("lytics.sqlite3*"):
+            leftover.unlink()
+
+
+def run_measured(
+    argv: Sequence[str],
+    *,
+    stdin: Path | None = None,
+    stdout: Path | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
+    log: Path | None = None,
+) -> Cost:
+    """Run a command to its end and read its own CPU time and peak RSS from `wait4`."""
+    log = log or Path(tempfile.mktemp(suffix=".log"))  # noqa: S306 - ours, in /tmp
+    with contextlib.ExitStack() as files:
+        source = files.enter_context(stdin.open("rb")) if stdin else subprocess.DEVNULL
+        sink = files.enter_context(stdout.open("wb")) if stdout else subprocess.DEVNULL
+        errors = files.enter_context(log.open("wb"))
+        began = time.perf_counter()
+        process = subprocess.Popen(
+            list(argv), stdin=source, stdout=sink, stderr=errors, env=env, cwd=cwd
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - began
+        process.returncode = os.waitstatus_to_exitcode(status)
+    return Cost(
+        wall=wall,
+        user=usage.ru_utime,
+        system=usage.ru_stime,
+        max_rss_mb=usage.ru_maxrss / 1024,
+        returncode=process.returncode,
+        stderr_tail=log.read_text(errors="replace")[-3000:],
+    )
+
+
+def process_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) a live process has used so far; None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _peak_rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+    for task in tasks:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+@dataclass
+class Watched:
+    """The last readings of one descendant process."""
+
+    command: str
+    cpu: float = 0.0
+    peak_rss_mb: float = 0.0
+    first_seen: float = 0.0
+    last_seen: float = 0.0
+
+
+@dataclass
+class TreeSampler:
+    """Samples the CPU time and peak RSS of every descendant of a process, by command line.
+
+    Meltano waits for its plugins itself, so `wait4` on Meltano mixes them all together; this
+    reads /proc every `interval` seconds instead. A process's last `interval` is not seen.
+    """
+
+    root: int
+    interval: float = 0.1
+    seen: dict[int, Watched] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            now = time.perf_counter()
+            pending = _children(self.root)
+            while pending:
+                pid = pending.pop()
+                pending += _children(pid)
+                cpu = process_cpu(pid)
+                if cpu is None:
+                    continue
+                watched = self.seen.get(pid)
+                if watched is None:
+                    watched = self.seen[pid] = Watched(_cmdline(pid), first_seen=now)
+                watched.cpu = cpu
+                watched.peak_rss_mb = _peak_rss_mb(pid) or watched.peak_rss_mb
+                watched.last_seen = now
+            self._stop.wait(self.interval)
+
+    def matching(self, word: str) -> list[Watched]:
+        """The processes whose command line holds `word` (e.g. `tap-wistia`)."""
+        return [w for w in self.seen.values() if word in w.command]
+
+
+def machine() -> dict[str, str]:
+    """CPU model, cores, memory, Python: the facts a reader needs to compare figures."""
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    return {
+        "cpu": model,
+        "cores": str(os.cpu_count()),
+        "memory": memory,
+        "python": sys.version.split()[0],
+    }
