@@ -127,6 +127,7 @@ class ProcessInfo:
 
     pid: int
     ppid: int
+    pgid: int
     name: str
     state: str
     rss_bytes: int
@@ -165,6 +166,7 @@ def read_process(pid: int) -> ProcessInfo | None:
     return ProcessInfo(
         pid=pid,
         ppid=int(fields[1]),
+        pgid=int(fields[2]),
         name=name,
         state=fields[0],
         rss_bytes=int(fields[21]) * _PAGE_BYTES,
@@ -173,12 +175,18 @@ def read_process(pid: int) -> ProcessInfo | None:
     )
 
 
-def process_tree(root: int) -> list[ProcessInfo]:
-    """``root`` and every live descendant, parents before children (empty when it is gone)."""
+def all_processes() -> dict[int, ProcessInfo]:
+    """Every process /proc shows now, by pid."""
     processes: dict[int, ProcessInfo] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and (info := read_process(int(entry.name))) is not None:
             processes[info.pid] = info
+    return processes
+
+
+def process_tree(root: int) -> list[ProcessInfo]:
+    """``root`` and every live descendant, parents before children (empty when it is gone)."""
+    processes = all_processes()
     children: dict[int, list[int]] = defaultdict(list)
     for info in processes.values():
         children[info.ppid].append(info.pid)
@@ -782,8 +790,9 @@ class RunningPipeline:
             time.sleep(0.05)
 
     def _group_alive(self) -> bool:
-        pids = [info.pid for info in self.watch.seen.values()]
-        return any((info := read_process(pid)) is not None and info.alive for pid in pids)
+        """Whether a process of the run's group still runs (orphans are no longer its children)."""
+        group = self.process.pid
+        return any(info.pgid == group and info.alive for info in all_processes().values())
 
     def _signal_group(self, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -53,22 +53,22 @@ def running_stack(workdir: Path, spec: AccountSpec, **options: Any) -> Iterator[
         yield stack
 
 
-def assert_delivered(stack: Stack, *, served: bool = False) -> DeliveryReport:
+def assert_delivered(stack: Stack, *, served: bool = False, context: str = "") -> DeliveryReport:
     """Lytics holds exactly the sessions of the account (latest values), nothing unexplained."""
     report = stack.delivery(served=served)
-    assert report.ok, report.describe()
+    assert report.ok, f"{report.describe()}\n{context}"
     return report
 
 
-def assert_profiles(stack: Stack) -> None:
+def assert_profiles(stack: Stack, context: str = "") -> None:
     """Lytics' merged profiles are those the expected sessions make."""
     differences = profile_differences(
         expected_profiles(stack.expected_sessions()), stack.lytics.profiles()
     )
-    assert not differences, "\n".join(differences[:10])
+    assert not differences, "\n".join([*differences[:10], context])
 
 
-def assert_claims_hold(stack: Stack, *, served: bool = False) -> int:
+def assert_claims_hold(stack: Stack, *, served: bool = False, context: str = "") -> int:
     """Every session Meltano's stored state says was delivered is in Lytics, as expected.
 
     Returns how many sessions the state claims.
@@ -77,9 +77,9 @@ def assert_claims_hold(stack: Stack, *, served: bool = False) -> int:
     claimed = claimed_sessions(state, stack.expected_sessions(served=served))
     report = check_delivery(claimed, stack.lytics.stored_events(), complete=False)
     assert not report.missing, (
-        f"the stored state claims more than Lytics holds: {report.describe()}"
+        f"the state claims more than Lytics holds: {report.describe()}\n{context}"
     )
-    assert not report.wrong, report.describe()
+    assert not report.wrong, f"{report.describe()}\n{context}"
     return len(claimed)
 
 
