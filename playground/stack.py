@@ -418,7 +418,7 @@ class SandboxProcess:
     def _json(self, response: requests.Response) -> Any:
         if response.status_code != requests.codes.ok:
             msg = (
-                f"the {self.name}'s admin API answered {response.status_code} on "
+                f"the {self.name} answered {response.status_code} on "
                 f"{response.request.method} {response.request.path_url}: {response.text[:300]}"
             )
             raise StackError(msg)
@@ -523,8 +523,8 @@ class WistiaSandboxProcess(SandboxProcess):
     def served_events(self) -> list[dict[str, Any]]:
         """Every event as the sandbox serves it now, read over its API day by day.
 
-        For checks after faults that change the account inside the sandbox (page drift); with
-        no fault in force the pages are stable, so this is every event exactly once.
+        For checks after faults that change the account inside the sandbox (page drift). Clear
+        the faults first: with none in force the pages are stable, so this is every event once.
         """
         headers = {"Authorization": f"Bearer {WISTIA_TOKEN}"}
         found: dict[str, dict[str, Any]] = {}
