@@ -31,7 +31,7 @@ unit: install
 test: lint typecheck unit
 
 demo: install
-	$(BIN)/python -m benchmarks.demo
+	$(BIN)/python -m playground.demo
 
 bench: install
 	$(BIN)/python -m benchmarks.run

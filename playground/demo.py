@@ -1,0 +1,387 @@
+"""``make demo``: the whole pipeline on this machine, against the local Wistia and Lytics sandboxes.
+
+Runs ``python -m playground.demo``: installs the Meltano plugins, starts both sandboxes with a
+generated Wistia account (6,000 events over 5 days), runs
+``meltano --environment=sandbox run tap-wistia target-lytics`` twice — a backfill, then an
+incremental run after an hour's worth of new events and a late ``percent_viewed`` update — stops
+the sandboxes and shows what happened: events read, sessions built, records delivered, requests,
+time and memory, and three merged Lytics profiles next to the Wistia events they came from.
+
+The data stays in ``var/demo/`` (Lytics: ``lytics.sqlite3``; Meltano's state: ``meltano.db``;
+logs). It exits non-zero with the reason when anything fails, and leaves nothing running.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import signal
+import sys
+import textwrap
+import time
+from collections import defaultdict
+from itertools import zip_longest
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from playground.stack import (
+    PROJECT_ROOT,
+    PipelineRun,
+    Stack,
+    StackError,
+    activity_key,
+    check_delivery,
+    expected_profiles,
+    lytics_records,
+    profile_differences,
+)
+from tap_wistia.sandbox import AccountSpec
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import FrameType
+
+    from tap_wistia.sessions import ViewingSession
+
+DEMO_DIR = PROJECT_ROOT / "var" / "demo"
+SPEC = AccountSpec(seed=2026, events=6000, days=5)
+NEW_EVENTS = max(50, SPEC.events // (SPEC.days * 24))
+"""About an hour of the account's traffic."""
+LATE_PERCENT = 0.9
+WISTIA_RATE_LIMIT = 600
+"""Requests per minute, as Wistia allows an account."""
+PROFILES_SHOWN = 3
+EVENTS_SHOWN = 9
+LEFT, RIGHT = 60, 58
+MB = 1024 * 1024
+
+
+class DemoError(RuntimeError):
+    """The demo cannot go on; the message says what went wrong and where the logs are."""
+
+
+def say(text: str = "") -> None:
+    """Print one line at once (the demo is watched live)."""
+    print(text, flush=True)  # noqa: T201 - the demo's output is for people
+
+
+def heading(text: str) -> None:
+    """Print a section heading."""
+    say()
+    say(text)
+    say("-" * len(text))
+
+
+# --------------------------------------------------------------------------------------------
+# The story
+# --------------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    """Run the demo; returns the exit status (1 with the reason when something failed)."""
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    started = time.monotonic()
+    try:
+        run_demo()
+    except (DemoError, StackError) as error:
+        say()
+        say(f"make demo failed: {error}")
+        say(f"Logs: {DEMO_DIR.relative_to(PROJECT_ROOT)}/")
+        return 1
+    except KeyboardInterrupt:
+        say("\nInterrupted; the sandboxes are stopped.")
+        return 130
+    say()
+    say(f"Done in {time.monotonic() - started:.0f} s; nothing is left running.")
+    return 0
+
+
+def _stop_on_signal(signum: int, frame: FrameType | None) -> NoReturn:  # noqa: ARG001
+    raise KeyboardInterrupt
+
+
+def run_demo() -> None:
+    """Install, start the sandboxes, backfill, add an hour, run again, check, show profiles."""
+    shutil.rmtree(DEMO_DIR, ignore_errors=True)
+    DEMO_DIR.mkdir(parents=True)
+    stack = Stack(DEMO_DIR, SPEC, wistia_rate_limit=WISTIA_RATE_LIMIT)
+    heading("1. meltano install (custom plugins from meltano.yml, no Meltano Hub)")
+    installed = stack.meltano.install()
+    say(f"   done in {installed.seconds:.1f} s")
+    with stack:
+        describe_sandboxes(stack)
+        heading("2. Backfill: meltano --environment=sandbox run tap-wistia target-lytics")
+        say(f"   (start_date {stack.wistia.account.first_day}, so everything since the first day)")
+        report_run(stack, pipeline(stack))
+        heading("3. An hour later")
+        late = add_an_hour(stack)
+        heading("4. Incremental run: the same command")
+        incremental = pipeline(stack)
+        report_run(stack, incremental)
+        report_late_update(stack, late)
+        heading("5. Check")
+        sessions = check_everything(stack)
+        profiles = stack.lytics.profiles()
+    say()
+    say("Both sandboxes are stopped.")
+    show_profiles(stack, sessions, profiles)
+    say()
+    say("Look again without the sandboxes running:")
+    db = stack.lytics.db_path.relative_to(PROJECT_ROOT)
+    say(f"   .venv/bin/lytics-sandbox profiles --db {db} --limit 3")
+    state_db = stack.meltano.database.relative_to(PROJECT_ROOT)
+    say(f"   MELTANO_DATABASE_URI=sqlite:///{state_db} \\")
+    say("     .venv/bin/meltano state get sandbox:tap-wistia-to-target-lytics")
+
+
+def describe_sandboxes(stack: Stack) -> None:
+    """Say what was started."""
+    spec = stack.wistia.spec
+    say()
+    say(
+        f"Wistia sandbox  {stack.wistia.url}   {spec.events:,} events over {spec.days} days, "
+        f"{spec.medias} medias, {spec.visitors} visitors, {WISTIA_RATE_LIMIT} requests/min"
+    )
+    db = stack.lytics.db_path.relative_to(PROJECT_ROOT)
+    say(f"Lytics sandbox  {stack.lytics.url}   data in {db}")
+
+
+def pipeline(stack: Stack) -> PipelineRun:
+    """Run ``tap-wistia target-lytics`` once, with fresh sandbox counters.
+
+    Raises:
+        DemoError: the run failed (with the end of its log).
+    """
+    stack.wistia.reset_stats()
+    stack.lytics.reset_stats()
+    run = stack.meltano.run()
+    if not run.ok:
+        msg = f"the meltano run failed (exit {run.returncode}); its log ends with:\n{run.tail()}"
+        raise DemoError(msg)
+    return run
+
+
+def report_run(stack: Stack, run: PipelineRun) -> None:
+    """Events read, sessions built, records delivered, requests, time and memory of a run."""
+    tap = run.tap_summary()
+    target = run.target_summary()
+    wistia = stack.wistia.stats()
+    lytics = stack.lytics.stats()
+    say(f"   finished in {run.seconds:.1f} s; {_memory(run)}")
+    say(
+        f"   tap-wistia:    read {tap.get('events_read', '?'):,} events in "
+        f"{_count(tap.get('requests', 0), 'request')} ({tap.get('retries', 0)} retries), "
+        f"built and sent {tap.get('sessions_emitted', '?'):,} viewing sessions"
+    )
+    say(
+        f"   Wistia saw:    {_count(wistia['requests'], 'request')} "
+        f"{_statuses(wistia['by_status'])}, "
+        f"{wistia['events_served']:,} events served"
+    )
+    say(
+        f"   target-lytics: {target['records']:,} records confirmed by Lytics in "
+        f"{_count(target['requests'], 'collect request')} ({target['retries']} retries)"
+    )
+    say(
+        f"   Lytics saw:    {_count(lytics['requests'], 'request')} "
+        f"{_statuses(lytics['by_status'])}, "
+        f"{lytics['records_stored']:,} records stored, {lytics['rejected']} rejected"
+    )
+    say(f"   log: {run.log_path.relative_to(PROJECT_ROOT) if run.log_path else '-'}")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
+
+
+def _memory(run: PipelineRun) -> str:
+    roles = ", ".join(
+        f"{role} {run.peak_rss_bytes[role] / MB:.0f} MB"
+        for role in ("meltano", "tap", "target")
+        if role in run.peak_rss_bytes
+    )
+    return f"peak memory {run.peak_tree_rss_bytes / MB:.0f} MB together ({roles})"
+
+
+def _statuses(by_status: dict[str, int]) -> str:
+    return (
+        "(" + ", ".join(f"{count} x {status}" for status, count in sorted(by_status.items())) + ")"
+    )
+
+
+def add_an_hour(stack: Stack) -> dict[str, Any]:
+    """New viewing events, and a late percent_viewed update of an event already imported.
+
+    Returns the event before the update.
+    """
+    now = dt.datetime.now(dt.UTC)
+    stack.wistia.generate(NEW_EVENTS)
+    say(f"   {NEW_EVENTS} new viewing events arrive (about an hour of this account's traffic)")
+    late = next(
+        (
+            event
+            for event in reversed(stack.wistia.events())
+            if now - dt.timedelta(minutes=50)
+            <= dt.datetime.fromisoformat(event["received_at"])
+            <= now - dt.timedelta(minutes=5)
+            and (event.get("percent_viewed") or 0) < LATE_PERCENT / 2
+        ),
+        None,
+    )
+    if late is None:
+        msg = "the generated account has no event to update in its last hour"
+        raise DemoError(msg)
+    stack.wistia.update_event(late["event_key"], percent_viewed=LATE_PERCENT)
+    say(
+        f"   Wistia updates an event the backfill read: {late['media_name']!r} watched by "
+        f"visitor {late['visitor_key'][:10]}… at {late['received_at'][11:16]}, "
+        f"percent_viewed {late['percent_viewed']:.0%} -> {LATE_PERCENT:.0%}"
+    )
+    say("   (the next run re-reads the last hour: lookback_minutes = 60)")
+    return late
+
+
+def report_late_update(stack: Stack, late: dict[str, Any]) -> None:
+    """Show the late update reaching Lytics as a new version of its session."""
+    moment = dt.datetime.fromisoformat(late["received_at"])
+    session = next(
+        s
+        for s in stack.expected_sessions()
+        if (s.visitor_key, s.media_id) == (late["visitor_key"], late["media_id"])
+        and s.started_at <= moment <= s.ended_at
+    )
+    key = activity_key(lytics_records([session])[0])
+    versions = [
+        event["record"].get("wistia_percent_viewed", 0)
+        for event in stack.lytics.stored_events()
+        if activity_key(event["record"]) == key
+    ]
+    shown = " -> ".join(f"{percent:.0%}" for percent in versions)
+    say(f"   its session in Lytics, version by version: percent_viewed {shown}")
+
+
+def check_everything(stack: Stack) -> list[ViewingSession]:
+    """Compare Lytics with what the account's events must give; returns the expected sessions.
+
+    Raises:
+        DemoError: Lytics holds something else (with the differences).
+    """
+    sessions = stack.expected_sessions()
+    report = check_delivery(sessions, stack.lytics.stored_events())
+    if not report.ok:
+        raise DemoError("Lytics does not hold the expected sessions:\n" + report.describe())
+    differences = profile_differences(expected_profiles(sessions), stack.lytics.profiles())
+    if differences:
+        raise DemoError("Lytics' profiles differ:\n" + "\n".join(differences[:10]))
+    say(
+        f"   Lytics holds all {report.expected:,} viewing sessions of the account, each with "
+        f"the figures computed independently from the Wistia events"
+    )
+    if report.earlier_versions:
+        say(f"   (and {report.earlier_versions} earlier versions of sessions that grew later)")
+    say("   and the merged profiles are exactly those these sessions make.")
+    return sessions
+
+
+# --------------------------------------------------------------------------------------------
+# Profiles next to their events
+# --------------------------------------------------------------------------------------------
+
+
+def show_profiles(
+    stack: Stack, sessions: Sequence[ViewingSession], profiles: list[dict[str, Any]]
+) -> None:
+    """Three profiles of people who watched anonymously first and converted later."""
+    events = defaultdict(list)
+    for event in stack.wistia.events():
+        events[event["visitor_key"]].append(event)
+    chosen = pick_converted(profiles, events)
+    heading(f"{len(chosen)} merged Lytics profiles and the Wistia events they came from")
+    say(
+        f"   Lytics holds {len(profiles):,} profiles built from {len(sessions):,} sessions. "
+        "These people watched anonymously,"
+    )
+    say(
+        "   then gave their email in a Wistia form: Lytics joined the visitor key and the email "
+        "into one person."
+    )
+    for profile in chosen:
+        keys = profile["_ids"].get("wistia_visitor_key", [])
+        history = sorted((e for key in keys for e in events[key]), key=lambda e: e["received_at"])
+        say()
+        left = ["Wistia events (oldest first)", *event_lines(history)]
+        right = ["Lytics profile", *profile_lines(profile, stack.wistia.medias())]
+        for one, two in zip_longest(left, right, fillvalue=""):
+            say(f"   {one:<{LEFT}} | {two}".rstrip())
+
+
+def pick_converted(
+    profiles: list[dict[str, Any]], events: dict[str, list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """Profiles whose visitor watched anonymously before giving an email, short histories first."""
+    candidates = []
+    for profile in profiles:
+        keys = profile["_ids"].get("wistia_visitor_key", [])
+        if not profile["_ids"].get("email") or not keys:
+            continue
+        history = sorted((e for k in keys for e in events[k]), key=lambda e: e["received_at"])
+        medias = {e["media_id"] for e in history}
+        if len(history) >= 3 and not history[0].get("email") and len(medias) > 1:  # noqa: PLR2004
+            candidates.append((len(history), profile))
+    candidates.sort(key=lambda item: item[0])
+    return [profile for _, profile in candidates[:PROFILES_SHOWN]]
+
+
+def event_lines(history: list[dict[str, Any]]) -> list[str]:
+    """One line per event: when, which media, how much, and who (anonymous or the email)."""
+    lines = []
+    for event in history[:EVENTS_SHOWN]:
+        percent = event.get("percent_viewed") or 0
+        line = (
+            f"{event['received_at'][5:16].replace('T', ' ')}  {event['media_name'][:21]:<21} "
+            f"{percent:>4.0%}  "
+        )
+        lines.append(line + _clip(event.get("email") or "anonymous", LEFT - len(line)))
+    if len(history) > EVENTS_SHOWN:
+        lines.append(f"… and {len(history) - EVENTS_SHOWN} more")
+    return lines
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def profile_lines(profile: dict[str, Any], medias: list[dict[str, Any]]) -> list[str]:
+    """The profile's identity and Wistia fields, wrapped to the right column."""
+    names = {media["hashed_id"]: media["name"] for media in medias}
+    name = " ".join(filter(None, (profile.get("first_name"), profile.get("last_name"))))
+    keys = ", ".join(key[:10] + "…" for key in profile["_ids"].get("wistia_visitor_key", []))
+    place = ", ".join(
+        filter(
+            None,
+            (
+                profile.get("wistia_city"),
+                profile.get("wistia_state"),
+                profile.get("wistia_country"),
+            ),
+        )
+    )
+    percent = profile.get("wisita_media_percent") or {}
+    seconds = profile.get("wistia_media_duation") or {}
+    lines = [
+        f"email        {profile.get('email', '-')}",
+        f"name         {name or '-'}",
+        f"visitor keys {keys}",
+        f"place        {place or '-'}",
+        "per media    % viewed, time viewed (latest session):",
+    ]
+    for media_id in sorted(percent, key=lambda m: names.get(m, m)):
+        viewed = seconds.get(media_id)
+        time_viewed = f"{viewed / 60:.1f} min" if isinstance(viewed, int | float) else "-"
+        lines.append(
+            f"  {names.get(media_id, media_id)[:24]:<24} {percent[media_id]:>4.0%} {time_viewed:>9}"
+        )
+    return [piece for line in lines for piece in textwrap.wrap(line, RIGHT) or [""]]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
