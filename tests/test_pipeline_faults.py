@@ -28,7 +28,7 @@ LYTICS_DOWN = "Gave up on"
 
 def test_wistia_faults_are_retried_or_fail_cleanly_and_the_next_run_completes(tmp_path):
     spec = AccountSpec(seed=21, events=3000, days=3)
-    settings = {"TAP_WISTIA_REQUEST_TIMEOUT_SECONDS": "1", "TAP_WISTIA_MAX_RETRIES": "3"}
+    settings = {"TAP_WISTIA_REQUEST_TIMEOUT_SECONDS": "1"}
     with running_stack(tmp_path, spec, wistia_latency_ms=20, settings=settings) as stack:
         # Every kind of transient failure once or more, and new events shifting the pages.
         stack.wistia.set_faults(
@@ -40,15 +40,20 @@ def test_wistia_faults_are_retried_or_fail_cleanly_and_the_next_run_completes(tm
             bad_json_next=1,
             page_drift=2,
         )
-        run = stack.meltano.run(timeout=RUN_TIMEOUT).check()
+        run = stack.meltano.run(timeout=RUN_TIMEOUT)
         left = stack.wistia.admin_get("faults")
         assert (left["fail_next"], left["timeout_next"], left["bad_json_next"]) == ([], 0, 0)
-        assert run.tap_summary()["retries"] >= 9, run.tap_summary()
+        if run.ok:  # the usual outcome; 8 tries per request absorb 9 faults unless one
+            assert run.tap_summary()["retries"] >= 9, run.tap_summary()  # request drew 8
+        else:
+            assert_clean_failure(run, WISTIA_DOWN)
+        stack.wistia.set_faults()
         assert_claims_hold(stack, served=True)  # drifted events exist only in the sandbox
 
         # Wistia down for longer than the retries last: a clean failure, nothing over-claimed.
         stack.wistia.set_faults(fail_next=[503] * 20, retry_after_seconds=0)
-        failed = stack.meltano.run(timeout=RUN_TIMEOUT)
+        retries = {"TAP_WISTIA_MAX_RETRIES": "2"}
+        failed = stack.meltano.run(extra_env=retries, timeout=RUN_TIMEOUT)
         assert_clean_failure(failed, WISTIA_DOWN)
         assert "Extractor failed" in failed.output
         stack.wistia.set_faults()  # the reference reader needs a sandbox that answers
