@@ -89,16 +89,18 @@ def test_sigkill_anywhere_then_rerun_converges_and_state_never_over_claims(tmp_p
 
         force = False  # once meltano was killed, its run stays marked running for 5 minutes
 
-        def attempts(count, requests_hint, records_hint):
+        def attempts(count):
             nonlocal force
             kills = 0
             for _ in range(count):
+                # Draw progress points within what is left to deliver (~35 sessions a page).
+                missing = len(stack.delivery().missing)
                 note, killed = crash_run(
                     stack,
                     rng,
                     force=force,
-                    requests_hint=requests_hint,
-                    records_hint=records_hint,
+                    requests_hint=max(2, missing // 35),
+                    records_hint=max(1, missing),
                 )
                 history.append(note)
                 kills += killed is not None
@@ -108,8 +110,7 @@ def test_sigkill_anywhere_then_rerun_converges_and_state_never_over_claims(tmp_p
             return kills
 
         # A backfill killed three times, then completed.
-        sessions = len(stack.expected_sessions())
-        kills = attempts(3, spec.events // 100, sessions)
+        kills = attempts(3)
         stack.meltano.run(force=force, timeout=RUN_TIMEOUT).check()
         assert_delivered(stack)
 
@@ -118,7 +119,7 @@ def test_sigkill_anywhere_then_rerun_converges_and_state_never_over_claims(tmp_p
         stack.wistia.generate(60)
         newest = max(stack.expected_sessions(), key=lambda session: session.ended_at)
         stack.wistia.add_events([stack.wistia.new_event(now, newest.visitor_key, newest.media_id)])
-        more = attempts(2, 4, 60)
+        more = attempts(2)
         stack.meltano.run(force=force, timeout=RUN_TIMEOUT).check()
         assert_delivered(stack, context=context())
         assert_profiles(stack, context=context())
