@@ -10,6 +10,7 @@ once by `meltano install` (not timed).
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from typing import TYPE_CHECKING, Any
 
 from benchmarks.report import Figure, Row
@@ -37,6 +38,7 @@ def _stack(
     bench: Bench, name: str, spec: AccountSpec, settings: dict[str, str] | None = None
 ) -> Stack:
     sys_dir: Path = bench.workdir.parent / "meltano"
+    shutil.rmtree(bench.workdir / name, ignore_errors=True)  # no state left by an earlier run
     return Stack(bench.workdir / name, spec, sys_dir=sys_dir, settings=settings)
 
 
