@@ -23,7 +23,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy tap_wistia target_lytics
+	$(BIN)/mypy tap_wistia target_lytics playground
 
 unit: install
 	$(BIN)/pytest -q
