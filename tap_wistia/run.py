@@ -6,8 +6,11 @@ done. Records of both streams are written as their pages arrive, so memory holds
 sessionizing at most, never the backfill.
 
 Bookmarks move only at *watermarks*: after every page of a day has been written, everything
-received before `complete_before(day)` is known to be written, and both streams' state says so
-in one STATE message. An interrupted backfill therefore resumes from its last finished day.
+received up to the newest event of that day is known to be written (whatever the account's time
+zone, its next day's events are all newer), and at least everything before
+`complete_before(day)`; both streams' state says so in one STATE message. An interrupted
+backfill therefore resumes from its last finished day, and a day's events are sessionized and
+freed as soon as the day is read.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
     from tap_wistia.streams import ActivityStream, EventsStream
 
 FIRST_RUN_SPAN = dt.timedelta(hours=1)
+_TICK = dt.timedelta(microseconds=1)  # timestamps are microsecond-precise
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,7 @@ class ViewingRun:
         self._started = False
         self.problems = EventProblems()
         self.report = RunReport()
+        self._newest: dt.datetime | None = None  # the newest event read so far
 
     def drive(self) -> None:
         """Run the import once; later calls (from the second stream) do nothing."""
@@ -194,15 +199,25 @@ class ViewingRun:
         unit: Unit | None = None
         for item in pager.pages():
             if isinstance(item, DayDone):
-                self._settle(
-                    window, builder, complete_before(item.day, window.fetch_from, window.until)
-                )
+                self._settle(window, builder, self._watermark_after(item.day, window))
                 continue
             if item.unit != unit:
                 unit, seen = item.unit, {}
             self._take_page(window, item.events, seen, builder)
         self._settle(window, builder, window.until, final=True)
         self.report.wasted_requests = pager.stats.wasted
+
+    def _watermark_after(self, day: dt.date, window: Window) -> dt.datetime:
+        """Everything received before this is read once every page up to `day` is.
+
+        Account days are contiguous: every event of a later day is newer than the newest event
+        of this one, so that event bounds what is complete more tightly than the time zone
+        arithmetic of `complete_before` (which assumes the worst offset, +14 h).
+        """
+        watermark = complete_before(day, window.fetch_from, window.until)
+        if self._newest is not None:
+            watermark = max(watermark, min(window.until, self._newest + _TICK))
+        return watermark
 
     def _take_page(
         self,
@@ -222,6 +237,8 @@ class ViewingRun:
                 )
                 continue
             received = parse_timestamp(record["received_at"])
+            if received is not None and (self._newest is None or received > self._newest):
+                self._newest = received
             if received is None or not window.fetch_from <= received < window.until:
                 self.report.out_of_range += 1
                 continue

@@ -355,3 +355,27 @@ def test_odd_events_are_emitted_counted_and_never_crash(caplog):
     warning = " ".join(r.getMessage() for r in caplog.records if "Odd events" in r.getMessage())
     assert "visitor_key" in warning
     assert "percent_viewed" in warning
+
+
+@pytest.mark.parametrize("tz_offset", [9, -7])
+def test_accounts_whose_days_are_not_utc_lose_nothing_even_when_resumed(tz_offset):
+    zoned = Account(
+        AccountSpec(seed=21, events=1200, days=3, visitors=60, medias=4, tz_offset_hours=tz_offset)
+    )
+    with WistiaSandbox(zoned, rate_limit_per_minute=None) as server:
+        start = (zoned.spec.end - dt.timedelta(days=3)).date().isoformat()
+        config = {"api_token": TOKEN, "api_url": server.url, "start_date": start}
+        full = run_tap(config)
+        since = dt.datetime.fromisoformat(start).replace(tzinfo=dt.UTC)
+        wanted = events_between(zoned, since, dt.datetime.now(dt.UTC))
+        assert {e["event_key"] for e in full.of("wistia_events")} == set(wanted)
+        expected = expected_sessions(zoned, wanted)
+        assert {s["session_id"]: s for s in full.of("wistia_activity")} == expected
+        states = [i for i, m in enumerate(full.messages) if m["type"] == "STATE"]
+        for cut in states[1:-1]:
+            durable = TapOutput(full.messages[: cut + 1])
+            resumed = run_tap(config, durable.state)
+            events = latest_by_key(durable, resumed, stream="wistia_events", key="event_key")
+            assert set(events) == set(wanted)
+            sessions = latest_by_key(durable, resumed, stream="wistia_activity", key="session_id")
+            assert sessions == expected
