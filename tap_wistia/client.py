@@ -14,6 +14,7 @@ import json
 import random
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -74,15 +75,14 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 
 class RequestBudget:
-    """A client-side limit of N requests per minute, shared by every worker, paced evenly.
+    """A client-side limit of N requests in any sliding window, shared by every worker.
 
-    Wistia counts requests per account in a sliding 60 s window. Requests here are spaced
-    evenly at `(window + margin) / per_minute` seconds, so that any 60 s span the server sees
-    holds at most `per_minute` requests even with a second of clock skew or network jitter
-    between sending and arrival (about 98% of the limit is used). Even pacing matters:
-    a budget released in bursts (600 at once, then nothing) is lost whenever the pager cannot
-    use a burst, while an even pace needs only a few requests in flight. `pause_for` makes
-    every worker wait after Wistia answered 429/503 with `Retry-After`.
+    Wistia counts requests per account in a 60 s window. The window here is a little longer
+    than Wistia's (`margin`), so clock skew and network jitter between sending and arrival
+    never let the server see one request too many; that costs under 2% of the throughput.
+    A sliding window (rather than an even pace) keeps budget the pager could not use at once
+    available for later, so a moment with few pages ready is caught up afterwards.
+    `pause_for` makes every worker wait after Wistia answered 429/503 with `Retry-After`.
     """
 
     def __init__(
@@ -94,10 +94,10 @@ class RequestBudget:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        """Allow `per_minute` requests in any `window` seconds, paced over `window + margin`."""
+        """Allow `per_minute` requests in every `window + margin` seconds."""
         self.per_minute = per_minute
-        self._interval = (window + margin) / per_minute
-        self._due = 0.0  # when the next request is due at the even pace
+        self._span = window + margin
+        self._sent: deque[float] = deque()
         self._paused_until = 0.0
         self._lock = threading.Lock()
         self._clock = clock
@@ -108,10 +108,14 @@ class RequestBudget:
         while True:
             with self._lock:
                 now = self._clock()
-                wait = max(self._paused_until, self._due) - now
-                if wait <= 0:
-                    self._due = max(self._due, now) + self._interval
+                while self._sent and self._sent[0] <= now - self._span:
+                    self._sent.popleft()
+                wait = self._paused_until - now
+                if wait <= 0 and len(self._sent) < self.per_minute:
+                    self._sent.append(now)
                     return
+                if wait <= 0:
+                    wait = self._sent[0] + self._span - now
             self._sleep(max(wait, 0.001))
 
     def pause_for(self, seconds: float) -> None:

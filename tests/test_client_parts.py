@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import itertools
 
 from tap_wistia.client import RequestBudget, parse_retry_after, permission_for
 from tap_wistia.pager import Unit, api_days, complete_before
@@ -23,35 +22,18 @@ class FakeClock:
         self.now += seconds
 
 
-def sent_times(per_minute: int, count: int) -> list[float]:
+def test_budget_never_allows_more_than_the_limit_in_any_window():
     clock = FakeClock()
-    budget = RequestBudget(per_minute, clock=clock, sleep=clock.sleep)
+    budget = RequestBudget(10, window=60, margin=1, clock=clock, sleep=clock.sleep)
     sent = []
-    for _ in range(count):
+    for _ in range(35):
         budget.acquire()
         sent.append(clock.now)
-    return sent
-
-
-def most_in_any_window(sent: list[float], window: float) -> int:
-    fuzz = 1e-6  # float sums: a request due exactly at start + window is outside it
-    return max(
-        len([t for t in sent[i:] if t < start + window - fuzz]) for i, start in enumerate(sent)
-    )
-
-
-def test_budget_never_allows_more_than_the_limit_in_any_window_even_with_a_second_of_skew():
-    for per_minute, count in ((600, 2000), (10, 35), (5, 12)):
-        sent = sent_times(per_minute, count)
-        assert most_in_any_window(sent, 61.0) <= per_minute
-
-
-def test_budget_is_paced_evenly_at_nearly_the_full_rate():
-    sent = sent_times(600, 2000)
-    rate = (len(sent) - 1) / (sent[-1] - sent[0]) * 60
-    assert rate >= 0.95 * 600
-    gaps = [b - a for a, b in itertools.pairwise(sent)]
-    assert max(gaps) - min(gaps) < 1e-6, "requests are evenly spaced"
+    for i, start in enumerate(sent):
+        in_window = [t for t in sent[i:] if t < start + 61]
+        assert len(in_window) <= 10
+    # and it is not slower than it must be: 35 requests fit in 3 windows of 61 s
+    assert sent[-1] - sent[0] <= 3 * 61 + 0.01
 
 
 def test_budget_pause_holds_every_caller_back():
