@@ -66,6 +66,21 @@ def latest_by_key(*outputs: TapOutput, stream: str, key: str) -> dict[str, dict]
     return merged
 
 
+def assert_resumes_from_every_state(config, full: TapOutput, wanted, expected) -> list[TapOutput]:
+    """Resume from each intermediate STATE of `full`: nothing lost, sessions exact."""
+    resumed_runs = []
+    states = [i for i, m in enumerate(full.messages) if m["type"] == "STATE"]
+    for cut in states[1:-1]:
+        durable = TapOutput(full.messages[: cut + 1])
+        resumed = run_tap(config, durable.state)
+        events = latest_by_key(durable, resumed, stream="wistia_events", key="event_key")
+        assert set(events) == set(wanted)
+        sessions = latest_by_key(durable, resumed, stream="wistia_activity", key="session_id")
+        assert sessions == expected
+        resumed_runs.append((durable, resumed))
+    return resumed_runs
+
+
 def test_backfill_emits_every_event_and_exactly_the_expected_sessions(sandbox, account):
     config = config_for(sandbox)
     out = run_tap(config)
@@ -151,16 +166,10 @@ def test_resuming_from_any_state_of_an_interrupted_backfill_loses_nothing(sandbo
     start = dt.datetime.fromisoformat(config["start_date"]).replace(tzinfo=dt.UTC)
     wanted = events_between(account, start, dt.datetime.now(dt.UTC))
     expected = expected_sessions(account, wanted)
-    states = [i for i, m in enumerate(full.messages) if m["type"] == "STATE"]
+    states = [m for m in full.messages if m["type"] == "STATE"]
     assert len(states) >= DAYS, "a backfill must checkpoint at least once per day"
-    for cut in states[1:-1]:
-        durable = TapOutput(full.messages[: cut + 1])
-        resumed = run_tap(config, durable.state)
-        events = latest_by_key(durable, resumed, stream="wistia_events", key="event_key")
-        assert set(events) == set(wanted)
-        sessions = latest_by_key(durable, resumed, stream="wistia_activity", key="session_id")
-        assert sessions == expected
-        # and the resumed run did not start from scratch
+    for durable, resumed in assert_resumes_from_every_state(config, full, wanted, expected):
+        # the resumed run did not start from scratch
         bookmark = parse_timestamp(
             durable.state["bookmarks"]["wistia_events"]["replication_key_value"]
         )
@@ -371,11 +380,4 @@ def test_accounts_whose_days_are_not_utc_lose_nothing_even_when_resumed(tz_offse
         assert {e["event_key"] for e in full.of("wistia_events")} == set(wanted)
         expected = expected_sessions(zoned, wanted)
         assert {s["session_id"]: s for s in full.of("wistia_activity")} == expected
-        states = [i for i, m in enumerate(full.messages) if m["type"] == "STATE"]
-        for cut in states[1:-1]:
-            durable = TapOutput(full.messages[: cut + 1])
-            resumed = run_tap(config, durable.state)
-            events = latest_by_key(durable, resumed, stream="wistia_events", key="event_key")
-            assert set(events) == set(wanted)
-            sessions = latest_by_key(durable, resumed, stream="wistia_activity", key="session_id")
-            assert sessions == expected
+        assert_resumes_from_every_state(config, full, wanted, expected)
