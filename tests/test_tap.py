@@ -66,7 +66,9 @@ def latest_by_key(*outputs: TapOutput, stream: str, key: str) -> dict[str, dict]
     return merged
 
 
-def assert_resumes_from_every_state(config, full: TapOutput, wanted, expected) -> list[TapOutput]:
+def assert_resumes_from_every_state(
+    config, full: TapOutput, wanted, expected
+) -> list[tuple[TapOutput, TapOutput]]:
     """Resume from each intermediate STATE of `full`: nothing lost, sessions exact."""
     resumed_runs = []
     states = [i for i, m in enumerate(full.messages) if m["type"] == "STATE"]
