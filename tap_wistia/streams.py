@@ -7,21 +7,86 @@ SDK's per-record bookmark increments are turned off for them for that reason.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk import Stream
+from singer_sdk.helpers._typing import (
+    _is_exclusive_boolean_type,
+    is_object_type,
+    is_uniform_list,
+)
+from singer_sdk.helpers._util import utc_now
+from singer_sdk.singerlib import RecordMessage
 
 from tap_wistia import schemas
 from tap_wistia.events import format_timestamp
 
 if TYPE_CHECKING:
     import datetime as dt
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     from singer_sdk.helpers.types import Context, Record
 
     from tap_wistia.sessions import Carry
     from tap_wistia.tap import TapWistia
+
+
+class Conformance:
+    """Whether the SDK's type conformance would leave a record exactly as it is.
+
+    The SDK conforms every value to its schema before writing (dates to strings, non-finite
+    numbers to null, 0/1 to booleans, fields outside the schema dropped with a warning). Records
+    decoded from JSON are nearly always conformant already, and this check costs a fraction of
+    the conformance. It says True only when the SDK would return an equal record and log
+    nothing; anything it is not sure of (a list under an array schema, a date object, a field
+    outside a closed schema) says False and goes through the SDK.
+    """
+
+    __slots__ = ("booleans", "known", "objects", "open", "uniform_lists")
+
+    def __init__(self, schema: Mapping[str, Any]) -> None:
+        """Read once which properties conformance would touch."""
+        properties: Mapping[str, Any] = schema.get("properties") or {}
+        self.known = frozenset(properties)
+        self.open = bool(schema.get("additionalProperties"))
+        self.booleans = frozenset(
+            name for name, spec in properties.items() if _is_exclusive_boolean_type(spec)
+        )
+        self.uniform_lists = frozenset(
+            name for name, spec in properties.items() if is_uniform_list(spec)
+        )
+        self.objects = {
+            name: Conformance(spec)
+            for name, spec in properties.items()
+            if is_object_type(spec) and "properties" in spec
+        }
+
+    def holds(self, record: Mapping[str, Any]) -> bool:
+        """True when conforming `record` would change nothing (and warn about nothing)."""
+        known, booleans = self.known, self.booleans
+        if not self.open and not known.issuperset(record):
+            return False
+        for name, value in record.items():
+            kind = type(value)
+            if kind is str or kind is int:  # the common case, inlined
+                if name in booleans:  # "yes" or 1 would become true
+                    return False
+            elif value is not None and name in known and not self._keeps(name, value, kind):
+                return False
+        return True
+
+    def _keeps(self, name: str, value: Any, kind: type) -> bool:
+        if kind is float:
+            return math.isfinite(value)  # inf and nan become null
+        if kind is bool:
+            return True
+        if kind is dict:
+            inner = self.objects.get(name)
+            return inner.holds(value) if inner is not None else name not in self.booleans
+        if kind is list:
+            return name not in self.uniform_lists and name not in self.booleans
+        return False  # dates, decimals, bytes...: the SDK knows what to do with them
 
 
 class _ViewingStream(Stream):
@@ -35,6 +100,8 @@ class _ViewingStream(Stream):
         super().__init__(tap)
         self._wistia_tap = tap
         self.schema_written = False
+        self._selection: bool | None = None
+        self._conformance_of: tuple[dict, Conformance] | None = None
 
     def get_records(self, context: Context | None) -> Iterable[Record]:  # noqa: ARG002
         """Run the import once for both streams; records are written by `emit`."""
@@ -51,8 +118,42 @@ class _ViewingStream(Stream):
         self.schema_written = True
 
     def emit(self, record: dict[str, Any]) -> None:
-        """Write one record (selection mask, conformance and stream maps apply)."""
-        self._write_record_message(record)
+        """Write one record (selection mask, conformance and stream maps apply).
+
+        The SDK's generic path (prune deselected fields, conform every value) costs more than
+        everything else the tap does per record. Records that it would leave unchanged, which
+        is every record of a run with the whole schema selected, skip straight to the stream
+        maps and out; any other record takes the SDK's path, so the output is the same.
+        """
+        if not (self._all_selected() and self._conformance.holds(record)):
+            self._write_record_message(record)
+            return
+        write, version = self._tap.write_message, self._stream_version
+        for stream_map in self.stream_maps:
+            mapped = stream_map.transform(record)
+            if mapped is not None:
+                write(
+                    RecordMessage(
+                        stream=stream_map.stream_alias,
+                        record=mapped,
+                        version=version,
+                        time_extracted=utc_now(),
+                    )
+                )
+        self.state_manager.is_flushed = False
+
+    def _all_selected(self) -> bool:
+        """Nothing of the schema is deselected: pruning would leave every record as it is."""
+        if self._selection is None:
+            self._selection = all(self.mask.values())
+        return self._selection
+
+    @property
+    def _conformance(self) -> Conformance:
+        if self._conformance_of is None or self._conformance_of[0] is not self.effective_schema:
+            schema = self.effective_schema
+            self._conformance_of = (schema, Conformance(schema))
+        return self._conformance_of[1]
 
     def _increment_stream_state(
         self, latest_record: Record, *, context: Context | None = None
