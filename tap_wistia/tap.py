@@ -15,6 +15,7 @@ from singer_sdk.helpers.capabilities import (
     PluginCapabilities,
     TapCapabilities,
 )
+from singer_sdk.singerlib import StateMessage
 
 from tap_wistia import settings as tap_settings
 from tap_wistia.client import WistiaClient, WistiaError
@@ -22,9 +23,26 @@ from tap_wistia.run import ViewingRun
 from tap_wistia.streams import ActivityStream, EventsStream, MediasStream
 
 if TYPE_CHECKING:
+    from singer_sdk.singerlib import Message
     from singer_sdk.streams import Stream
 
 MEDIAS_PATH = "medias.json"
+
+
+class StateFlushingWriter(MsgSpecWriter):
+    """The SDK's msgspec writer, flushing stdout at each STATE message instead of each message.
+
+    A flush per record is a system call per record: a tenth of the tap's time. Records still
+    reach stdout in order, and every STATE flushes everything written before it, so a crash
+    can lose only records that no STATE has claimed yet (the next run reads them again). The
+    interpreter flushes the rest at exit.
+    """
+
+    def write_message(self, message: Message) -> None:
+        """Write one message; flush if it is a STATE."""
+        sys.stdout.buffer.write(self.format_message(message))
+        if isinstance(message, StateMessage):
+            sys.stdout.flush()
 
 
 class TapWistia(Tap):
@@ -33,7 +51,7 @@ class TapWistia(Tap):
     name = "tap-wistia"
     package_name = "tap-wistia-target-lytics"
     config_jsonschema = tap_settings.CONFIG_SCHEMA
-    message_writer_class = MsgSpecWriter
+    message_writer_class = StateFlushingWriter
     # No BATCH: records are written as the import run produces them, never staged as files.
     capabilities: ClassVar[list[CapabilitiesEnum]] = [
         TapCapabilities.CATALOG,
