@@ -17,7 +17,6 @@ from singer_sdk.helpers._typing import (
     is_uniform_list,
 )
 from singer_sdk.helpers._util import utc_now
-from singer_sdk.singerlib import RecordMessage
 
 from tap_wistia import schemas
 from tap_wistia.events import format_timestamp
@@ -30,6 +29,10 @@ if TYPE_CHECKING:
 
     from tap_wistia.sessions import Carry
     from tap_wistia.tap import TapWistia
+
+
+#: Values conformance never changes, except under a boolean-only schema (checked apart).
+_UNTOUCHED = frozenset({str, int, bool, type(None)})
 
 
 class Conformance:
@@ -64,23 +67,25 @@ class Conformance:
 
     def holds(self, record: Mapping[str, Any]) -> bool:
         """True when conforming `record` would change nothing (and warn about nothing)."""
-        known, booleans = self.known, self.booleans
-        if not self.open and not known.issuperset(record):
+        if not self.open and not self.known.issuperset(record):
             return False
+        plain = _UNTOUCHED
         for name, value in record.items():
-            kind = type(value)
-            if kind is str or kind is int:  # the common case, inlined
-                if name in booleans:  # "yes" or 1 would become true
-                    return False
-            elif value is not None and name in known and not self._keeps(name, value, kind):
+            if type(value) not in plain and not self._keeps(name, value):
+                return False
+        for name in self.booleans:  # "yes" or 1 would become true
+            kind = type(record.get(name))
+            if kind is str or kind is int:
                 return False
         return True
 
-    def _keeps(self, name: str, value: Any, kind: type) -> bool:
+    def _keeps(self, name: str, value: Any) -> bool:
+        """Whether a value other than a string, an integer, a boolean or null stays as it is."""
+        if name not in self.known:
+            return True  # a member an open schema allows: conformance does not look at it
+        kind = type(value)
         if kind is float:
             return math.isfinite(value)  # inf and nan become null
-        if kind is bool:
-            return True
         if kind is dict:
             inner = self.objects.get(name)
             return inner.holds(value) if inner is not None else name not in self.booleans
@@ -128,18 +133,11 @@ class _ViewingStream(Stream):
         if not (self._all_selected() and self._conformance.holds(record)):
             self._write_record_message(record)
             return
-        write, version = self._tap.write_message, self._stream_version
+        extracted, version = utc_now(), self._stream_version
         for stream_map in self.stream_maps:
             mapped = stream_map.transform(record)
             if mapped is not None:
-                write(
-                    RecordMessage(
-                        stream=stream_map.stream_alias,
-                        record=mapped,
-                        version=version,
-                        time_extracted=utc_now(),
-                    )
-                )
+                self._wistia_tap.write_record(stream_map.stream_alias, mapped, version, extracted)
         self.state_manager.is_flushed = False
 
     def _all_selected(self) -> bool:
