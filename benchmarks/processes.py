@@ -159,29 +159,36 @@ def run_measured(
     stdin: Path | None = None,
     stdout: Path | None = None,
     env: dict[str, str] | None = None,
-    cwd: Path = ROOT,
     log: Path | None = None,
 ) -> Cost:
-    """Run a command to its end and read its own CPU time and peak RSS from `wait4`."""
+    """Run a command to its end; its own CPU time and peak RSS come from `wait4`.
+
+    The command is started by `benchmarks.measure`, a small process, because a child forked
+    from this one would count this process's memory in its peak RSS.
+    """
     log = log or Path(tempfile.mktemp(suffix=".log"))  # noqa: S306 - ours, in /tmp
+    result = log.with_suffix(".cost.json")
+    result.unlink(missing_ok=True)
     with contextlib.ExitStack() as files:
         source = files.enter_context(stdin.open("rb")) if stdin else subprocess.DEVNULL
         sink = files.enter_context(stdout.open("wb")) if stdout else subprocess.DEVNULL
         errors = files.enter_context(log.open("wb"))
-        began = time.perf_counter()
-        process = subprocess.Popen(
-            list(argv), stdin=source, stdout=sink, stderr=errors, env=env, cwd=cwd
+        launcher = [PYTHON, "-m", "benchmarks.measure", str(result), "--", *argv]
+        subprocess.run(
+            launcher, stdin=source, stdout=sink, stderr=errors, env=env, cwd=ROOT, check=False
         )
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - began
-        process.returncode = os.waitstatus_to_exitcode(status)
+    tail = log.read_text(errors="replace")[-3000:]
+    if not result.exists():
+        msg = f"{argv[0]} could not be measured: {tail}"
+        raise RuntimeError(msg)
+    measured = json.loads(result.read_text())
     return Cost(
-        wall=wall,
-        user=usage.ru_utime,
-        system=usage.ru_stime,
-        max_rss_mb=usage.ru_maxrss / 1024,
-        returncode=process.returncode,
-        stderr_tail=log.read_text(errors="replace")[-3000:],
+        wall=measured["wall"],
+        user=measured["user"],
+        system=measured["system"],
+        max_rss_mb=measured["max_rss_mb"],
+        returncode=measured["returncode"],
+        stderr_tail=tail,
     )
 
 
