@@ -248,12 +248,10 @@ def _session(run: list[ViewEvent], duration: float | None) -> ViewingSession:
     """Compute one session's figures from its events in time order."""
     first, latest = run[0], run[-1]
     best = first.percent_viewed
-    media_name, email = first.media_name, first.email
-    first_name, last_name, conversion_type = (
-        first.first_name,
-        first.last_name,
-        first.conversion_type,
-    )
+    named, place = first.viewing, latest.viewing
+    media_name, email = named.media_name, named.email
+    first_name, last_name = named.first_name, named.last_name
+    conversion_type = named.conversion_type
     viewed: float | None = None
     if len(run) == 1:
         if best is not None and duration is not None:
@@ -261,16 +259,20 @@ def _session(run: list[ViewEvent], duration: float | None) -> ViewingSession:
     else:
         best, viewed = _percent_and_time(run, duration)
         for event in run:
-            if event.media_name is not None:
-                media_name = event.media_name
-            if event.email is not None:
-                email = event.email
-            if event.first_name is not None:
-                first_name = event.first_name
-            if event.last_name is not None:
-                last_name = event.last_name
-            if event.conversion_type is not None:
-                conversion_type = event.conversion_type
+            viewing = event.viewing
+            if viewing is named:  # shared: the same values as already taken
+                continue
+            named = viewing
+            if viewing.media_name is not None:
+                media_name = viewing.media_name
+            if viewing.email is not None:
+                email = viewing.email
+            if viewing.first_name is not None:
+                first_name = viewing.first_name
+            if viewing.last_name is not None:
+                last_name = viewing.last_name
+            if viewing.conversion_type is not None:
+                conversion_type = viewing.conversion_type
     # Positional, in field order: keyword calls would cost as much as the figures above.
     return ViewingSession(
         first.event_key,
@@ -283,15 +285,15 @@ def _session(run: list[ViewEvent], duration: float | None) -> ViewingSession:
         first.received_at,
         latest.received_at,
         len(run),
-        latest.country,
-        latest.region,
-        latest.city,
-        latest.org,
-        latest.lat,
-        latest.lon,
-        latest.ip,
-        latest.embed_url,
-        latest.user_agent_details,
+        place.country,
+        place.region,
+        place.city,
+        place.org,
+        place.lat,
+        place.lon,
+        place.ip,
+        place.embed_url,
+        place.user_agent_details,
         email,
         first_name,
         last_name,
@@ -575,6 +577,7 @@ class ActivityBuilder:
             )
             raise ValueError(msg)
         limit = watermark - self._gap
+        keep_from = self._horizon_after(watermark)
         kept: dict[str, ViewEvent] = {}
         still_open: list[tuple[str, datetime, datetime]] = []
         out: list[ViewingSession] = []
@@ -587,7 +590,7 @@ class ActivityBuilder:
                     continue
                 if self._final_before is not None and ended < self._final_before:
                     continue
-                session = self._emit_if_changed(run)
+                session = self._emit_if_changed(run, keep_from)
                 if session is not None:
                     out.append(session)
         self._pool = kept
@@ -597,18 +600,42 @@ class ActivityBuilder:
         out.sort(key=_BY_END)
         return out
 
-    def _emit_if_changed(self, run: list[ViewEvent]) -> ViewingSession | None:
-        """Record a complete session in the window; return it if it differs from the last one."""
+    def _emit_if_changed(
+        self, run: list[ViewEvent], keep_from: datetime | None
+    ) -> ViewingSession | None:
+        """Record a complete session; return it if it differs from the one last emitted.
+
+        Only sessions of the next carry's window (ending at or after `keep_from`, every session
+        when it is None) are remembered: a day's worth of fingerprints would be held until the
+        carry is cut to its window anyway.
+        """
         first = run[0]
         session = _session(run, self._media.of(first.media_id))
-        self._spans[first.event_key] = (session.started_at, session.ended_at)
-        fingerprint = session.fingerprint()
-        if self._emitted.get(first.event_key) == fingerprint:
+        key, fingerprint = first.event_key, session.fingerprint()
+        if keep_from is None or session.ended_at >= keep_from:
+            self._spans[key] = (session.started_at, session.ended_at)
+            if self._emitted.get(key) == fingerprint:
+                return None
+            self._emitted[key] = fingerprint
+        elif self._emitted.pop(key, None) == fingerprint:
             return None
-        self._emitted[first.event_key] = fingerprint
         if session.media_duration is None:
             self.problems[UNKNOWN_MEDIA_DURATION] += session.event_count
         return session
+
+    def _horizon_after(self, watermark: datetime) -> datetime | None:
+        """The horizon of the carry after settling at `watermark`; None while re-reading.
+
+        While this run re-reads time the previous run already covered (watermark before the
+        starting carry's), the starting carry stays valid and keeps every fingerprint.
+        """
+        start = self._start
+        if start is not None and watermark < start.watermark:
+            return None
+        horizon = watermark - self._lookback - self._gap
+        if self._final_before is not None and self._final_before > horizon:
+            horizon = self._final_before
+        return horizon
 
     def _next_carry(self, watermark: datetime) -> Carry:
         """The carry after settling at `watermark`.
@@ -620,11 +647,10 @@ class ActivityBuilder:
         open ones.
         """
         start = self._start
-        if start is not None and watermark < start.watermark:
+        horizon = self._horizon_after(watermark)
+        if horizon is None:
+            assert start is not None  # noqa: S101 - _horizon_after is None only while re-reading
             return Carry(start.watermark, start.reread_from, dict(self._emitted), start.horizon)
-        horizon = watermark - self._lookback - self._gap
-        if self._final_before is not None and self._final_before > horizon:
-            horizon = self._final_before
         self._spans = {key: span for key, span in self._spans.items() if span[1] >= horizon}
         window = dict(self._spans)
         window.update((key, (started, ended)) for key, started, ended in self._open)

@@ -19,6 +19,7 @@ from tap_wistia.events import (
     UNKNOWN_MEDIA_DURATION,
     EventProblems,
     ViewEvent,
+    Viewing,
     format_timestamp,
     normalize_event,
     parse_timestamp,
@@ -292,25 +293,27 @@ def test_view_event_keeps_what_sessions_need() -> None:
         media_id="993554ba94",
         received_at=WHEN,
         percent_viewed=0.22457664233576624,
-        media_name="Product tour",
-        country="US",
-        region="WA",
-        city="Seattle",
-        org="Example Org",
-        lat=47.6,
-        lon=-122.3,
-        ip="203.0.113.9",
-        embed_url="https://example.com/tour",
-        user_agent_details=(
-            ("browser", "Chrome"),
-            ("browser_version", "141"),
-            ("platform", "mac"),
-            ("mobile", False),
+        viewing=Viewing(
+            media_name="Product tour",
+            country="US",
+            region="WA",
+            city="Seattle",
+            org="Example Org",
+            lat=47.6,
+            lon=-122.3,
+            ip="203.0.113.9",
+            embed_url="https://example.com/tour",
+            user_agent_details=(
+                ("browser", "Chrome"),
+                ("browser_version", "141"),
+                ("platform", "mac"),
+                ("mobile", False),
+            ),
+            email=None,
+            first_name=None,
+            last_name=None,
+            conversion_type=None,
         ),
-        email=None,
-        first_name=None,
-        last_name=None,
-        conversion_type=None,
     )
 
 
@@ -357,7 +360,7 @@ def test_view_event_accepts_integer_ids() -> None:
 def test_email_comes_trimmed_and_lower_cased_from_the_event() -> None:
     event = compact(email="  Ana.Silva@Example.COM ", conversion_data={"email": "other@x.com"})
     assert event is not None
-    assert event.email == "ana.silva@example.com"
+    assert event.viewing.email == "ana.silva@example.com"
 
 
 @pytest.mark.parametrize("email", [None, "", "   ", 42])
@@ -365,14 +368,22 @@ def test_email_falls_back_to_conversion_data(email: object) -> None:
     data = {"email": " Ana@Example.com", "first_name": " Ana ", "last_name": "Silva"}
     event = compact(email=email, conversion_data=data)
     assert event is not None
-    assert (event.email, event.first_name, event.last_name) == ("ana@example.com", "Ana", "Silva")
+    assert (event.viewing.email, event.viewing.first_name, event.viewing.last_name) == (
+        "ana@example.com",
+        "Ana",
+        "Silva",
+    )
 
 
 @pytest.mark.parametrize("data", [{}, None, "garbage", {"email": "  ", "first_name": ""}])
 def test_missing_identity_is_none(data: object) -> None:
     event = compact(conversion_data=data)
     assert event is not None
-    assert (event.email, event.first_name, event.last_name) == (None, None, None)
+    assert (event.viewing.email, event.viewing.first_name, event.viewing.last_name) == (
+        None,
+        None,
+        None,
+    )
 
 
 @pytest.mark.parametrize(
@@ -381,32 +392,59 @@ def test_missing_identity_is_none(data: object) -> None:
 def test_conversion_type_blank_is_none(value: object, kept: object) -> None:
     event = compact(conversion_type=value)
     assert event is not None
-    assert event.conversion_type == kept
+    assert event.viewing.conversion_type == kept
 
 
 def test_location_fields_are_kept_as_given_and_coordinates_as_floats() -> None:
     event = compact(city="", region=None, lat=47, lon="west", user_agent_details="Chrome")
     assert event is not None
-    assert event.city == ""
-    assert event.region is None
-    assert event.lat == 47.0
-    assert isinstance(event.lat, float)
-    assert event.lon is None
-    assert event.user_agent_details is None
+    assert event.viewing.city == ""
+    assert event.viewing.region is None
+    assert event.viewing.lat == 47.0
+    assert isinstance(event.viewing.lat, float)
+    assert event.viewing.lon is None
+    assert event.viewing.user_agent_details is None
 
 
 def test_user_agent_details_become_shared_pairs() -> None:
     one, two = compact(), compact(event_key="other")
     assert one is not None
     assert two is not None
-    assert one.user_agent_details == tuple(raw_event()["user_agent_details"].items())  # type: ignore[attr-defined]
-    assert one.user_agent_details is two.user_agent_details  # one copy for equal objects
+    assert one.viewing.user_agent_details == tuple(raw_event()["user_agent_details"].items())  # type: ignore[attr-defined]
+    assert (
+        one.viewing.user_agent_details is two.viewing.user_agent_details
+    )  # one copy for equal objects
+
+
+def test_a_viewers_events_share_one_viewing() -> None:
+    one, two = compact(), compact(event_key="other", received_at="2025-10-17T17:30:00Z")
+    assert one is not None
+    assert two is not None
+    assert one.viewing is two.viewing
+    changed = compact(event_key="third", city="Tacoma")
+    assert changed is not None
+    assert changed.viewing is not one.viewing
+    assert changed.viewing.city == "Tacoma"
+
+
+def test_sharing_keeps_values_python_deems_equal_apart() -> None:
+    """true, 1 and 1.0 compare equal in Python; each event keeps the one it sent."""
+    sent = [True, 1, 1.0]
+    events = [
+        compact(event_key=f"k{index}", user_agent_details={"mobile": value})
+        for index, value in enumerate(sent)
+    ]
+    kept = [event.viewing.user_agent_details[0][1] for event in events if event is not None]
+    assert [type(value) for value in kept] == [bool, int, float]
+    south = compact(lat=-0.0)
+    assert south is not None
+    assert math.copysign(1.0, south.viewing.lat or 0.0) == 1.0  # -0.0 is read as 0.0
 
 
 def test_nested_user_agent_details_are_kept_unshared() -> None:
     event = compact(user_agent_details={"browser": "Chrome", "hints": ["a", "b"]})
     assert event is not None
-    assert event.user_agent_details == (("browser", "Chrome"), ("hints", ["a", "b"]))
+    assert event.viewing.user_agent_details == (("browser", "Chrome"), ("hints", ["a", "b"]))
 
 
 def test_unicode_everywhere() -> None:
@@ -421,10 +459,10 @@ def test_unicode_everywhere() -> None:
     )
     assert event is not None
     assert event.event_key == "ключ-🎬"
-    assert event.media_name == "東京 🎬"
-    assert event.city == "São Paulo"
-    assert event.email == "ünï@exämple.com"
-    assert (event.first_name, event.last_name) == ("Zoë", "Ødegård")
+    assert event.viewing.media_name == "東京 🎬"
+    assert event.viewing.city == "São Paulo"
+    assert event.viewing.email == "ünï@exämple.com"
+    assert (event.viewing.first_name, event.viewing.last_name) == ("Zoë", "Ødegård")
 
 
 def test_view_events_are_immutable() -> None:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tap_wistia.events import UNKNOWN_MEDIA_DURATION, EventProblems, ViewEvent
+from tap_wistia.events import UNKNOWN_MEDIA_DURATION, EventProblems, ViewEvent, Viewing
 from tap_wistia.sessions import (
     ActivityBuilder,
     Carry,
@@ -32,6 +32,7 @@ DEFAULT_START = T0 - timedelta(days=1)
 GAP = timedelta(minutes=30)
 HOUR = timedelta(hours=1)
 DURATIONS: dict[str, float | None] = {"m-video": 120.0, "m-audio": None, "m-short": 33.3}
+STALE = Viewing(city="stale copy")  # what a worse copy of an event says
 # "m-gone" is absent from DURATIONS: a deleted media whose events remain.
 RECORD_FIELDS = [
     "session_id",
@@ -83,7 +84,7 @@ def ev(
         media_id=media,
         received_at=received,
         percent_viewed=percent,
-        **fields,  # type: ignore[arg-type]
+        viewing=Viewing(**fields),  # type: ignore[arg-type]
     )
 
 
@@ -333,7 +334,7 @@ def test_dedupe_keeps_the_highest_percent_with_none_lowest() -> None:
 
 def test_dedupe_breaks_percent_ties_by_the_latest_received_at() -> None:
     kept = dedupe([ev("a", 5, percent=0.3, city="late"), ev("a", 0, percent=0.3, city="early")])
-    assert [e.city for e in kept] == ["late"]
+    assert [e.viewing.city for e in kept] == ["late"]
 
 
 def test_dedupe_is_deterministic_even_for_copies_differing_only_elsewhere() -> None:
@@ -371,10 +372,12 @@ def event_sets(draw: st.DrawFn, max_events: int = 30) -> list[ViewEvent]:
                 media_id=draw(st.sampled_from(MEDIA)),
                 received_at=T0 + timedelta(minutes=minute, seconds=second),
                 percent_viewed=draw(percents),
-                media_name=draw(st.sampled_from((None, "Intro", "Démo 東京"))),
-                city=draw(st.sampled_from((None, "", "Zürich", "Lyon"))),
-                email=draw(st.sampled_from((None, "a@example.com", "b@example.com"))),
-                conversion_type=draw(st.sampled_from((None, "pre-roll", 2))),
+                viewing=Viewing(
+                    media_name=draw(st.sampled_from((None, "Intro", "Démo 東京"))),
+                    city=draw(st.sampled_from((None, "", "Zürich", "Lyon"))),
+                    email=draw(st.sampled_from((None, "a@example.com", "b@example.com"))),
+                    conversion_type=draw(st.sampled_from((None, "pre-roll", 2))),
+                ),
             )
         )
     return events
@@ -417,10 +420,10 @@ def test_sessionize_ignores_worse_duplicates(
         if best is None or best == 0.0 or data.draw(st.booleans()):
             # Same percent, received earlier: the later copy wins the tie.
             earlier = event.received_at - timedelta(seconds=1)
-            worse.append(event._replace(received_at=earlier, city="stale copy"))
+            worse.append(event._replace(received_at=earlier, viewing=STALE))
         else:
             lower = data.draw(st.none() | st.floats(0, best, exclude_max=True))
-            worse.append(event._replace(percent_viewed=lower, city="stale copy"))
+            worse.append(event._replace(percent_viewed=lower, viewing=STALE))
     mixed = worse + events + worse
     assert sessionize(mixed, DURATIONS, gap) == sessionize(events, DURATIONS, gap)
 
