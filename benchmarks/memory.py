@@ -20,11 +20,9 @@ if TYPE_CHECKING:
     from benchmarks.workloads import Bench
 
 
-def _tap(bench: Bench, events: int) -> Cost:
-    with wistia_sandbox(
-        bench.workdir, events=events, days=bench.sizes.days, end=ACCOUNT_END_TEXT
-    ) as sandbox:
-        return run_tap(bench, sandbox, f"memory-tap-{events}")
+def _tap(bench: Bench, events: int, days: int) -> Cost:
+    with wistia_sandbox(bench.workdir, events=events, days=days, end=ACCOUNT_END_TEXT) as sandbox:
+        return run_tap(bench, sandbox, f"memory-tap-{events}-{days}d", days=days)
 
 
 def _target(bench: Bench, records: int) -> Cost:
@@ -35,14 +33,28 @@ def _target(bench: Bench, records: int) -> Cost:
 
 def measure(bench: Bench) -> Figure:
     small, large = bench.sizes.memory_small, bench.sizes.memory_large
-    taps = [_tap(bench, small), _tap(bench, large)]
+    days = bench.sizes.days
+    longer_days = days * large // small
+    taps = [_tap(bench, small, days), _tap(bench, large, days)]
+    # Ten times the history at the same daily volume: what the tap holds follows the busiest day.
+    longer = _tap(bench, large, longer_days)
     targets = [_target(bench, small), _target(bench, large)]
     tap_ratio = taps[1].max_rss_mb / taps[0].max_rss_mb
+    longer_ratio = longer.max_rss_mb / taps[0].max_rss_mb
     target_ratio = targets[1].max_rss_mb / targets[0].max_rss_mb
     rows = [
         goal_row(f"tap peak RSS {large:,} ÷ {small:,} events", tap_ratio, 1.2, ".2f", at_least=False),  # noqa: E501
         Row(f"tap peak RSS at {small:,} events", f"{taps[0].max_rss_mb:.0f} MB"),
         Row(f"tap peak RSS at {large:,} events", f"{taps[1].max_rss_mb:.0f} MB"),
+        goal_row(
+            f"tap peak RSS {large:,} events over {longer_days} days ÷ {small:,} over {days} "
+            "(same events per day)",
+            longer_ratio, 1.2, ".2f", at_least=False,
+        ),
+        Row(
+            f"tap peak RSS at {large:,} events over {longer_days} days",
+            f"{longer.max_rss_mb:.0f} MB",
+        ),
         goal_row(
             f"target peak RSS {large:,} ÷ {small:,} records", target_ratio, 1.2, ".2f",
             at_least=False,
@@ -63,8 +75,15 @@ def measure(bench: Bench) -> Figure:
             "sandboxes are other processes and do not count). Tap: a Wistia sandbox (no latency, "
             f"no rate limit) with the events spread over {bench.sizes.days} days, both viewing "
             "streams, stdout to /dev/null. Target: prepared wistia_activity Singer files into a "
-            "Lytics sandbox (no latency). Goal ≤ 1.2 (issue 6; issue 2 asks ≤ 1.5)."
+            "Lytics sandbox (no latency). Goal ≤ 1.2 (issue 6; issue 2 asks ≤ 1.5). The tap holds "
+            "one account day of events to sessionize it (Wistia filters by whole days and its "
+            "order is undocumented), so its memory follows the busiest day: the first ratio makes "
+            "every day ten times busier, the longer-history one keeps the days as they were."
         ),
         sizes=f"{small:,} and {large:,} events (tap) / records (target)",
-        raw={"taps": [t.summary() for t in taps], "targets": [t.summary() for t in targets]},
+        raw={
+            "taps": [t.summary() for t in taps],
+            "tap_longer_history": longer.summary(),
+            "targets": [t.summary() for t in targets],
+        },
     )

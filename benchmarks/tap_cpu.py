@@ -37,9 +37,16 @@ def run_reader(bench: Bench, sandbox: Sandbox, name: str) -> Cost:
     return _checked(run_measured(argv, log=bench.workdir / f"{name}.log"), name)
 
 
-def run_tap(bench: Bench, sandbox: Sandbox, name: str, streams: set[str] = BOTH) -> Cost:
+def run_tap(
+    bench: Bench,
+    sandbox: Sandbox,
+    name: str,
+    streams: set[str] = BOTH,
+    days: int | None = None,
+) -> Cost:
+    """Backfill every day of the sandbox's account (`days`, the bench's by default)."""
     work = bench.workdir
-    config = tap_config(sandbox.url, bench.sizes.days, max_requests_per_minute=NO_LIMIT)
+    config = tap_config(sandbox.url, days or bench.sizes.days, max_requests_per_minute=NO_LIMIT)
     argv = [
         str(BIN / "tap-wistia"),
         "--config", str(write_json(work / f"{name}-config.json", config)),
