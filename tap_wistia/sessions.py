@@ -190,6 +190,11 @@ def _collector_paused() -> Iterator[None]:
 
 def _runs(events: Iterable[ViewEvent], gap: timedelta) -> list[list[ViewEvent]]:
     """Split deduplicated events into the event lists of sessions, each in time order."""
+    return [run for group in _groups(events).values() for run in _group_runs(group, gap)]
+
+
+def _groups(events: Iterable[ViewEvent]) -> dict[tuple[str, str], list[ViewEvent]]:
+    """Deduplicated events by (visitor_key, media_id), in input order."""
     groups: dict[tuple[str, str], list[ViewEvent]] = {}
     for event in events:
         key = (event.visitor_key, event.media_id)
@@ -198,14 +203,17 @@ def _runs(events: Iterable[ViewEvent], gap: timedelta) -> list[list[ViewEvent]]:
             groups[key] = [event]
         else:
             group.append(event)
+    return groups
+
+
+def _group_runs(group: list[ViewEvent], gap: timedelta) -> list[list[ViewEvent]]:
+    """The sessions of one visitor's events on one media, each in time order."""
     if gap <= _NO_GAP:
-        return [[event] for group in groups.values() for event in group]
+        return [[event] for event in group]
+    if len(group) == 1:
+        return [group]
     runs: list[list[ViewEvent]] = []
-    for group in groups.values():
-        if len(group) == 1:
-            runs.append(group)
-        else:
-            _split(group, gap, runs)
+    _split(group, gap, runs)
     return runs
 
 
@@ -581,19 +589,24 @@ class ActivityBuilder:
         kept: dict[str, ViewEvent] = {}
         still_open: list[tuple[str, datetime, datetime]] = []
         out: list[ViewingSession] = []
-        with _collector_paused():
-            for run in _runs(self._pool.values(), self._gap):
-                first, ended = run[0], run[-1].received_at
-                if ended >= limit and not include_open:
-                    kept.update((event.event_key, event) for event in run)
-                    still_open.append((first.event_key, first.received_at, ended))
-                    continue
-                if self._final_before is not None and ended < self._final_before:
-                    continue
-                session = self._emit_if_changed(run, keep_from)
-                if session is not None:
-                    out.append(session)
+        # The groups alone hold the events from here on, and each group is dropped once its
+        # sessions are done: a day of events and a day of sessions are never held together.
+        groups = _groups(self._pool.values())
         self._pool = kept
+        with _collector_paused():
+            while groups:
+                _, group = groups.popitem()
+                for run in _group_runs(group, self._gap):
+                    first, ended = run[0], run[-1].received_at
+                    if ended >= limit and not include_open:
+                        kept.update((event.event_key, event) for event in run)
+                        still_open.append((first.event_key, first.received_at, ended))
+                        continue
+                    if self._final_before is not None and ended < self._final_before:
+                        continue
+                    session = self._emit_if_changed(run, keep_from)
+                    if session is not None:
+                        out.append(session)
         self._open = still_open
         self._settled = watermark
         self._carry = self._next_carry(watermark)
