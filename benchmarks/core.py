@@ -33,9 +33,6 @@ def _run(bench: Bench, mode: str, events: int) -> tuple[dict[str, Any], Cost]:
         str(events),
     ]
     cost = run_measured(argv, stdout=out, log=bench.workdir / f"core-{mode}.log")
-    if cost.returncode:
-        msg = f"bench_sessions {mode} failed: {cost.stderr_tail}"
-        raise RuntimeError(msg)
     return json.loads(out.read_text()), cost
 
 

@@ -36,13 +36,12 @@ PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 @dataclass
 class Cost:
-    """What one process run cost: wall time, CPU seconds, peak RSS, exit status."""
+    """What one successful process run cost: wall time, CPU seconds, peak RSS."""
 
     wall: float
     user: float
     system: float
     max_rss_mb: float
-    returncode: int
     stderr_tail: str = ""
 
     @property
@@ -164,7 +163,9 @@ def run_measured(
     """Run a command to its end; its own CPU time and peak RSS come from `wait4`.
 
     The command is started by `benchmarks.measure`, a small process, because a child forked
-    from this one would count this process's memory in its peak RSS.
+    from this one would count this process's memory in its peak RSS. A figure is never taken
+    from a failed run: a non-zero exit raises, naming the log (`<name>.log` gives `<name>`) and
+    quoting its end.
     """
     log = log or Path(tempfile.mktemp(suffix=".log"))  # noqa: S306 - ours, in /tmp
     result = log.with_suffix(".cost.json")
@@ -182,12 +183,14 @@ def run_measured(
         msg = f"{argv[0]} could not be measured: {tail}"
         raise RuntimeError(msg)
     measured = json.loads(result.read_text())
+    if measured["returncode"]:
+        msg = f"{log.stem} failed ({measured['returncode']}): {tail}"
+        raise RuntimeError(msg)
     return Cost(
         wall=measured["wall"],
         user=measured["user"],
         system=measured["system"],
         max_rss_mb=measured["max_rss_mb"],
-        returncode=measured["returncode"],
         stderr_tail=tail,
     )
 

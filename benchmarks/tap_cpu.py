@@ -34,7 +34,7 @@ def run_reader(bench: Bench, sandbox: Sandbox, name: str) -> Cost:
     first = (ACCOUNT_END - dt.timedelta(days=days + 1)).date().isoformat()
     last = ACCOUNT_END.date().isoformat()
     argv = [PYTHON, "-m", "benchmarks.reference", "reader", sandbox.url, WISTIA_TOKEN, first, last]
-    return _checked(run_measured(argv, log=bench.workdir / f"{name}.log"), name)
+    return run_measured(argv, log=bench.workdir / f"{name}.log")
 
 
 def run_tap(
@@ -52,14 +52,7 @@ def run_tap(
         "--config", str(write_json(work / f"{name}-config.json", config)),
         "--catalog", str(write_json(work / f"{name}-catalog.json", catalog(work, streams))),
     ]  # fmt: skip
-    return _checked(run_measured(argv, log=work / f"{name}.log"), name)
-
-
-def _checked(cost: Cost, name: str) -> Cost:
-    if cost.returncode:
-        msg = f"{name} failed ({cost.returncode}): {cost.stderr_tail}"
-        raise RuntimeError(msg)
-    return cost
+    return run_measured(argv, log=work / f"{name}.log")
 
 
 def measure(bench: Bench) -> Figure:
