@@ -222,17 +222,7 @@ def add_an_hour(stack: Stack) -> dict[str, Any]:
     now = dt.datetime.now(dt.UTC)
     stack.wistia.generate(NEW_EVENTS)
     say(f"   {NEW_EVENTS} new viewing events arrive (about an hour of this account's traffic)")
-    late = next(
-        (
-            event
-            for event in reversed(stack.wistia.events())
-            if now - dt.timedelta(minutes=50)
-            <= dt.datetime.fromisoformat(event["received_at"])
-            <= now - dt.timedelta(minutes=5)
-            and (event.get("percent_viewed") or 0) < LATE_PERCENT / 2
-        ),
-        None,
-    )
+    late = stack.wistia.late_update_candidate(now, percent_below=LATE_PERCENT / 2)
     if late is None:
         msg = "the generated account has no event to update in its last hour"
         raise DemoError(msg)

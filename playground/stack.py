@@ -537,6 +537,25 @@ class WistiaSandboxProcess(SandboxProcess):
         """Every event of the account as the local copy holds it, oldest first."""
         return list(self.account.all_events())
 
+    def late_update_candidate(
+        self, now: dt.datetime, *, percent_below: float, besides_visitor: str | None = None
+    ) -> dict[str, Any] | None:
+        """The newest event 5 to 50 minutes before ``now`` whose percent_viewed can still grow.
+
+        That is an event a run that just ended has read and the next run re-reads within its
+        60-minute lookback: updating it shows a late percent_viewed reaching Lytics. None when
+        the account has no such event (``besides_visitor``: not of that visitor).
+        """
+        for event in reversed(self.events()):
+            received = dt.datetime.fromisoformat(event["received_at"])
+            if (
+                now - dt.timedelta(minutes=50) <= received <= now - dt.timedelta(minutes=5)
+                and (event.get("percent_viewed") or 0) < percent_below
+                and event["visitor_key"] != besides_visitor
+            ):
+                return event
+        return None
+
     def medias(self) -> list[dict[str, Any]]:
         """The account's medias (as ``/v1/medias.json`` serves them)."""
         return self.account.medias()

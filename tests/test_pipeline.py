@@ -46,15 +46,10 @@ def test_backfill_then_incremental_runs_deliver_exactly_the_accounts_sessions(tm
         assert now - newest.ended_at < GAP, "the account should end with a session still open"
         stack.wistia.add_events([stack.wistia.new_event(now, newest.visitor_key, newest.media_id)])
         stack.wistia.generate(40)
-        late = next(
-            event
-            for event in reversed(stack.wistia.events())
-            if now - dt.timedelta(minutes=50)
-            <= dt.datetime.fromisoformat(event["received_at"])
-            <= now - dt.timedelta(minutes=5)
-            and (event["percent_viewed"] or 0) < 0.5
-            and event["visitor_key"] != newest.visitor_key
+        late = stack.wistia.late_update_candidate(
+            now, percent_below=0.5, besides_visitor=newest.visitor_key
         )
+        assert late is not None, "the account should have an event to update in its last hour"
         stack.wistia.update_event(late["event_key"], percent_viewed=0.97)
 
         incremental = stack.meltano.run(timeout=RUN_TIMEOUT).check()
