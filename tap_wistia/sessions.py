@@ -609,7 +609,7 @@ class ActivityBuilder:
                         out.append(session)
         self._open = still_open
         self._settled = watermark
-        self._carry = self._next_carry(watermark)
+        self._carry = self._next_carry(watermark, keep_from)
         out.sort(key=_BY_END)
         return out
 
@@ -650,8 +650,8 @@ class ActivityBuilder:
             horizon = self._final_before
         return horizon
 
-    def _next_carry(self, watermark: datetime) -> Carry:
-        """The carry after settling at `watermark`.
+    def _next_carry(self, watermark: datetime, horizon: datetime | None) -> Carry:
+        """The carry after settling at `watermark`; `horizon` is `_horizon_after(watermark)`.
 
         While this run re-reads time the previous run already covered (watermark before the
         starting carry's), the starting carry stays valid: only fingerprints are updated. Past
@@ -660,7 +660,6 @@ class ActivityBuilder:
         open ones.
         """
         start = self._start
-        horizon = self._horizon_after(watermark)
         if horizon is None:
             assert start is not None  # noqa: S101 - _horizon_after is None only while re-reading
             return Carry(start.watermark, start.reread_from, dict(self._emitted), start.horizon)
