@@ -14,7 +14,8 @@ request budget unused on a slow API; fetching pages blindly ahead wastes request
 - pages are handed to the caller strictly in (day, page) order, and `DayDone` is handed over
   only when every page of that day has been, which is what makes a day-granular bookmark safe;
 - results that arrive ahead of their turn are held, up to a bound, so memory does not grow with
-  the size of the backfill.
+  the size of the backfill or of a day: when the bound is reached, the only request that may
+  still go out is the page the caller needs next.
 """
 
 from __future__ import annotations
@@ -170,9 +171,11 @@ class EventPager:
 
     def _issue(self, pool: ThreadPoolExecutor, futures: dict[Future[Any], tuple[int, int]]) -> None:
         for index in range(self._frontier, len(self._units)):
-            if index > self._frontier and self._held >= self._max_held:
-                return
             progress = self._progress[index]
+            if self._held >= self._max_held and (
+                index > self._frontier or progress.next_page > progress.handed_over + 1
+            ):
+                return  # full: only the page the frontier hands over next may still go out
             unit = self._units[index]
             while len(futures) < self._max_parallel and self._may_request(unit, progress):
                 number = progress.next_page

@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import math
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -436,6 +437,79 @@ def _parse_optional(state: Mapping[str, Any], key: str) -> datetime | None:
     return moment
 
 
+class WalkBrokenError(Exception):
+    """An event broke the newest-first order a walk relies on, where the walk swept sessions.
+
+    Nothing wrong has been emitted: swept sessions wait for the settle. See
+    `ActivityBuilder.abandon_walk`.
+    """
+
+    def __init__(self, event: ViewEvent, why: str) -> None:
+        """Name the event and what about it breaks the order."""
+        self.event = event
+        super().__init__(
+            f"event {event.event_key} received at {format_timestamp(event.received_at)} breaks "
+            f"the newest-first order: {why}"
+        )
+
+
+class _Waiting:
+    """A visitor-and-media group's walked events not yet swept, and the oldest of them."""
+
+    __slots__ = ("keys", "oldest")
+
+    def __init__(self, oldest: datetime, key: str) -> None:
+        self.oldest = oldest
+        self.keys = [key]
+
+
+class _Walk:
+    """What a walk has read (see `ActivityBuilder.start_walk`)."""
+
+    __slots__ = ("decided_from", "newest", "oldest", "pending", "swept_keys", "swept_mark")
+
+    def __init__(self, swept_mark: int) -> None:
+        self.swept_mark = swept_mark  # where this walk's sessions begin in the builder's list
+        self.oldest: datetime | None = None
+        self.newest: datetime | None = None
+        self.decided_from: datetime | None = None  # earliest start of a session swept or kept
+        self.swept_keys: set[str] = set()
+        # Oldest first in the order of the walk: groups the walk left behind come first.
+        self.pending: OrderedDict[tuple[str, str], _Waiting] = OrderedDict()
+
+    def take(self, event: ViewEvent, gap: timedelta) -> None:
+        """Check a new event (not a copy of a held one) against the order and queue it.
+
+        Raises:
+            WalkBrokenError: it is a copy of a swept event, or newer than an event walked
+                before it and within `gap` of a session the walk has already decided.
+        """
+        key, moment = event.event_key, event.received_at
+        if key in self.swept_keys:
+            raise WalkBrokenError(event, "a copy of an event already swept")
+        if self.oldest is None or moment <= self.oldest:
+            self.oldest = moment
+        elif self.decided_from is not None and moment >= self.decided_from - gap:
+            raise WalkBrokenError(
+                event, f"it comes after one received at {format_timestamp(self.oldest)}"
+            )
+        if self.newest is None or moment > self.newest:
+            self.newest = moment
+        group = (event.visitor_key, event.media_id)
+        waiting = self.pending.get(group)
+        if waiting is None:
+            self.pending[group] = _Waiting(moment, key)
+            return
+        waiting.keys.append(key)
+        waiting.oldest = min(waiting.oldest, moment)
+        self.pending.move_to_end(group)
+
+    def decided(self, started_at: datetime) -> None:
+        """A session starting at `started_at` was swept or left to the settle: guard it."""
+        if self.decided_from is None or started_at < self.decided_from:
+            self.decided_from = started_at
+
+
 class UnreadableStateError(ValueError):
     """The stored carry is malformed: guessing would re-emit or skip sessions silently."""
 
@@ -469,6 +543,14 @@ class ActivityBuilder:
     `finish(watermark)`. Each call returns the sessions to emit now; `carry` is the state to
     store afterwards. Memory holds the events of sessions still open plus those added since the
     last settle; closed sessions are freed.
+
+    A busy day holds tens of thousands of events until its settle. Wistia pages a day newest
+    first, so a caller reading that way can *walk* it (`start_walk`, `add` newest first, `sweep`
+    after each page): the sessions that order proves complete are computed early and their
+    events freed; only the sessions wait for the settle. The order is observed, not documented,
+    so it is checked: an event that breaks it near a swept session raises `WalkBrokenError`,
+    and the caller gives up the walk (`abandon_walk`) and adds that unit's events again. Walking
+    or not, the sessions emitted are the same.
     """
 
     def __init__(
@@ -500,6 +582,8 @@ class ActivityBuilder:
         self._open: list[tuple[str, datetime, datetime]] = []
         self._spans: dict[str, tuple[datetime, datetime]] = {}
         self._emitted: dict[str, str] = dict(carry.emitted) if carry is not None else {}
+        self._walk: _Walk | None = None
+        self._swept: list[ViewingSession] = []  # complete sessions waiting for the next settle
         self._settled: datetime | None = None
         self._carry = carry
         self._finished = False
@@ -532,6 +616,8 @@ class ActivityBuilder:
             ValueError: the event is older than a watermark already settled and not part of a
                 session still held, so its session may already be emitted: the caller settled
                 too early (settle only once every event before the watermark was added).
+            WalkBrokenError: while walking, the event breaks the order the walk relies on; it
+                was not taken (see `abandon_walk`).
         """
         self._check_running()
         settled = self._settled
@@ -547,9 +633,68 @@ class ActivityBuilder:
             )
             raise ValueError(msg)
         key = event.event_key
-        held = self._pool.setdefault(key, event)
-        if held is not event and _prefer(event, held):
+        held = self._pool.get(key)
+        if held is None:
+            if self._walk is not None:
+                self._walk.take(event, self._gap)
             self._pool[key] = event
+        elif _prefer(event, held):
+            if self._walk is not None and event.received_at != held.received_at:
+                raise WalkBrokenError(event, "a copy of it received at another time")
+            self._pool[key] = event
+
+    def start_walk(self) -> None:
+        """Begin walking one unit of Wistia's paging (a day, or one media's events of a day).
+
+        Until the next `start_walk`, `abandon_walk` or settle, `add` expects the unit's events
+        newest first (any order within a page: `sweep` runs between pages) and checks it.
+        Contract (which Wistia's days and media filters meet): no event added after the walk
+        belongs to one of its visitor-and-media groups within `gap` of what it read, unless it
+        is newer than everything the walk read by more than `gap`.
+        """
+        self._check_running()
+        self._walk = _Walk(len(self._swept))
+
+    def sweep(self) -> None:
+        """Compute the sessions the walk so far proves complete, and free their events.
+
+        A visitor-and-media group whose oldest walked event is more than `gap` newer than the
+        oldest event walked so far can gain no older event; its sessions ending more than `gap`
+        before the walk's newest event can gain no newer one. Those sessions wait for the next
+        settle (`WalkBrokenError` may still take them back); the others stay held as usual.
+        """
+        walk = self._walk
+        if walk is None or walk.oldest is None or walk.newest is None:
+            return
+        line, top = walk.oldest + self._gap, walk.newest - self._gap
+        pending, pool, final_before = walk.pending, self._pool, self._final_before
+        with _collector_paused():
+            while pending:
+                group, waiting = next(iter(pending.items()))
+                if waiting.oldest <= line:
+                    break
+                del pending[group]
+                for run in _group_runs([pool[key] for key in waiting.keys], self._gap):
+                    first, ended = run[0], run[-1].received_at
+                    walk.decided(first.received_at)
+                    if ended >= top:  # the next unit's events may still join it
+                        continue
+                    for event in run:
+                        walk.swept_keys.add(event.event_key)
+                        del pool[event.event_key]
+                    if final_before is None or ended >= final_before:
+                        self._swept.append(_session(run, self._media.of(first.media_id)))
+
+    def abandon_walk(self) -> None:
+        """Give up the walk (after `WalkBrokenError`): forget the sessions it swept.
+
+        Their events are no longer held, so the caller must add every event of the walk's unit
+        again (not walking); the copies still held are simply deduplicated.
+        """
+        walk = self._walk
+        if walk is not None:
+            del self._swept[walk.swept_mark :]
+            self._walk = None
 
     def settle(self, watermark: datetime) -> list[ViewingSession]:
         """Declare every event received before `watermark` added; return the sessions to emit.
@@ -588,7 +733,9 @@ class ActivityBuilder:
         keep_from = self._horizon_after(watermark)
         kept: dict[str, ViewEvent] = {}
         still_open: list[tuple[str, datetime, datetime]] = []
-        out: list[ViewingSession] = []
+        swept, self._swept, self._walk = self._swept, [], None
+        # Swept sessions are complete whatever the watermark: every one of their events is read.
+        out = [session for session in swept if self._changed(session, keep_from)]
         # The groups alone hold the events from here on, and each group is dropped once its
         # sessions are done: a day of events and a day of sessions are never held together.
         groups = _groups(self._pool.values())
@@ -622,19 +769,22 @@ class ActivityBuilder:
         when it is None) are remembered: a day's worth of fingerprints would be held until the
         carry is cut to its window anyway.
         """
-        first = run[0]
-        session = _session(run, self._media.of(first.media_id))
-        key, fingerprint = first.event_key, session.fingerprint()
+        session = _session(run, self._media.of(run[0].media_id))
+        return session if self._changed(session, keep_from) else None
+
+    def _changed(self, session: ViewingSession, keep_from: datetime | None) -> bool:
+        """Whether a complete session differs from the one last emitted; remember it if so."""
+        key, fingerprint = session.session_id, session.fingerprint()
         if keep_from is None or session.ended_at >= keep_from:
             self._spans[key] = (session.started_at, session.ended_at)
             if self._emitted.get(key) == fingerprint:
-                return None
+                return False
             self._emitted[key] = fingerprint
         elif self._emitted.pop(key, None) == fingerprint:
-            return None
+            return False
         if session.media_duration is None:
             self.problems[UNKNOWN_MEDIA_DURATION] += session.event_count
-        return session
+        return True
 
     def _horizon_after(self, watermark: datetime) -> datetime | None:
         """The horizon of the carry after settling at `watermark`; None while re-reading.

@@ -20,6 +20,7 @@ from tap_wistia.sessions import (
     Carry,
     UnreadableStateError,
     ViewingSession,
+    WalkBrokenError,
     dedupe,
     fetch_start,
     sessionize,
@@ -449,11 +450,50 @@ def test_sessionize_partitions_the_deduplicated_events(
 # --- runs: ActivityBuilder + Carry -----------------------------------------------------------
 
 
-def feed(builder: ActivityBuilder, events: list[ViewEvent], rng: random.Random) -> None:
+WALK_ORDERS = ("none", "newest first", "nearly newest first", "shuffled")
+
+
+def feed(
+    builder: ActivityBuilder, events: list[ViewEvent], rng: random.Random, walk: str = "none"
+) -> bool:
+    """Add events as a run does: shuffled, or walked (pages, a sweep after each) in some order.
+
+    A walk the order breaks is abandoned and the events are added again, as the tap re-reads a
+    unit. Returns whether a walk broke.
+    """
     chunk = list(events)
     rng.shuffle(chunk)
-    for event in chunk:
-        builder.add(event)
+    if walk == "none":
+        for event in chunk:
+            builder.add(event)
+        return False
+    if walk != "shuffled":
+        chunk.sort(key=lambda e: e.received_at, reverse=True)
+    if walk == "nearly newest first":
+        for _ in range(rng.randint(1, 3)):
+            if len(chunk) > 1:
+                i, j = rng.sample(range(len(chunk)), 2)
+                chunk[i], chunk[j] = chunk[j], chunk[i]
+    builder.start_walk()
+    position = 0
+    try:
+        while position < len(chunk):
+            size = rng.randint(1, 8)
+            for event in chunk[position : position + size]:
+                builder.add(event)
+            position += size
+            builder.sweep()
+    except WalkBrokenError:
+        builder.abandon_walk()
+        for event in events:
+            builder.add(event)
+        return True
+    return False
+
+
+def walk(rng: random.Random) -> str:
+    """How a run feeds one chunk: shuffled, or walked in one of the orders."""
+    return rng.choice(WALK_ORDERS)
 
 
 def play_run(
@@ -478,12 +518,12 @@ def play_run(
     emitted: list[ViewingSession] = []
     lower = start
     for number, point in enumerate(sorted({p for p in settle_at if start <= p < cut})):
-        feed(builder, [e for e in visible if lower <= e.received_at < point], rng)
+        feed(builder, [e for e in visible if lower <= e.received_at < point], rng, walk(rng))
         emitted += builder.settle(point)
         lower = point
         if number == interrupt_after:
             return emitted, builder.carry
-    feed(builder, [e for e in visible if lower <= e.received_at], rng)
+    feed(builder, [e for e in visible if lower <= e.received_at], rng, walk(rng))
     emitted += builder.finish(cut)
     return emitted, builder.carry
 
@@ -724,7 +764,7 @@ def test_the_carry_stays_bounded_by_the_window_over_a_long_history() -> None:
         midnight = datetime.combine(cut.date(), datetime.min.time(), UTC)
         before = [e for e in visible if e.received_at < midnight]
         if before and midnight > start:
-            feed(builder, before, rng)
+            feed(builder, before, rng, "newest first")
             destination.update(records(builder.settle(midnight)))
             open_events = sum(
                 s.event_count
@@ -732,7 +772,7 @@ def test_the_carry_stays_bounded_by_the_window_over_a_long_history() -> None:
                 if s.ended_at >= midnight - GAP
             )
             assert builder.held_events == open_events  # closed sessions are freed
-        feed(builder, visible[len(before) :], rng)
+        feed(builder, visible[len(before) :], rng, "newest first")
         destination.update(records(builder.finish(cut)))
         carry = builder.carry
 
@@ -758,6 +798,80 @@ def test_the_carry_stays_bounded_by_the_window_over_a_long_history() -> None:
 
 
 # --- builder contract -------------------------------------------------------------------------
+
+
+def test_walking_a_busy_day_newest_first_holds_a_fraction_of_its_events() -> None:
+    events = burst_history(days=1, bursts_per_day=600, seed=11)
+    builder = ActivityBuilder(DURATIONS, gap=GAP, lookback=HOUR, carry=None)
+    builder.start_walk()
+    newest_first = sorted(events, key=lambda e: e.received_at, reverse=True)
+    held = []
+    for start in range(0, len(newest_first), 100):  # pages of 100, a sweep after each
+        for event in newest_first[start : start + 100]:
+            builder.add(event)
+        builder.sweep()
+        held.append(builder.held_events)
+    assert max(held) < len(events) / 4, (max(held), len(events))
+    emitted = builder.finish(at(24 * 60 * 2))
+    assert records(emitted) == records(sessionize(events, DURATIONS, GAP))
+    assert emitted == sessionize(events, DURATIONS, GAP)  # also sorted the same way
+
+
+def swept_walk() -> ActivityBuilder:
+    """A walk that has swept v2's session (minute 100) and kept v1's, the day's newest (200)."""
+    builder = ActivityBuilder(DURATIONS, gap=GAP, lookback=HOUR, carry=None)
+    builder.start_walk()
+    for event in WALKED:
+        builder.add(event)
+    builder.sweep()
+    assert builder.held_events == 2  # "a" may still grow with the next day; "c" is the oldest
+    return builder
+
+
+WALKED = [ev("a", 200), ev("b", 100, visitor="v2"), ev("c", 10, visitor="v3")]
+
+
+@pytest.mark.parametrize(
+    ("breaker", "why"),
+    [
+        (ev("d", 75, visitor="v2"), "comes after one received at"),  # would join "b"
+        (ev("d", 175), "comes after one received at"),  # would join "a"
+        (ev("b", 100, visitor="v2", percent=0.9), "copy of an event already swept"),
+        (ev("c", 11, visitor="v3", percent=0.9), "copy of it received at another time"),
+    ],
+)
+def test_an_event_breaking_the_order_near_decided_sessions_breaks_the_walk(
+    breaker: ViewEvent, why: str
+) -> None:
+    builder = swept_walk()
+    with pytest.raises(WalkBrokenError, match=why):
+        builder.add(breaker)
+    builder.abandon_walk()
+    everything = [*WALKED, breaker]
+    for event in everything:
+        builder.add(event)
+    assert builder.finish(at(300)) == sessionize(everything, DURATIONS, GAP)
+
+
+def test_an_event_out_of_order_far_from_decided_sessions_is_taken() -> None:
+    builder = swept_walk()
+    builder.add(ev("d", 69, visitor="v2"))  # 31 minutes before "b": its own session
+    builder.add(ev("e", 50, visitor="v4"))  # more than a gap before "b": nothing decided
+    builder.add(ev("c", 10, visitor="v3", percent=0.9))  # a better copy, same time
+    everything = [*WALKED, ev("d", 69, visitor="v2"), ev("e", 50, visitor="v4")]
+    everything.append(ev("c", 10, visitor="v3", percent=0.9))
+    assert builder.finish(at(300)) == sessionize(everything, DURATIONS, GAP)
+
+
+def test_sessions_swept_before_the_horizon_are_not_emitted_again() -> None:
+    carry = Carry(watermark=at(300), reread_from=None, horizon=at(150))
+    builder = ActivityBuilder(DURATIONS, gap=GAP, lookback=HOUR, carry=carry)
+    builder.start_walk()
+    for event in [ev("z", 400), *WALKED]:
+        builder.add(event)
+    builder.sweep()
+    emitted = builder.finish(at(500))
+    assert [s.session_id for s in emitted] == ["a", "z"]  # "b" ended before the horizon
 
 
 def test_settle_emits_closed_sessions_only_and_frees_their_events() -> None:
