@@ -26,8 +26,8 @@ from tap_wistia.events import (
     parse_timestamp,
     view_event,
 )
-from tap_wistia.pager import DayDone, EventPager, Unit, api_days, complete_before
-from tap_wistia.sessions import ActivityBuilder, Carry, fetch_start
+from tap_wistia.pager import DayDone, EventPage, EventPager, Unit, api_days, complete_before
+from tap_wistia.sessions import ActivityBuilder, Carry, WalkBrokenError, fetch_start
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -122,6 +122,8 @@ class RunReport:
     out_of_range: int = 0
     sessions_emitted: int = 0
     wasted_requests: int = 0
+    units_reread: int = 0  # read again whole after Wistia broke its newest-first order
+    events_held_peak: int = 0  # the most events held for sessionizing at once
 
 
 class ViewingRun:
@@ -148,6 +150,8 @@ class ViewingRun:
         self.problems = EventProblems()
         self.report = RunReport()
         self._newest: dt.datetime | None = None  # the newest event read so far
+        # Sessionize walking each unit newest first, until Wistia breaks that order once.
+        self._walking = True
 
     def drive(self) -> None:
         """Run the import once; later calls (from the second stream) do nothing."""
@@ -194,14 +198,7 @@ class ViewingRun:
             for day in api_days(window.fetch_from, window.until)
             for media_id in (self._settings.media_ids or (None,))
         ]
-        pager = EventPager(
-            self._client,
-            units,
-            since=window.fetch_from,
-            timestamp_of=lambda event: parse_timestamp(event.get("received_at")),
-            max_parallel=self._settings.max_parallel_requests,
-            max_held=HELD_PAGES_PER_REQUEST * self._settings.max_parallel_requests,
-        )
+        pager = self._pager(units, window)
         seen: dict[str, float] = {}
         unit: Unit | None = None
         for item in pager.pages():
@@ -210,9 +207,25 @@ class ViewingRun:
                 continue
             if item.unit != unit:
                 unit, seen = item.unit, {}
-            self._take_page(window, item.events, seen, builder)
+                if builder is not None and self._walking:
+                    builder.start_walk()
+            self._take_page(window, item, seen, builder)
+            if builder is not None:
+                held = builder.held_events  # the peak: a sweep frees what the page completed
+                self.report.events_held_peak = max(self.report.events_held_peak, held)
+                builder.sweep()
         self._settle(window, builder, window.until, final=True)
-        self.report.wasted_requests = pager.stats.wasted
+        self.report.wasted_requests += pager.stats.wasted
+
+    def _pager(self, units: list[Unit], window: Window) -> EventPager:
+        return EventPager(
+            self._client,
+            units,
+            since=window.fetch_from,
+            timestamp_of=lambda event: parse_timestamp(event.get("received_at")),
+            max_parallel=self._settings.max_parallel_requests,
+            max_held=HELD_PAGES_PER_REQUEST * self._settings.max_parallel_requests,
+        )
 
     def _watermark_after(self, day: dt.date, window: Window) -> dt.datetime:
         """Everything received before this is read once every page up to `day` is.
@@ -229,11 +242,11 @@ class ViewingRun:
     def _take_page(
         self,
         window: Window,
-        events: list[dict[str, Any]],
+        page: EventPage,
         seen: dict[str, float],
         builder: ActivityBuilder | None,
     ) -> None:
-        for raw in events:
+        for raw in page.events:
             self.report.events_read += 1
             record = normalize_event(raw, self.problems)
             if record is None:
@@ -262,7 +275,46 @@ class ViewingRun:
             if builder is not None:
                 view = view_event(record, self.problems)
                 if view is not None:
-                    builder.add(view)
+                    try:
+                        builder.add(view)
+                    except WalkBrokenError as broken:
+                        self._reread(window, page.unit, builder, broken)
+                        builder.add(view)
+
+    def _reread(
+        self, window: Window, unit: Unit, builder: ActivityBuilder, broken: WalkBrokenError
+    ) -> None:
+        """Wistia broke its newest-first order near sessions the walk swept: read `unit` again.
+
+        The swept sessions are forgotten (none was emitted) and the unit is read again whole
+        into the builder only (the events stream has its events or still gets them from the
+        pages to come). The rest of this run holds units whole.
+        """
+        where = unit.day.isoformat() + (f" (media {unit.media_id})" if unit.media_id else "")
+        self._events.logger.warning(
+            "Wistia served the events of %s out of newest-first order (%s). Reading that day "
+            "again to sessionize it whole; the rest of this run holds each day whole.",
+            where,
+            broken,
+        )
+        builder.abandon_walk()
+        self._walking = False
+        problems = EventProblems()  # counted on the first read
+        pager = self._pager([unit], window)
+        for item in pager.pages():
+            if not isinstance(item, EventPage):
+                continue
+            for raw in item.events:
+                record = normalize_event(raw, problems)
+                received = parse_timestamp(record["received_at"]) if record else None
+                if record is None or received is None:
+                    continue
+                if window.fetch_from <= received < window.until:
+                    view = view_event(record, problems)
+                    if view is not None:
+                        builder.add(view)
+        self.report.units_reread += 1
+        self.report.wasted_requests += pager.stats.wasted
 
     def _settle(
         self,

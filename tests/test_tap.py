@@ -99,6 +99,35 @@ def test_backfill_emits_every_event_and_exactly_the_expected_sessions(sandbox, a
     }
 
 
+def test_walking_each_day_newest_first_holds_a_fraction_of_the_busiest_day(sandbox, account):
+    out = run_tap(config_for(sandbox), select={"wistia_activity"})
+    report = out.tap.viewing_run().report
+    per_day: dict[dt.date, int] = {}
+    for event in account.all_events():
+        day = event["received_at"][:10]
+        per_day[day] = per_day.get(day, 0) + 1
+    assert report.units_reread == 0
+    assert 0 < report.events_held_peak < max(per_day.values()) / 3, report
+
+
+def test_events_served_oldest_first_are_caught_and_the_day_is_reread_whole(
+    sandbox, account, caplog
+):
+    sandbox.set_faults(events_order="oldest_first")
+    config = config_for(sandbox)
+    out = run_tap(config)
+    start = dt.datetime.fromisoformat(config["start_date"]).replace(tzinfo=dt.UTC)
+    wanted = events_between(account, start, dt.datetime.now(dt.UTC))
+    keys = [e["event_key"] for e in out.of("wistia_events")]
+    assert len(keys) == len(set(keys))
+    assert set(keys) == set(wanted)
+    sessions = {s["session_id"]: s for s in out.of("wistia_activity")}
+    assert len(sessions) == len(out.of("wistia_activity"))
+    assert sessions == expected_sessions(account, wanted)
+    assert out.tap.viewing_run().report.units_reread == 1  # then every day is held whole
+    assert "out of newest-first order" in caplog.text
+
+
 def test_happy_path_costs_one_request_per_page(sandbox):
     out = run_tap(config_for(sandbox), select={"wistia_events"})
     report = out.tap.viewing_run().report

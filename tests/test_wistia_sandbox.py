@@ -382,6 +382,20 @@ def test_pages_are_newest_first_and_end_with_an_empty_page(shared, everything):
     assert events(shared, per_page=100, page=10**9) == []
 
 
+def test_the_events_order_fault_pages_oldest_first_with_every_filter(fresh):
+    newest_first = walk(fresh)
+    day = walk(fresh, start_date="2025-03-09", end_date="2025-03-09")
+    media = newest_first[0]["media_id"]
+    one_media = walk(fresh, media_id=media)
+    fresh.set_faults(events_order="oldest_first")
+    assert walk(fresh) == list(reversed(newest_first))
+    assert walk(fresh, start_date="2025-03-09", end_date="2025-03-09") == list(reversed(day))
+    assert walk(fresh, media_id=media) == list(reversed(one_media))
+    assert events(fresh, per_page=100, page=-(-len(newest_first) // 100) + 1) == []
+    with pytest.raises(FaultError, match="events_order must be one of"):
+        Faults(events_order="random").check()
+
+
 def test_day_filters_are_inclusive_utc_days(shared, everything):
     seen = walk(shared, start_date="2025-03-07", end_date="2025-03-08")
     expected = [

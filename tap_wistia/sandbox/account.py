@@ -158,6 +158,14 @@ class _Day:
         picked = positions[max(0, size - skip - limit) : max(0, size - skip)]
         return [rows[position] for position in reversed(picked)], size
 
+    def oldest(self, skip: int, limit: int, query: EventQuery) -> tuple[list[EventRow], int]:
+        """Up to ``limit`` matching rows oldest first after ``skip``, and the day's match count."""
+        rows = self.rows
+        if not query.filtered:
+            return rows[skip : skip + limit], len(rows)
+        positions = self.selection(query.media_id, query.visitor_key)
+        return [rows[position] for position in positions[skip : skip + limit]], len(positions)
+
     def append(self, row: EventRow) -> None:
         """Add a row newer than every other (page drift's fast path)."""
         self.rows.append(row)
@@ -374,23 +382,34 @@ class Account:
 
     # ---- reading ----------------------------------------------------------------------------
 
-    def page(self, query: EventQuery, page: int, per_page: int) -> list[EventRow]:
-        """Rows of one page of ``/v1/stats/events.json``: newest first, ``[]`` past the end."""
+    def page(
+        self, query: EventQuery, page: int, per_page: int, *, oldest_first: bool = False
+    ) -> list[EventRow]:
+        """Rows of one page of ``/v1/stats/events.json``, ``[]`` past the end.
+
+        Newest first, as Wistia is observed to serve them; ``oldest_first`` serves the other
+        order, which no document rules out (the ``events_order`` fault).
+        """
         skip = (page - 1) * per_page
         taken: list[EventRow] = []
-        for day in self._walk(query):
+        days = self._walk(query)
+        if oldest_first:
+            days.reverse()
+        for day in days:
             if not query.filtered:
                 size = self._count(day)
                 if skip >= size:
                     skip -= size
                     continue
             rendered = self._day(day)
+            pick = rendered.oldest if oldest_first else rendered.newest
             with self._lock:
-                chosen, size = rendered.newest(skip, per_page - len(taken), query)
+                chosen, size = pick(skip, per_page - len(taken), query)
             taken.extend(chosen)
             skip = max(0, skip - size)
             if len(taken) >= per_page:
-                self._prefetch_before(day)
+                if not oldest_first:
+                    self._prefetch_before(day)
                 break
         return taken
 

@@ -165,7 +165,7 @@ class WistiaApi:
             media_id=params.get("media_id") or None,
             visitor_key=params.get("visitor_key") or None,
         )
-        rows = self.account.page(query, page, per_page)
+        rows = self.account.page(query, page, per_page, oldest_first=self._faults.oldest_first)
         body = b"[" + b",".join([row.blob for row in rows]) + b"]"
         return Reply(200, body, event_keys=[row.key for row in rows], events_page=True)
 

@@ -19,6 +19,8 @@ __all__ = ["FAILURE_STATUSES", "FaultError", "FaultState", "Faults", "WireFault"
 
 FAILURE_STATUSES = frozenset({429, 500, 502, 503, 504})
 """The statuses ``fail_next`` can inject: rate limiting and the server-side failures."""
+EVENTS_ORDERS = ("newest_first", "oldest_first")
+"""How the events endpoint orders its pages: observed newest first, undocumented."""
 
 
 class FaultError(ValueError):
@@ -32,6 +34,8 @@ class Faults:
     ``fail_paths`` are path prefixes that the one-shot faults (``fail_next``, ``timeout_next``,
     ``reset_next``, ``truncate_next``, ``bad_json_next``) apply to; the default is the events
     endpoints, ``["/v1/"]`` means any API endpoint. ``latency_ms`` applies to every API request.
+    ``events_order``: Wistia is observed to page events newest first, which is undocumented;
+    ``"oldest_first"`` serves the other order.
     """
 
     latency_ms: int = 0
@@ -44,6 +48,7 @@ class Faults:
     truncate_next: int = 0
     bad_json_next: int = 0
     page_drift: int = 0
+    events_order: str = "newest_first"
     deleted_medias: list[str] = field(default_factory=list)
     late_updates: dict[str, float] = field(default_factory=dict)
 
@@ -82,6 +87,9 @@ class Faults:
         bad = [status for status in self.fail_next if status not in FAILURE_STATUSES]
         if bad:
             msg = f"fail_next statuses must be among {sorted(FAILURE_STATUSES)}, got {bad}"
+            raise FaultError(msg)
+        if self.events_order not in EVENTS_ORDERS:
+            msg = f"events_order must be one of {list(EVENTS_ORDERS)}, got {self.events_order!r}"
             raise FaultError(msg)
         _check_list(self.fail_paths, "fail_paths", str)
         _check_list(self.deleted_medias, "deleted_medias", str)
@@ -148,6 +156,11 @@ class FaultState:
     def page_drift(self) -> int:
         """How many live events to add after each events page."""
         return self._faults.page_drift
+
+    @property
+    def oldest_first(self) -> bool:
+        """Whether the events endpoint pages oldest first (the ``events_order`` fault)."""
+        return self._faults.events_order == "oldest_first"
 
     @property
     def retry_after_seconds(self) -> int:
