@@ -2,8 +2,11 @@
 
 `wistia_events` and `wistia_activity` come from the same API reads. Whichever of the two streams
 the SDK syncs first drives the whole run through `ViewingRun.drive`; the other finds the work
-done. Records of both streams are written as their pages arrive, so memory holds a day of
-sessionizing at most, never the backfill.
+done. Records of both streams are written as their pages arrive, so memory never holds the
+backfill. Each day is walked in the order Wistia serves it, newest first, and swept after every
+page (`ActivityBuilder.start_walk`): memory holds the events of the sessions around the page
+being read and the day's complete sessions, not the day's events. That order is observed, not
+documented, so it is checked; a day served otherwise is read again and held whole.
 
 Bookmarks move only at *watermarks*: after every page of a day has been written, everything
 received up to the newest event of that day is known to be written (whatever the account's time
