@@ -75,10 +75,12 @@ def measure(bench: Bench) -> Figure:
             "sandboxes are other processes and do not count). Tap: a Wistia sandbox (no latency, "
             f"no rate limit) with the events spread over {bench.sizes.days} days, both viewing "
             "streams, stdout to /dev/null. Target: prepared wistia_activity Singer files into a "
-            "Lytics sandbox (no latency). Goal ≤ 1.2 (issue 6; issue 2 asks ≤ 1.5). The tap holds "
-            "one account day of events to sessionize it (Wistia filters by whole days and its "
-            "order is undocumented), so its memory follows the busiest day: the first ratio makes "
-            "every day ten times busier, the longer-history one keeps the days as they were."
+            "Lytics sandbox (no latency). Goal ≤ 1.2 (issue 6; issue 2 asks ≤ 1.5). Wistia "
+            "filters by whole days, so part of the tap's memory follows the busiest day: it walks "
+            "each day newest first and frees the events of complete sessions after every page, "
+            "but keeps the day's event keys and complete sessions until the day is done. The "
+            "first ratio makes every day ten times busier, the longer-history one keeps the days "
+            "as they were."
         ),
         sizes=f"{small:,} and {large:,} events (tap) / records (target)",
         raw={

@@ -305,12 +305,14 @@ def view_event(record: Mapping[str, Any], problems: EventProblems) -> ViewEvent 
     return ViewEvent(event_key, visitor_key, media_id, received_at, percent, viewing)
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=1024)
 def _shared_viewing(viewing: Viewing, details: int) -> Viewing:  # noqa: ARG001 - cache key
     """One tuple per distinct viewing among the recent ones (bounded cache: pure memoization).
 
     A visitor's burst of events on a media says the same about them; sharing the tuple keeps a
-    held event at about a third of its size. Shared viewings are equal field by field and of
+    held event at about a third of its size. The tap walks each day and holds only the events
+    around the page it reads, so the recent viewings are enough: a bigger cache would only
+    keep more of the account's viewers alive. Shared viewings are equal field by field and of
     the same types: `details`, the identity of the (already shared, type-exact)
     user_agent_details, keeps `{"mobile": true}` and `{"mobile": 1}`, which Python deems equal,
     apart; coordinates have no -0.0 (`_number`).
@@ -376,7 +378,7 @@ def _details(value: object) -> Details | None:
         return pairs
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def _shared_details(pairs: Details, types: tuple[type, ...]) -> Details:  # noqa: ARG001 - key
     """One tuple per distinct user_agent_details (bounded cache: pure memoization).
 
