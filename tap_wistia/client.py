@@ -333,11 +333,31 @@ def _decode(body: bytes, content_length: str | None) -> Any:
         return _decode_json(body)
     except ValueError:
         pass
-    try:  # what msgspec refuses but Python's json reads: NaN, 1e400, UTF-16...
-        return json.loads(body)
+    try:  # what msgspec refuses but Python's json reads: NaN, 1e400, UTF-16, lone surrogates
+        return _without_lone_surrogates(json.loads(body))
     except ValueError:
         msg = f"the response was not valid JSON ({len(body)} bytes)"
         raise RetriableError(msg) from None
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    r"""The document with each unpaired UTF-16 surrogate (`"\ud83d"` alone) replaced by U+FFFD.
+
+    `json` reads such escapes into strings that no UTF-8 output can hold: writing the record
+    would fail. Only documents msgspec refused come here, so the walk costs nothing usually.
+    """
+    if isinstance(value, str):
+        if any("\ud800" <= char <= "\udfff" for char in value):
+            return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return value
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {
+            _without_lone_surrogates(key): _without_lone_surrogates(item)
+            for key, item in value.items()
+        }
+    return value
 
 
 def _error_detail(body: bytes) -> str:

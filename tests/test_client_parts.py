@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import math
 
-from tap_wistia.client import RequestBudget, parse_retry_after, permission_for
+import pytest
+from singer_sdk.contrib.msgspec import serialize_jsonl
+
+from tap_wistia.client import (
+    RequestBudget,
+    RetriableError,
+    _decode,
+    parse_retry_after,
+    permission_for,
+)
 from tap_wistia.pager import Unit, api_days, complete_before
 
 
@@ -89,3 +99,22 @@ def test_unit_params_are_one_inclusive_day_of_full_pages():
         "page": 3,
         "media_id": "abc123",
     }
+
+
+def test_pages_msgspec_refuses_are_read_by_json_with_lone_surrogates_replaced():
+    page = _decode(b'[{"a": "x\\ud800y", "b": "\\ud83d\\ude00", "c": NaN, "d": 1e400}]', None)
+    assert page[0]["a"] == "x\ufffdy"  # a lone half of a pair cannot be written as UTF-8
+    assert page[0]["b"] == "\U0001f600"  # a pair is one character
+    assert math.isnan(page[0]["c"])
+    assert page[0]["d"] == math.inf
+    assert _decode(b'{"\\udc00": ["\\ud800"]}', None) == {"\ufffd": ["\ufffd"]}
+    assert b"x\xef\xbf\xbdy" in serialize_jsonl({"type": "RECORD", "record": page[0]})
+
+
+@pytest.mark.parametrize(
+    ("body", "length", "problem"),
+    [(b'[{"a": 1}', None, "not valid JSON"), (b"[]", "7", "cut off")],
+)
+def test_unreadable_pages_are_worth_a_retry(body: bytes, length: str | None, problem: str):
+    with pytest.raises(RetriableError, match=problem):
+        _decode(body, length)
