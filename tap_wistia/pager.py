@@ -10,6 +10,10 @@ request budget unused on a slow API; fetching pages blindly ahead wastes request
   own first pages project (how much of the day's time they cover), or up to 80% of the last
   finished days' page counts where the projection agrees; one at a time beyond that. So on the
   happy path every request is a page of events or the one probe that finds a day's end;
+- a day that may still receive events (the account's "today", see `live_from`) is read one page
+  at a time, each page requested only once the one before it was answered. New events go to
+  the front of that day: read in order, a shift only repeats events on the next page, but a page
+  answered before the one above it would miss the events pushed across their boundary;
 - a page whose oldest event is older than the run's start ends its day early (newest first);
 - pages are handed to the caller strictly in (day, page) order, and `DayDone` is handed over
   only when every page of that day has been, which is what makes a day-granular bookmark safe;
@@ -36,6 +40,7 @@ PER_PAGE = 100
 # Wistia's day filters use the account's time zone, which the API does not tell (UTC or the
 # account's zone: undocumented). UTC offsets run from -12 h to +14 h.
 MAX_UTC_OFFSET = dt.timedelta(hours=14)
+MIN_UTC_OFFSET = dt.timedelta(hours=-12)
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,11 @@ def api_days(start: dt.datetime, end: dt.datetime) -> list[dt.date]:
     return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
 
 
+def live_from(now: dt.datetime) -> dt.date:
+    """The first day that may still receive events at `now`, whatever the account's time zone."""
+    return (now + MIN_UTC_OFFSET).date()
+
+
 def complete_before(day: dt.date, start: dt.datetime, end: dt.datetime) -> dt.datetime:
     """The time before which every event is known once all days up to `day` are read.
 
@@ -131,9 +141,15 @@ class EventPager:
         timestamp_of: Callable[[dict[str, Any]], dt.datetime | None],
         max_parallel: int = 8,
         max_held: int | None = None,
+        live_from: dt.date | None = None,
     ) -> None:
-        """Plan the reading of `units` (in order); nothing is sent before `pages()` runs."""
+        """Plan the reading of `units` (in order); nothing is sent before `pages()` runs.
+
+        Units of `live_from` and later days are read one page at a time (None: every day may be
+        read in parallel, for periods that no longer change).
+        """
         self._client = client
+        self._live_from = live_from
         self._units = list(units)
         self._since = since
         self._timestamp_of = timestamp_of
@@ -189,11 +205,11 @@ class EventPager:
     def _may_request(self, unit: Unit, progress: _UnitProgress) -> bool:
         if progress.end is not None:
             return False
-        return (
-            progress.next_page == 1
-            or not progress.in_flight
-            or progress.next_page <= self._safe_pages(unit, progress)
-        )
+        if progress.next_page == 1 or not progress.in_flight:
+            return True
+        if self._live_from is not None and unit.day >= self._live_from:
+            return False  # still receiving events: never ahead of an unanswered page
+        return progress.next_page <= self._safe_pages(unit, progress)
 
     def _safe_pages(self, unit: Unit, progress: _UnitProgress) -> int:
         """Pages this day surely has: requesting up to there wastes nothing."""

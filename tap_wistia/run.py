@@ -29,7 +29,15 @@ from tap_wistia.events import (
     parse_timestamp,
     view_event,
 )
-from tap_wistia.pager import DayDone, EventPage, EventPager, Unit, api_days, complete_before
+from tap_wistia.pager import (
+    DayDone,
+    EventPage,
+    EventPager,
+    Unit,
+    api_days,
+    complete_before,
+    live_from,
+)
 from tap_wistia.sessions import ActivityBuilder, Carry, WalkBrokenError, fetch_start
 
 if TYPE_CHECKING:
@@ -228,6 +236,7 @@ class ViewingRun:
             timestamp_of=lambda event: parse_timestamp(event.get("received_at")),
             max_parallel=self._settings.max_parallel_requests,
             max_held=HELD_PAGES_PER_REQUEST * self._settings.max_parallel_requests,
+            live_from=live_from(self._now),
         )
 
     def _watermark_after(self, day: dt.date, window: Window) -> dt.datetime:

@@ -1,0 +1,90 @@
+"""The event pager against a fake API whose current day keeps receiving events while it is read."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from tap_wistia.pager import EventPage, EventPager, Unit, live_from
+
+DAY = dt.date(2026, 11, 27)
+MIDNIGHT = dt.datetime.combine(DAY, dt.time(), dt.UTC)
+
+
+class LiveDay:
+    """One day of events, newest first, that receives `drift` new events after each page served.
+
+    Odd pages after the first are answered late, so a page read ahead in parallel is served
+    before the page above it, as happens on a real network.
+    """
+
+    def __init__(self, events: int, drift: int) -> None:
+        self._lock = threading.Lock()
+        self._drift = drift
+        self._made = 0
+        self.events: list[dict[str, Any]] = []
+        for _ in range(events):
+            self._add()
+        self.original = {event["event_key"] for event in self.events}
+
+    def _add(self) -> None:
+        moment = MIDNIGHT + dt.timedelta(seconds=10 * self._made)
+        self.events.insert(0, {"event_key": f"e{self._made:05d}", "received_at": moment})
+        self._made += 1
+
+    def get(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        assert path == "stats/events.json"
+        page = params["page"]
+        if page > 1 and page % 2:
+            time.sleep(0.05)
+        with self._lock:
+            start = (page - 1) * params["per_page"]
+            served = self.events[start : start + params["per_page"]]
+            for _ in range(self._drift):
+                self._add()
+            return served
+
+
+def read(day: LiveDay, live: dt.date | None) -> set[str]:
+    pager = EventPager(
+        day,  # type: ignore[arg-type]
+        [Unit(DAY)],
+        since=MIDNIGHT,
+        timestamp_of=lambda event: event["received_at"],
+        max_parallel=8,
+        live_from=live,
+    )
+    return {
+        event["event_key"]
+        for item in pager.pages()
+        if isinstance(item, EventPage)
+        for event in item.events
+    }
+
+
+def test_a_day_still_receiving_events_is_read_one_page_at_a_time_and_loses_nothing() -> None:
+    day = LiveDay(events=2000, drift=3)
+    assert day.original <= read(day, live=DAY)
+
+
+def test_reading_such_a_day_in_parallel_would_miss_the_events_shifted_across_a_boundary() -> None:
+    day = LiveDay(events=2000, drift=3)
+    assert not day.original <= read(day, live=None)  # why live days are read in order
+
+
+@pytest.mark.parametrize(
+    ("now", "first_live_day"),
+    [
+        (dt.datetime(2026, 11, 27, 11, 59, tzinfo=dt.UTC), dt.date(2026, 11, 26)),  # UTC-12: 26th
+        (dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC), dt.date(2026, 11, 27)),
+        (dt.datetime(2026, 11, 27, 23, 0, tzinfo=dt.UTC), dt.date(2026, 11, 27)),
+    ],
+)
+def test_live_days_start_where_the_westernmost_time_zone_still_is(
+    now: dt.datetime, first_live_day: dt.date
+) -> None:
+    assert live_from(now) == first_live_day
