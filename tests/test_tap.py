@@ -128,6 +128,22 @@ def test_events_served_oldest_first_are_caught_and_the_day_is_reread_whole(
     assert "out of newest-first order" in caplog.text
 
 
+def test_sessions_of_media_units_served_oldest_first_are_exact(sandbox, account):
+    medias = [m["hashed_id"] for m in account.medias()[:2]]
+    sandbox.set_faults(events_order="oldest_first")
+    config = config_for(sandbox, media_ids=medias)
+    out = run_tap(config, select={"wistia_activity"})
+    start = dt.datetime.fromisoformat(config["start_date"]).replace(tzinfo=dt.UTC)
+    wanted = {
+        key: event
+        for key, event in events_between(account, start, dt.datetime.now(dt.UTC)).items()
+        if event["media_id"] in medias
+    }
+    sessions = {s["session_id"]: s for s in out.of("wistia_activity")}
+    assert sessions
+    assert sessions == expected_sessions(account, wanted)
+
+
 def test_happy_path_costs_one_request_per_page(sandbox):
     out = run_tap(config_for(sandbox), select={"wistia_events"})
     report = out.tap.viewing_run().report
