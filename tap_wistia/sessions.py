@@ -466,7 +466,15 @@ class _Waiting:
 class _Walk:
     """What a walk has read (see `ActivityBuilder.start_walk`)."""
 
-    __slots__ = ("decided_from", "newest", "oldest", "pending", "swept_keys", "swept_mark")
+    __slots__ = (
+        "decided_from",
+        "disordered",
+        "newest",
+        "oldest",
+        "pending",
+        "swept_keys",
+        "swept_mark",
+    )
 
     def __init__(self, swept_mark: int) -> None:
         self.swept_mark = swept_mark  # where this walk's sessions begin in the builder's list
@@ -474,6 +482,7 @@ class _Walk:
         self.newest: datetime | None = None
         self.decided_from: datetime | None = None  # earliest start of a session swept or kept
         self.swept_keys: set[str] = set()
+        self.disordered = False  # an event came newer than one walked before it
         # Oldest first in the order of the walk: groups the walk left behind come first.
         self.pending: OrderedDict[tuple[str, str], _Waiting] = OrderedDict()
 
@@ -493,6 +502,8 @@ class _Walk:
             raise WalkBrokenError(
                 event, f"it comes after one received at {format_timestamp(self.oldest)}"
             )
+        else:
+            self.disordered = True
         if self.newest is None or moment > self.newest:
             self.newest = moment
         group = (event.visitor_key, event.media_id)
@@ -668,12 +679,19 @@ class ActivityBuilder:
             return
         line, top = walk.oldest + self._gap, walk.newest - self._gap
         pending, pool, final_before = walk.pending, self._pool, self._final_before
-        with _collector_paused():
-            while pending:
-                group, waiting = next(iter(pending.items()))
+        if walk.disordered:
+            # Out of order, the queue's front is no longer the most complete group: look at
+            # every group, so that an order that breaks the walk is caught at its next event.
+            complete = [group for group, waiting in pending.items() if waiting.oldest > line]
+        else:
+            complete = []
+            for group, waiting in pending.items():  # newest first: the front is the most complete
                 if waiting.oldest <= line:
                     break
-                del pending[group]
+                complete.append(group)
+        with _collector_paused():
+            for group in complete:
+                waiting = pending.pop(group)
                 for run in _group_runs([pool[key] for key in waiting.keys], self._gap):
                     first, ended = run[0], run[-1].received_at
                     walk.decided(first.received_at)

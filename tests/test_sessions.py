@@ -450,7 +450,7 @@ def test_sessionize_partitions_the_deduplicated_events(
 # --- runs: ActivityBuilder + Carry -----------------------------------------------------------
 
 
-WALK_ORDERS = ("none", "newest first", "nearly newest first", "shuffled")
+WALK_ORDERS = ("none", "newest first", "nearly newest first", "oldest first", "shuffled")
 
 
 def feed(
@@ -468,7 +468,7 @@ def feed(
             builder.add(event)
         return False
     if walk != "shuffled":
-        chunk.sort(key=lambda e: e.received_at, reverse=True)
+        chunk.sort(key=lambda e: e.received_at, reverse=walk != "oldest first")
     if walk == "nearly newest first":
         for _ in range(rng.randint(1, 3)):
             if len(chunk) > 1:
@@ -815,6 +815,13 @@ def test_walking_a_busy_day_newest_first_holds_a_fraction_of_its_events() -> Non
     emitted = builder.finish(at(24 * 60 * 2))
     assert records(emitted) == records(sessionize(events, DURATIONS, GAP))
     assert emitted == sessionize(events, DURATIONS, GAP)  # also sorted the same way
+
+
+def test_a_day_walked_oldest_first_breaks_the_walk_at_once_and_still_gives_its_sessions() -> None:
+    events = burst_history(days=1, bursts_per_day=300, seed=5)
+    builder = ActivityBuilder(DURATIONS, gap=GAP, lookback=HOUR, carry=None)
+    assert feed(builder, events, random.Random(1), "oldest first")  # the walk broke
+    assert builder.finish(at(24 * 60 * 2)) == sessionize(events, DURATIONS, GAP)
 
 
 def swept_walk() -> ActivityBuilder:
