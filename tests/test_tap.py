@@ -58,6 +58,13 @@ def expected_sessions(account: Account, events: dict[str, dict], gap_minutes: in
     return {s.session_id: s.to_record() for s in sessions}
 
 
+def pages_today(account: Account) -> int:
+    """Pages of 100 the account's newest UTC day has: page drift shows only past the first."""
+    newest = account.spec.end.date()
+    today = sum(1 for e in account.all_events() if e["received_at"][:10] == newest.isoformat())
+    return -(-today // 100)
+
+
 def latest_by_key(*outputs: TapOutput, stream: str, key: str) -> dict[str, dict]:
     merged: dict[str, dict] = {}
     for output in outputs:
@@ -235,7 +242,8 @@ def test_page_drift_neither_duplicates_nor_loses_events(sandbox, account):
     keys = [e["event_key"] for e in out.of("wistia_events")]
     assert len(keys) == len(set(keys))
     assert set(before) <= set(keys)
-    assert out.tap.viewing_run().report.duplicates > 0
+    if pages_today(account) > 1:  # drift only shifts the pages of the day that receives events
+        assert out.tap.viewing_run().report.duplicates > 0
 
 
 def test_page_drift_does_not_break_the_walk(sandbox, account):
@@ -245,7 +253,8 @@ def test_page_drift_does_not_break_the_walk(sandbox, account):
     sandbox.set_faults(page_drift=3)
     out = run_tap(config)
     report = out.tap.viewing_run().report
-    assert report.duplicates > 0  # copies were served...
+    if pages_today(account) > 1:
+        assert report.duplicates > 0  # copies were served...
     assert report.units_reread == 0  # ...and none looked like a broken order
     sessions = [s["session_id"] for s in out.of("wistia_activity")]
     assert len(sessions) == len(set(sessions))
