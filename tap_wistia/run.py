@@ -318,13 +318,9 @@ class ViewingRun:
                 continue
             for raw in item.events:
                 record = normalize_event(raw, problems)
-                received = parse_timestamp(record["received_at"]) if record else None
-                if record is None or received is None:
-                    continue
-                if window.fetch_from <= received < window.until:
-                    view = view_event(record, problems)
-                    if view is not None:
-                        builder.add(view)
+                view = view_event(record, problems) if record is not None else None
+                if view is not None and window.fetch_from <= view.received_at < window.until:
+                    builder.add(view)
         self.report.units_reread += 1
         self.report.wasted_requests += pager.stats.wasted
 

@@ -769,8 +769,8 @@ class ActivityBuilder:
                         continue
                     if self._final_before is not None and ended < self._final_before:
                         continue
-                    session = self._emit_if_changed(run, keep_from)
-                    if session is not None:
+                    session = _session(run, self._media.of(first.media_id))
+                    if self._changed(session, keep_from):
                         out.append(session)
         self._open = still_open
         self._settled = watermark
@@ -778,20 +778,13 @@ class ActivityBuilder:
         out.sort(key=_BY_END)
         return out
 
-    def _emit_if_changed(
-        self, run: list[ViewEvent], keep_from: datetime | None
-    ) -> ViewingSession | None:
-        """Record a complete session; return it if it differs from the one last emitted.
+    def _changed(self, session: ViewingSession, keep_from: datetime | None) -> bool:
+        """Whether a complete session differs from the one last emitted; remember it if so.
 
         Only sessions of the next carry's window (ending at or after `keep_from`, every session
         when it is None) are remembered: a day's worth of fingerprints would be held until the
         carry is cut to its window anyway.
         """
-        session = _session(run, self._media.of(run[0].media_id))
-        return session if self._changed(session, keep_from) else None
-
-    def _changed(self, session: ViewingSession, keep_from: datetime | None) -> bool:
-        """Whether a complete session differs from the one last emitted; remember it if so."""
         key, fingerprint = session.session_id, session.fingerprint()
         if keep_from is None or session.ended_at >= keep_from:
             self._spans[key] = (session.started_at, session.ended_at)
