@@ -19,7 +19,8 @@ request budget unused on a slow API; fetching pages blindly ahead wastes request
   only when every page of that day has been, which is what makes a day-granular bookmark safe;
 - results that arrive ahead of their turn are held, up to a bound, so memory does not grow with
   the size of the backfill or of a day: when the bound is reached, the only request that may
-  still go out is the page the caller needs next.
+  still go out is the page the caller needs next. They are held as the client's checked but
+  still encoded arrays, decoded when handed over: a third of the memory of their objects.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ class _UnitProgress:
     newest: dt.datetime | None = None  # first event of page 1
     oldest: dict[int, dt.datetime] = field(default_factory=dict)  # last event of full pages
     in_flight: set[int] = field(default_factory=set)
-    results: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    results: dict[int, Sequence[Any]] = field(default_factory=dict)  # held, still encoded
 
     def finished(self) -> bool:
         return self.end is not None and self.handed_over >= self.end
@@ -198,7 +199,7 @@ class EventPager:
                 progress.next_page += 1
                 progress.in_flight.add(number)
                 params = unit.params(number)
-                futures[pool.submit(self._client.get, EVENTS_PATH, params)] = (index, number)
+                futures[pool.submit(self._client.get_array, EVENTS_PATH, params)] = (index, number)
             if len(futures) >= self._max_parallel:
                 return
 
@@ -232,11 +233,10 @@ class EventPager:
             return 0.0
         return covered * whole / seen
 
-    def _record(self, index: int, number: int, body: Any) -> None:
+    def _record(self, index: int, number: int, events: Sequence[Any]) -> None:
         progress = self._progress[index]
         progress.in_flight.discard(number)
         self.stats.pages += 1
-        events = body if isinstance(body, list) else []
         if progress.end is not None and number > progress.end:
             return
         if not events:
@@ -271,7 +271,7 @@ class EventPager:
             progress = self._progress[self._frontier]
             number = progress.handed_over + 1
             if number in progress.results:
-                events = progress.results.pop(number)
+                events = list(progress.results.pop(number))  # decoded only now
                 self._held -= 1
                 progress.handed_over = number
                 yield EventPage(unit, number, events)

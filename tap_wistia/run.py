@@ -53,8 +53,8 @@ HELD_PAGES_PER_REQUEST = 16
 """Pages read ahead of their turn, per parallel request. A day's last pages are read one at a
 time (only a short page tells where a day ends); meanwhile the following days are read ahead.
 With 8 per request, a 300 ms API kept the pager at a single request in flight for a third of a
-backfill (540 requests/min); with 16 it stays ahead of Wistia's 600/min. Memory: about 300 KB
-per held page of 100 events, bounded whatever the size of the backfill."""
+backfill (540 requests/min); with 16 it stays ahead of Wistia's 600/min. Memory: about 100 KB
+per held page of 100 events (held encoded), bounded whatever the size of the backfill."""
 _TICK = dt.timedelta(microseconds=1)  # timestamps are microsecond-precise
 
 

@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import json
 import math
+import platform
+import sys
 
+import msgspec
 import pytest
 from singer_sdk.contrib.msgspec import serialize_jsonl
 
 from tap_wistia.client import (
+    EncodedArray,
     RequestBudget,
     RetriableError,
+    WistiaClient,
+    WistiaError,
+    _check_length,
     _decode,
+    _read_array,
     parse_retry_after,
     permission_for,
 )
+from tap_wistia.heap import map_large_blocks
 from tap_wistia.pager import Unit, api_days, complete_before
 
 
@@ -101,20 +111,73 @@ def test_unit_params_are_one_inclusive_day_of_full_pages():
     }
 
 
-def test_pages_msgspec_refuses_are_read_by_json_with_lone_surrogates_replaced():
-    page = _decode(b'[{"a": "x\\ud800y", "b": "\\ud83d\\ude00", "c": NaN, "d": 1e400}]', None)
+@pytest.mark.parametrize("read", [_decode, _read_array])
+def test_pages_msgspec_refuses_are_read_by_json_with_lone_surrogates_replaced(read):
+    page = read(b'[{"a": "x\\ud800y", "b": "\\ud83d\\ude00", "c": NaN, "d": 1e400}]')
     assert page[0]["a"] == "x\ufffdy"  # a lone half of a pair cannot be written as UTF-8
     assert page[0]["b"] == "\U0001f600"  # a pair is one character
     assert math.isnan(page[0]["c"])
     assert page[0]["d"] == math.inf
-    assert _decode(b'{"\\udc00": ["\\ud800"]}', None) == {"\ufffd": ["\ufffd"]}
+    assert read(b'{"\\udc00": ["\\ud800"]}') == {"\ufffd": ["\ufffd"]}
     assert b"x\xef\xbf\xbdy" in serialize_jsonl({"type": "RECORD", "record": page[0]})
 
 
+def _read_whole(body: bytes, length: str | None) -> object:
+    _check_length(body, length)
+    return _decode(body)
+
+
+def _read_page(body: bytes, length: str | None) -> object:
+    _check_length(body, length)
+    return _read_array(body)
+
+
+@pytest.mark.parametrize("read", [_read_whole, _read_page])
 @pytest.mark.parametrize(
     ("body", "length", "problem"),
-    [(b'[{"a": 1}', None, "not valid JSON"), (b"[]", "7", "cut off")],
+    [
+        (b'[{"a": 1}', None, "not valid JSON"),
+        (b'[{"a": "\xff"}]', None, "not valid JSON"),  # msgspec's split does not check UTF-8
+        (b'[{"a": 1}, {"b": 01}]', None, "not valid JSON"),
+        (b"[]", "7", "cut off"),
+    ],
 )
-def test_unreadable_pages_are_worth_a_retry(body: bytes, length: str | None, problem: str):
+def test_unreadable_pages_are_worth_a_retry(read, body: bytes, length: str | None, problem: str):
     with pytest.raises(RetriableError, match=problem):
-        _decode(body, length)
+        read(body, length)
+
+
+def test_a_page_is_held_encoded_and_decoded_item_by_item_as_json_would():
+    events = [
+        {"event_key": f"k{n}", "city": "S\u00e3o Paulo", "lat": -23.5 + n, "details": {"n": [n]}}
+        for n in range(5)
+    ]
+    body = json.dumps(events, ensure_ascii=False).encode()
+    page = _read_array(body)
+    assert isinstance(page, EncodedArray)
+    assert all(isinstance(item, msgspec.Raw) for item in page._items)  # nothing decoded yet
+    assert len(page) == 5
+    assert page[0] == events[0]
+    assert page[-1] == events[-1]
+    assert page[1:3] == events[1:3]
+    assert list(page) == events
+
+
+def test_an_item_that_cannot_be_decoded_is_an_error_not_a_retry():
+    page = EncodedArray([msgspec.Raw(b'{"a": "\xff"}')])  # a body checked whole never has one
+    with pytest.raises(WistiaError, match="could not be decoded"):
+        page[0]
+
+
+@pytest.mark.parametrize("body", [b'{"error": "busy"}', b'"events"', b"null"])
+def test_an_events_page_that_is_not_an_array_is_an_error_naming_the_request(body: bytes):
+    client = WistiaClient("http://127.0.0.1:9", "secret-token")
+    client._get_with_retries = lambda path, params, read: read(body)
+    with pytest.raises(WistiaError, match=r"stats/events.json \(page=2\) with a JSON \w+, not"):
+        client.get_array("stats/events.json", {"page": 2})
+
+
+def test_large_blocks_get_their_own_mappings_where_the_c_library_is_glibc():
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert map_large_blocks() is glibc
+    assert map_large_blocks() is glibc  # idempotent

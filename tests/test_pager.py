@@ -36,7 +36,7 @@ class LiveDay:
         self.events.insert(0, {"event_key": f"e{self._made:05d}", "received_at": moment})
         self._made += 1
 
-    def get(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    def get_array(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         assert path == "stats/events.json"
         page = params["page"]
         if page > 1 and page % 2:
