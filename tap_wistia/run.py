@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from tap_wistia.client import WistiaClient
-    from tap_wistia.sessions import ViewingSession
+    from tap_wistia.sessions import Sessions
     from tap_wistia.settings import TapSettings
     from tap_wistia.streams import ActivityStream, EventsStream
 
@@ -121,6 +121,40 @@ def plan_window(  # noqa: PLR0913
     if fetch_from >= until:
         return None
     return Window(fetch_from, until, events_from, carry if activity else None, activity)
+
+
+class SeenKeys:
+    """The event keys of a unit already taken, each with the rank of the copy taken.
+
+    Copies come from page drift: while a day still receives events, new ones push the others
+    down the pages, so a copy can come any number of pages later and every key of the unit is
+    kept (`whole_unit`). Pages of a day past do not move: only the keys of the current page and
+    the one before it are kept, a guard that costs a page's worth of memory instead of the
+    day's (a day of 35,000 events would keep about 4 MB of keys to the end of the day).
+    """
+
+    __slots__ = ("_before", "_page", "_whole_unit")
+
+    def __init__(self, *, whole_unit: bool) -> None:
+        """Keep every key of the unit, or only those of the last two pages."""
+        self._whole_unit = whole_unit
+        self._page: dict[str, float] = {}
+        self._before: dict[str, float] = {}
+
+    def take(self, key: str, rank: float) -> bool:
+        """Whether this copy is new or better than the one taken (a higher percent_viewed)."""
+        taken = self._page.get(key)
+        if taken is None:
+            taken = self._before.get(key)
+        if taken is not None and rank <= taken:
+            return False
+        self._page[key] = rank
+        return True
+
+    def next_page(self) -> None:
+        """The next page of the same unit begins."""
+        if not self._whole_unit:
+            self._before, self._page = self._page, {}
 
 
 @dataclass
@@ -210,16 +244,21 @@ class ViewingRun:
             for media_id in (self._settings.media_ids or (None,))
         ]
         pager = self._pager(units, window)
-        seen: dict[str, float] = {}
+        live = live_from(self._now)
+        seen = SeenKeys(whole_unit=True)
         unit: Unit | None = None
         for item in pager.pages():
             if isinstance(item, DayDone):
                 self._settle(window, builder, self._watermark_after(item.day, window))
                 continue
             if item.unit != unit:
-                unit, seen = item.unit, {}
+                unit = item.unit
+                still = unit.day < live  # a day past: its pages do not move
+                seen = SeenKeys(whole_unit=not still)
                 if builder is not None and self._walking:
-                    builder.start_walk()
+                    builder.start_walk(still=still)
+            else:
+                seen.next_page()
             self._take_page(window, item, seen, builder)
             if builder is not None:
                 held = builder.held_events  # the peak: a sweep frees what the page completed
@@ -255,7 +294,7 @@ class ViewingRun:
         self,
         window: Window,
         page: EventPage,
-        seen: dict[str, float],
+        seen: SeenKeys,
         builder: ActivityBuilder | None,
     ) -> None:
         for raw in page.events:
@@ -277,10 +316,9 @@ class ViewingRun:
             key = str(record.get("event_key"))
             percent = record.get("percent_viewed")
             rank = percent if isinstance(percent, float) else -1.0
-            if key in seen and rank <= seen[key]:
+            if not seen.take(key, rank):
                 self.report.duplicates += 1
                 continue
-            seen[key] = rank
             if window.events_from is not None and received >= window.events_from:
                 self._events.emit(record)
                 self.report.events_emitted += 1
@@ -340,7 +378,7 @@ class ViewingRun:
             self._events.save_watermark(watermark, self._import_until(window))
         self._events.flush_state()
 
-    def _emit_sessions(self, sessions: list[ViewingSession]) -> None:
+    def _emit_sessions(self, sessions: Sessions) -> None:
         for session in sessions:
             self._activity.emit(session.to_record())
         self.report.sessions_emitted += len(sessions)

@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import heapq
 import math
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 import msgspec
 
@@ -119,6 +120,85 @@ class ViewingSession(NamedTuple):
         is several times faster than encoding the record.
         """
         return hashlib.blake2b(_FINGERPRINT_JSON.encode(self), digest_size=8).hexdigest()
+
+
+_PACK = msgspec.msgpack.Encoder()
+_UNPACK = msgspec.msgpack.Decoder(ViewingSession).decode
+_EPOCH = datetime(1, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _pack(session: ViewingSession) -> bytes | None:
+    """One bytes object that sorts as the session does by (ended_at, session_id), or None.
+
+    About 0.4 KB where the session's objects take about 0.75 KB, and one object instead of a
+    dozen. None when msgpack cannot hold it exactly (an integer beyond 64 bits, a lone UTF-16
+    surrogate, a NUL in the session_id): such a session is kept as it is.
+    """
+    try:
+        identity = session.session_id.encode()
+        body = _PACK.encode(session)
+        order = (session.ended_at - _EPOCH) // _MICROSECOND
+    except (OverflowError, TypeError, ValueError):  # UnicodeEncodeError is a ValueError
+        return None
+    if b"\0" in identity:
+        return None
+    return b"".join((order.to_bytes(8, "big"), identity, b"\0", body))
+
+
+def _unpack(packed: bytes) -> ViewingSession:
+    """The session `_pack` packed, equal to it field for field."""
+    return _UNPACK(memoryview(packed)[packed.index(b"\0", 8) + 1 :])
+
+
+class Sessions(Sequence[ViewingSession]):
+    """The sessions a settle emits, sorted by (ended_at, session_id), decoded as they are read.
+
+    A busy day's swept sessions wait for their settle packed (`_pack`); unpacking them all at
+    once would hold the day's sessions as objects again, so they are unpacked one at a time,
+    merged with the sessions computed at the settle. Compares equal to a list of the same
+    sessions.
+    """
+
+    __slots__ = ("_packed", "_whole")
+
+    def __init__(self, packed: list[bytes], whole: list[ViewingSession]) -> None:
+        """Both lists sorted: `packed` as bytes, `whole` by (ended_at, session_id)."""
+        self._packed = packed
+        self._whole = whole
+
+    def __len__(self) -> int:
+        """How many sessions."""
+        return len(self._packed) + len(self._whole)
+
+    def __iter__(self) -> Iterator[ViewingSession]:
+        """The sessions in order, each unpacked only when its turn comes."""
+        unpacked = map(_unpack, self._packed)
+        if not self._whole:
+            return unpacked
+        if not self._packed:
+            return iter(self._whole)
+        return heapq.merge(unpacked, self._whole, key=_BY_END)
+
+    @overload
+    def __getitem__(self, index: int) -> ViewingSession: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[ViewingSession]: ...
+    def __getitem__(self, index: int | slice) -> ViewingSession | list[ViewingSession]:
+        """A session by position (unpacks those before it: for tests and small settles)."""
+        return list(self)[index]
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to any sequence of the same sessions in the same order."""
+        if isinstance(other, Sequence):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-like: compared by content
+
+    def __repr__(self) -> str:
+        """The sessions, as a list would show them."""
+        return f"Sessions({list(self)!r})"
 
 
 def dedupe(events: Iterable[ViewEvent]) -> list[ViewEvent]:
@@ -472,16 +552,23 @@ class _Walk:
         "newest",
         "oldest",
         "pending",
+        "still",
+        "swept_before",
         "swept_keys",
         "swept_mark",
     )
 
-    def __init__(self, swept_mark: int) -> None:
+    def __init__(self, swept_mark: int, *, still: bool) -> None:
         self.swept_mark = swept_mark  # where this walk's sessions begin in the builder's list
+        self.still = still  # see `ActivityBuilder.start_walk`
         self.oldest: datetime | None = None
         self.newest: datetime | None = None
         self.decided_from: datetime | None = None  # earliest start of a session swept or kept
-        self.swept_keys: set[str] = set()
+        # hash() of each swept event_key: an event's key string is then freed with the event.
+        # Two keys of one day sharing a 64-bit hash would only make the walk break for nothing
+        # (a re-read of the day), never a wrong session. A still walk keeps two sweeps' worth.
+        self.swept_keys: set[int] = set()
+        self.swept_before: set[int] = set()
         self.disordered = False  # an event came newer than one walked before it
         # Oldest first in the order of the walk: groups the walk left behind come first.
         self.pending: OrderedDict[tuple[str, str], _Waiting] = OrderedDict()
@@ -494,7 +581,7 @@ class _Walk:
                 before it and within `gap` of a session the walk has already decided.
         """
         key, moment = event.event_key, event.received_at
-        if key in self.swept_keys:
+        if hash(key) in self.swept_keys or hash(key) in self.swept_before:
             raise WalkBrokenError(event, "a copy of an event already swept")
         if self.oldest is None or moment <= self.oldest:
             self.oldest = moment
@@ -514,6 +601,11 @@ class _Walk:
         waiting.keys.append(key)
         waiting.oldest = min(waiting.oldest, moment)
         self.pending.move_to_end(group)
+
+    def forget_old_sweeps(self) -> None:
+        """Before a sweep: a still walk forgets the events swept before the last sweep."""
+        if self.still:
+            self.swept_before, self.swept_keys = self.swept_keys, set()
 
     def decided(self, started_at: datetime) -> None:
         """A session starting at `started_at` was swept or left to the settle: guard it."""
@@ -551,17 +643,18 @@ class ActivityBuilder:
 
     Feed every event read since `fetch_start(carry, ...)` with `add` (any order), declare
     progress with `settle(watermark)` (e.g. after each day read) and end with
-    `finish(watermark)`. Each call returns the sessions to emit now; `carry` is the state to
-    store afterwards. Memory holds the events of sessions still open plus those added since the
+    `finish(watermark)`. Each call returns the sessions to emit now (`Sessions`, sorted by
+    (ended_at, session_id), unpacked as they are read); `carry` is the state to store
+    afterwards. Memory holds the events of sessions still open plus those added since the
     last settle; closed sessions are freed.
 
     A busy day holds tens of thousands of events until its settle. Wistia pages a day newest
     first, so a caller reading that way can *walk* it (`start_walk`, `add` newest first, `sweep`
     after each page): the sessions that order proves complete are computed early and their
-    events freed; only the sessions wait for the settle. The order is observed, not documented,
-    so it is checked: an event that breaks it near a swept session raises `WalkBrokenError`,
-    and the caller gives up the walk (`abandon_walk`) and adds that unit's events again. Walking
-    or not, the sessions emitted are the same.
+    events freed; only the sessions wait for the settle, packed. The order is observed, not
+    documented, so it is checked: an event that breaks it near a swept session raises
+    `WalkBrokenError`, and the caller gives up the walk (`abandon_walk`) and adds that unit's
+    events again. Walking or not, the sessions emitted are the same.
     """
 
     def __init__(
@@ -594,7 +687,8 @@ class ActivityBuilder:
         self._spans: dict[str, tuple[datetime, datetime]] = {}
         self._emitted: dict[str, str] = dict(carry.emitted) if carry is not None else {}
         self._walk: _Walk | None = None
-        self._swept: list[ViewingSession] = []  # complete sessions waiting for the next settle
+        # Complete sessions waiting for the next settle, packed (`_pack`) where they can be.
+        self._swept: list[bytes | ViewingSession] = []
         self._settled: datetime | None = None
         self._carry = carry
         self._finished = False
@@ -654,7 +748,7 @@ class ActivityBuilder:
                 raise WalkBrokenError(event, "a copy of it received at another time")
             self._pool[key] = event
 
-    def start_walk(self) -> None:
+    def start_walk(self, *, still: bool = False) -> None:
         """Begin walking one unit of Wistia's paging (a day, or one media's events of a day).
 
         Until the next `start_walk`, `abandon_walk` or settle, `add` expects the unit's events
@@ -662,9 +756,14 @@ class ActivityBuilder:
         Contract (which Wistia's days and media filters meet): no event added after the walk
         belongs to one of its visitor-and-media groups within `gap` of what it read, unless it
         is newer than everything the walk read by more than `gap`.
+
+        A copy of an event already swept breaks the walk. `still`: the unit's pages do not
+        move (a day past, no longer receiving events), so a copy can come only on the page
+        after its event's, and only the events of the last two sweeps are remembered for it;
+        otherwise every swept event of the unit is.
         """
         self._check_running()
-        self._walk = _Walk(len(self._swept))
+        self._walk = _Walk(len(self._swept), still=still)
 
     def sweep(self) -> None:
         """Compute the sessions the walk so far proves complete, and free their events.
@@ -678,6 +777,7 @@ class ActivityBuilder:
         if walk is None or walk.oldest is None or walk.newest is None:
             return
         line, top = walk.oldest + self._gap, walk.newest - self._gap
+        walk.forget_old_sweeps()
         pending, pool, final_before = walk.pending, self._pool, self._final_before
         if walk.disordered:
             # Out of order, the queue's front is no longer the most complete group: look at
@@ -698,10 +798,11 @@ class ActivityBuilder:
                     if ended >= top:  # the next unit's events may still join it
                         continue
                     for event in run:
-                        walk.swept_keys.add(event.event_key)
+                        walk.swept_keys.add(hash(event.event_key))
                         del pool[event.event_key]
                     if final_before is None or ended >= final_before:
-                        self._swept.append(_session(run, self._media.of(first.media_id)))
+                        session = _session(run, self._media.of(first.media_id))
+                        self._swept.append(_pack(session) or session)
 
     def abandon_walk(self) -> None:
         """Give up the walk (after `WalkBrokenError`): forget the sessions it swept.
@@ -714,7 +815,7 @@ class ActivityBuilder:
             del self._swept[walk.swept_mark :]
             self._walk = None
 
-    def settle(self, watermark: datetime) -> list[ViewingSession]:
+    def settle(self, watermark: datetime) -> Sessions:
         """Declare every event received before `watermark` added; return the sessions to emit.
 
         Those are the sessions now closed (ended before `watermark - gap`: no later event can
@@ -723,7 +824,7 @@ class ActivityBuilder:
         """
         return self._close(watermark, include_open=False)
 
-    def finish(self, watermark: datetime) -> list[ViewingSession]:
+    def finish(self, watermark: datetime) -> Sessions:
         """End the run: like `settle`, but also emit the open sessions that changed.
 
         An open session is emitted as it stands; the next run recomputes it whole and emits it
@@ -738,7 +839,7 @@ class ActivityBuilder:
             msg = "this run has finished; start a new ActivityBuilder with its carry"
             raise RuntimeError(msg)
 
-    def _close(self, watermark: datetime, *, include_open: bool) -> list[ViewingSession]:
+    def _close(self, watermark: datetime, *, include_open: bool) -> Sessions:
         """Emit what is closed (and, at the end of the run, what is open); keep the rest."""
         self._check_running()
         if self._settled is not None and watermark < self._settled:
@@ -751,9 +852,7 @@ class ActivityBuilder:
         keep_from = self._horizon_after(watermark)
         kept: dict[str, ViewEvent] = {}
         still_open: list[tuple[str, datetime, datetime]] = []
-        swept, self._swept, self._walk = self._swept, [], None
-        # Swept sessions are complete whatever the watermark: every one of their events is read.
-        out = [session for session in swept if self._changed(session, keep_from)]
+        packed, out = self._changed_swept(keep_from)
         # The groups alone hold the events from here on, and each group is dropped once its
         # sessions are done: a day of events and a day of sessions are never held together.
         groups = _groups(self._pool.values())
@@ -776,7 +875,27 @@ class ActivityBuilder:
         self._settled = watermark
         self._carry = self._next_carry(watermark, keep_from)
         out.sort(key=_BY_END)
-        return out
+        packed.sort()
+        return Sessions(packed, out)
+
+    def _changed_swept(
+        self, keep_from: datetime | None
+    ) -> tuple[list[bytes], list[ViewingSession]]:
+        """Take the swept sessions that changed, those packed still packed, the others as they are.
+
+        Swept sessions are complete whatever the watermark: every one of their events is read.
+        Each packed one is unpacked here to be compared, and again when it is emitted.
+        """
+        swept, self._swept, self._walk = self._swept, [], None
+        packed: list[bytes] = []
+        whole: list[ViewingSession] = []
+        for entry in swept:
+            if isinstance(entry, bytes):
+                if self._changed(_unpack(entry), keep_from):
+                    packed.append(entry)
+            elif self._changed(entry, keep_from):
+                whole.append(entry)
+        return packed, whole
 
     def _changed(self, session: ViewingSession, keep_from: datetime | None) -> bool:
         """Whether a complete session differs from the one last emitted; remember it if so.

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tap_wistia.pager import EventPage, EventPager, Unit, live_from
+from tap_wistia.run import SeenKeys
 
 DAY = dt.date(2026, 11, 27)
 MIDNIGHT = dt.datetime.combine(DAY, dt.time(), dt.UTC)
@@ -88,3 +89,23 @@ def test_live_days_start_where_the_westernmost_time_zone_still_is(
     now: dt.datetime, first_live_day: dt.date
 ) -> None:
     assert live_from(now) == first_live_day
+
+
+def test_keys_of_a_past_day_are_kept_for_two_pages_and_of_a_live_day_for_the_whole_day() -> None:
+    past, live = SeenKeys(whole_unit=False), SeenKeys(whole_unit=True)
+    for seen in (past, live):
+        assert seen.take("a", -1.0)
+        assert not seen.take("a", -1.0)  # the same copy again, on the same page
+        seen.next_page()
+        assert not seen.take("a", -1.0)  # on the next page
+        assert seen.take("a", 0.5)  # a better copy
+        assert not seen.take("a", 0.4)
+        for _ in range(2):
+            seen.next_page()
+    assert past.take("a", 0.5)  # two pages on, a past day has forgotten it
+    assert not live.take("a", 0.5)
+    for page in range(400):  # a busy past day keeps two pages of keys, whatever its length
+        past.next_page()
+        for n in range(100):
+            past.take(f"k{page}-{n}", -1.0)
+    assert len(past._page) + len(past._before) == 200

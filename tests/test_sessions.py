@@ -16,11 +16,15 @@ from hypothesis import strategies as st
 
 from tap_wistia.events import UNKNOWN_MEDIA_DURATION, EventProblems, ViewEvent, Viewing
 from tap_wistia.sessions import (
+    _BY_END,
     ActivityBuilder,
     Carry,
+    Sessions,
     UnreadableStateError,
     ViewingSession,
     WalkBrokenError,
+    _pack,
+    _unpack,
     dedupe,
     fetch_start,
     sessionize,
@@ -817,6 +821,27 @@ def test_walking_a_busy_day_newest_first_holds_a_fraction_of_its_events() -> Non
     assert emitted == sessionize(events, DURATIONS, GAP)  # also sorted the same way
 
 
+def test_a_still_walk_remembers_the_events_of_its_last_two_sweeps_only() -> None:
+    events = burst_history(days=1, bursts_per_day=600, seed=11)
+    newest_first = sorted(events, key=lambda e: e.received_at, reverse=True)
+    remembered = {}
+    for still in (False, True):
+        builder = ActivityBuilder(DURATIONS, gap=GAP, lookback=HOUR, carry=None)
+        builder.start_walk(still=still)
+        most = 0
+        for start in range(0, len(newest_first), 100):
+            for event in newest_first[start : start + 100]:
+                builder.add(event)
+            builder.sweep()
+            walk = builder._walk
+            assert walk is not None
+            most = max(most, len(walk.swept_keys) + len(walk.swept_before))
+        remembered[still] = most
+        assert builder.finish(at(24 * 60 * 2)) == sessionize(events, DURATIONS, GAP)
+    assert remembered[False] > len(events) / 2  # every swept event of the day
+    assert remembered[True] <= 200 + 100  # two sweeps, each of about a page
+
+
 def test_a_day_walked_oldest_first_breaks_the_walk_at_once_and_still_gives_its_sessions() -> None:
     events = burst_history(days=1, bursts_per_day=300, seed=5)
     builder = ActivityBuilder(DURATIONS, gap=GAP, lookback=HOUR, carry=None)
@@ -824,10 +849,10 @@ def test_a_day_walked_oldest_first_breaks_the_walk_at_once_and_still_gives_its_s
     assert builder.finish(at(24 * 60 * 2)) == sessionize(events, DURATIONS, GAP)
 
 
-def swept_walk() -> ActivityBuilder:
+def swept_walk(*, still: bool = False) -> ActivityBuilder:
     """A walk that has swept v2's session (minute 100) and kept v1's, the day's newest (200)."""
     builder = ActivityBuilder(DURATIONS, gap=GAP, lookback=HOUR, carry=None)
-    builder.start_walk()
+    builder.start_walk(still=still)
     for event in WALKED:
         builder.add(event)
     builder.sweep()
@@ -838,19 +863,21 @@ def swept_walk() -> ActivityBuilder:
 WALKED = [ev("a", 200), ev("b", 100, visitor="v2"), ev("c", 10, visitor="v3")]
 
 
+@pytest.mark.parametrize("still", [False, True])
 @pytest.mark.parametrize(
     ("breaker", "why"),
     [
         (ev("d", 75, visitor="v2"), "comes after one received at"),  # would join "b"
         (ev("d", 175), "comes after one received at"),  # would join "a"
         (ev("b", 100, visitor="v2", percent=0.9), "copy of an event already swept"),
+        (ev("b", 5, visitor="v2", percent=0.9), "copy of an event already swept"),
         (ev("c", 11, visitor="v3", percent=0.9), "copy of it received at another time"),
     ],
 )
 def test_an_event_breaking_the_order_near_decided_sessions_breaks_the_walk(
-    breaker: ViewEvent, why: str
+    breaker: ViewEvent, why: str, still: bool
 ) -> None:
-    builder = swept_walk()
+    builder = swept_walk(still=still)
     with pytest.raises(WalkBrokenError, match=why):
         builder.add(breaker)
     builder.abandon_walk()
@@ -1021,3 +1048,90 @@ def test_fetch_start_reaches_back_to_the_lookback_or_the_earliest_window_session
     assert fetch_start(carry, lookback=5 * HOUR, default=DEFAULT_START) == at(300)
     no_window = Carry(watermark=at(600), reread_from=None)
     assert fetch_start(no_window, lookback=HOUR, default=DEFAULT_START) == at(540)
+
+
+# --- swept sessions wait packed -----------------------------------------------------------------
+
+
+def odd_session(key: str = "a", when: float = 0, **fields: object) -> ViewingSession:
+    values: dict[str, object] = {
+        "media_name": "東京 🎬",
+        "user_agent_details": {"nested": [1, {"b": None}], "t": True, "i": 1, "f": 1.0},
+        "conversion_type": 7,
+        "lat": -0.5,
+    }
+    values.update(fields)
+    return only(sessionize([ev(key, when, media="m-audio", **values)], DURATIONS, GAP))
+
+
+def test_a_packed_session_unpacks_equal_field_for_field_with_the_same_fingerprint() -> None:
+    for session in (odd_session(), odd_session(percent=None, conversion_type="", city=None)):
+        packed = _pack(session)
+        assert packed is not None
+        back = _unpack(packed)
+        assert back == session
+        assert [type(value) for value in back] == [type(value) for value in session]
+        assert back.user_agent_details == session.user_agent_details  # pairs stay tuples
+        assert back.fingerprint() == session.fingerprint()
+        assert back.to_record() == session.to_record()
+        assert len(packed) < 400
+
+
+@pytest.mark.parametrize(
+    "session",
+    [
+        odd_session(conversion_type=2**70),  # beyond msgpack's 64 bits
+        odd_session(city="x\ud800y"),  # a lone surrogate (json reads them)
+        odd_session(key="a\0b"),  # a NUL would end the sort key early
+    ],
+)
+def test_what_packing_cannot_hold_exactly_is_not_packed(session: ViewingSession) -> None:
+    assert _pack(session) is None
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 5), st.text(alphabet="aáb\U0001f600", max_size=3)),
+        max_size=12,
+    )
+)
+def test_packed_sessions_sort_as_sessions_do(keys: list[tuple[int, str]]) -> None:
+    sessions = [odd_session(key, minutes) for minutes, key in keys]
+    packed = [_pack(session) for session in sessions]
+    assert sorted([_unpack(p) for p in packed if p is not None], key=_BY_END) == [
+        _unpack(p) for p in sorted(p for p in packed if p is not None)
+    ]
+
+
+def test_sessions_merge_packed_and_whole_in_order_and_compare_as_lists() -> None:
+    made = [odd_session(key, minutes) for key, minutes in [("b", 1), ("a", 3), ("c", 3), ("d", 0)]]
+    sessions = sorted(made, key=_BY_END)
+    packed = sorted(p for p in (_pack(sessions[1]), _pack(sessions[3])) if p is not None)
+    merged = Sessions(packed, [sessions[0], sessions[2]])
+    assert len(merged) == 4
+    assert list(merged) == sessions
+    assert merged == sessions
+    assert merged != sessions[::-1]
+    assert merged[1] == sessions[1]
+    assert merged[-1] == sessions[-1]
+    assert Sessions([], []) == []
+
+
+def test_a_walked_day_waits_packed_except_what_cannot_be_packed() -> None:
+    events = burst_history(days=1, bursts_per_day=300, seed=3)
+    odd = [
+        ev("z\0nul", at(24 * 60 - 300), visitor="odd-1"),
+        ev("z-big", at(24 * 60 - 300), visitor="odd-2", conversion_type=2**70),
+    ]
+    everything = events + odd
+    builder = ActivityBuilder(DURATIONS, gap=GAP, lookback=HOUR, carry=None)
+    builder.start_walk()
+    newest_first = sorted(everything, key=lambda e: e.received_at, reverse=True)
+    for start in range(0, len(newest_first), 100):
+        for event in newest_first[start : start + 100]:
+            builder.add(event)
+        builder.sweep()
+    emitted = builder.finish(at(24 * 60 * 2))
+    assert len(emitted._packed) > len(emitted) / 2  # the walk swept most of the day
+    assert {"z\0nul", "z-big"} <= {session.session_id for session in emitted._whole}
+    assert emitted == sessionize(everything, DURATIONS, GAP)
