@@ -78,7 +78,7 @@ def measure(bench: Bench) -> Figure:
             "Lytics sandbox (no latency). Goal ≤ 1.2 (issue 6; issue 2 asks ≤ 1.5). Wistia "
             "filters by whole days, so part of the tap's memory follows the busiest day: it walks "
             "each day newest first and frees the events of complete sessions after every page, "
-            "but keeps the day's event keys and complete sessions until the day is done. The "
+            "but keeps the day's complete sessions (packed) until the day is done. The "
             "first ratio makes every day ten times busier, the longer-history one keeps the days "
             "as they were."
         ),
