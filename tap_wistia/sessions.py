@@ -131,6 +131,10 @@ _MICROSECOND = timedelta(microseconds=1)
 def _pack(session: ViewingSession) -> bytes | None:
     """One bytes object that sorts as the session does by (ended_at, session_id), or None.
 
+    Layout: ended_at (8 bytes, microseconds, big-endian), session_id (UTF-8), NUL, the events
+    counted as of unknown duration (4 bytes), then the session in msgpack: what a settle needs
+    to decide on most sessions (`_packed_facts`) is read without unpacking them.
+
     About 0.4 KB where the session's objects take about 0.75 KB, and one object instead of a
     dozen. None when msgpack cannot hold it exactly (an integer beyond 64 bits, a lone UTF-16
     surrogate, a NUL in the session_id): such a session is kept as it is.
@@ -143,12 +147,20 @@ def _pack(session: ViewingSession) -> bytes | None:
         return None
     if b"\0" in identity:
         return None
-    return b"".join((order.to_bytes(8, "big"), identity, b"\0", body))
+    unknown = session.event_count if session.media_duration is None else 0
+    return b"".join((order.to_bytes(8, "big"), identity, b"\0", unknown.to_bytes(4, "big"), body))
 
 
 def _unpack(packed: bytes) -> ViewingSession:
     """The session `_pack` packed, equal to it field for field."""
-    return _UNPACK(memoryview(packed)[packed.index(b"\0", 8) + 1 :])
+    return _UNPACK(memoryview(packed)[packed.index(b"\0", 8) + 5 :])
+
+
+def _packed_facts(packed: bytes) -> tuple[datetime, str, int]:
+    """A packed session's ended_at, session_id and events of unknown duration, not unpacking it."""
+    end = packed.index(b"\0", 8)
+    ended = _EPOCH + int.from_bytes(packed[:8], "big") * _MICROSECOND
+    return ended, packed[8:end].decode(), int.from_bytes(packed[end + 1 : end + 5], "big")
 
 
 class Sessions(Sequence[ViewingSession]):
@@ -884,18 +896,31 @@ class ActivityBuilder:
         """Take the swept sessions that changed, those packed still packed, the others as they are.
 
         Swept sessions are complete whatever the watermark: every one of their events is read.
-        Each packed one is unpacked here to be compared, and again when it is emitted.
+        Packed ones are unpacked when they are emitted, and here only if they must be compared.
         """
         swept, self._swept, self._walk = self._swept, [], None
         packed: list[bytes] = []
         whole: list[ViewingSession] = []
         for entry in swept:
             if isinstance(entry, bytes):
-                if self._changed(_unpack(entry), keep_from):
+                if self._changed_packed(entry, keep_from):
                     packed.append(entry)
             elif self._changed(entry, keep_from):
                 whole.append(entry)
         return packed, whole
+
+    def _changed_packed(self, packed: bytes, keep_from: datetime | None) -> bool:
+        """`_changed` for a packed session, unpacking it only to compare or remember it.
+
+        A session ending before the next carry's window, of which no fingerprint is held, is
+        emitted without further ado: most of a backfill's.
+        """
+        ended, key, unknown = _packed_facts(packed)
+        if keep_from is None or ended >= keep_from or key in self._emitted:
+            return self._changed(_unpack(packed), keep_from)
+        if unknown:
+            self.problems[UNKNOWN_MEDIA_DURATION] += unknown
+        return True
 
     def _changed(self, session: ViewingSession, keep_from: datetime | None) -> bool:
         """Whether a complete session differs from the one last emitted; remember it if so.
@@ -904,13 +929,14 @@ class ActivityBuilder:
         when it is None) are remembered: a day's worth of fingerprints would be held until the
         carry is cut to its window anyway.
         """
-        key, fingerprint = session.session_id, session.fingerprint()
+        key = session.session_id
         if keep_from is None or session.ended_at >= keep_from:
+            fingerprint = session.fingerprint()
             self._spans[key] = (session.started_at, session.ended_at)
             if self._emitted.get(key) == fingerprint:
                 return False
             self._emitted[key] = fingerprint
-        elif self._emitted.pop(key, None) == fingerprint:
+        elif key in self._emitted and self._emitted.pop(key) == session.fingerprint():
             return False
         if session.media_duration is None:
             self.problems[UNKNOWN_MEDIA_DURATION] += session.event_count

@@ -24,6 +24,7 @@ from tap_wistia.sessions import (
     ViewingSession,
     WalkBrokenError,
     _pack,
+    _packed_facts,
     _unpack,
     dedupe,
     fetch_start,
@@ -1053,7 +1054,9 @@ def test_fetch_start_reaches_back_to_the_lookback_or_the_earliest_window_session
 # --- swept sessions wait packed -----------------------------------------------------------------
 
 
-def odd_session(key: str = "a", when: float = 0, **fields: object) -> ViewingSession:
+def odd_session(
+    key: str = "a", when: float = 0, media: str = "m-audio", **fields: object
+) -> ViewingSession:
     values: dict[str, object] = {
         "media_name": "東京 🎬",
         "user_agent_details": {"nested": [1, {"b": None}], "t": True, "i": 1, "f": 1.0},
@@ -1061,7 +1064,7 @@ def odd_session(key: str = "a", when: float = 0, **fields: object) -> ViewingSes
         "lat": -0.5,
     }
     values.update(fields)
-    return only(sessionize([ev(key, when, media="m-audio", **values)], DURATIONS, GAP))
+    return only(sessionize([ev(key, when, media=media, **values)], DURATIONS, GAP))
 
 
 def test_a_packed_session_unpacks_equal_field_for_field_with_the_same_fingerprint() -> None:
@@ -1075,6 +1078,10 @@ def test_a_packed_session_unpacks_equal_field_for_field_with_the_same_fingerprin
         assert back.fingerprint() == session.fingerprint()
         assert back.to_record() == session.to_record()
         assert len(packed) < 400
+        unknown = session.event_count if session.media_duration is None else 0
+        assert _packed_facts(packed) == (session.ended_at, session.session_id, unknown)
+    known = odd_session(media="m-video")
+    assert _packed_facts(_pack(known) or b"") == (known.ended_at, "a", 0)
 
 
 @pytest.mark.parametrize(
@@ -1135,3 +1142,9 @@ def test_a_walked_day_waits_packed_except_what_cannot_be_packed() -> None:
     assert len(emitted._packed) > len(emitted) / 2  # the walk swept most of the day
     assert {"z\0nul", "z-big"} <= {session.session_id for session in emitted._whole}
     assert emitted == sessionize(everything, DURATIONS, GAP)
+    unwalked = ActivityBuilder(DURATIONS, gap=GAP, lookback=HOUR, carry=None)
+    for event in everything:
+        unwalked.add(event)
+    unwalked.finish(at(24 * 60 * 2))
+    assert builder.problems[UNKNOWN_MEDIA_DURATION] == unwalked.problems[UNKNOWN_MEDIA_DURATION]
+    assert builder.problems[UNKNOWN_MEDIA_DURATION] > 0
