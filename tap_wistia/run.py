@@ -191,6 +191,8 @@ class ViewingRun:
         self._events = events_stream
         self._activity = activity_stream
         self._now = now
+        # The first day that may still receive events: read in page order, its keys all kept.
+        self._live_from = live_from(now)
         self._started = False
         self.problems = EventProblems()
         self.report = RunReport()
@@ -244,7 +246,6 @@ class ViewingRun:
             for media_id in (self._settings.media_ids or (None,))
         ]
         pager = self._pager(units, window)
-        live = live_from(self._now)
         seen = SeenKeys(whole_unit=True)
         unit: Unit | None = None
         for item in pager.pages():
@@ -253,7 +254,7 @@ class ViewingRun:
                 continue
             if item.unit != unit:
                 unit = item.unit
-                still = unit.day < live  # a day past: its pages do not move
+                still = unit.day < self._live_from  # a day past: its pages do not move
                 seen = SeenKeys(whole_unit=not still)
                 if builder is not None and self._walking:
                     builder.start_walk(still=still)
@@ -275,7 +276,7 @@ class ViewingRun:
             timestamp_of=lambda event: parse_timestamp(event.get("received_at")),
             max_parallel=self._settings.max_parallel_requests,
             max_held=HELD_PAGES_PER_REQUEST * self._settings.max_parallel_requests,
-            live_from=live_from(self._now),
+            live_from=self._live_from,
         )
 
     def _watermark_after(self, day: dt.date, window: Window) -> dt.datetime:
