@@ -191,8 +191,6 @@ class ViewingRun:
         self._events = events_stream
         self._activity = activity_stream
         self._now = now
-        # The first day that may still receive events: read in page order, its keys all kept.
-        self._live_from = live_from(now)
         self._started = False
         self.problems = EventProblems()
         self.report = RunReport()
@@ -254,7 +252,7 @@ class ViewingRun:
                 continue
             if item.unit != unit:
                 unit = item.unit
-                still = unit.day < self._live_from  # a day past: its pages do not move
+                still = not pager.may_move(unit)  # a day past: its pages do not move
                 seen = SeenKeys(whole_unit=not still)
                 if builder is not None and self._walking:
                     builder.start_walk(still=still)
@@ -276,7 +274,7 @@ class ViewingRun:
             timestamp_of=lambda event: parse_timestamp(event.get("received_at")),
             max_parallel=self._settings.max_parallel_requests,
             max_held=HELD_PAGES_PER_REQUEST * self._settings.max_parallel_requests,
-            live_from=self._live_from,
+            live_from=live_from(self._now),
         )
 
     def _watermark_after(self, day: dt.date, window: Window) -> dt.datetime:

@@ -593,7 +593,8 @@ class _Walk:
                 before it and within `gap` of a session the walk has already decided.
         """
         key, moment = event.event_key, event.received_at
-        if hash(key) in self.swept_keys or hash(key) in self.swept_before:
+        hashed = hash(key)
+        if hashed in self.swept_keys or hashed in self.swept_before:
             raise WalkBrokenError(event, "a copy of an event already swept")
         if self.oldest is None or moment <= self.oldest:
             self.oldest = moment
@@ -864,6 +865,7 @@ class ActivityBuilder:
         keep_from = self._horizon_after(watermark)
         kept: dict[str, ViewEvent] = {}
         still_open: list[tuple[str, datetime, datetime]] = []
+        self._walk = None
         packed, out = self._changed_swept(keep_from)
         # The groups alone hold the events from here on, and each group is dropped once its
         # sessions are done: a day of events and a day of sessions are never held together.
@@ -898,7 +900,7 @@ class ActivityBuilder:
         Swept sessions are complete whatever the watermark: every one of their events is read.
         Packed ones are unpacked when they are emitted, and here only if they must be compared.
         """
-        swept, self._swept, self._walk = self._swept, [], None
+        swept, self._swept = self._swept, []
         packed: list[bytes] = []
         whole: list[ViewingSession] = []
         for entry in swept:
