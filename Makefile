@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install lint typecheck unit test demo bench sandboxes clean
+.PHONY: install lint typecheck unit e2e test demo bench sandboxes clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required, found " + sys.version.split()[0]'
@@ -25,10 +25,15 @@ lint: install
 typecheck: install
 	$(BIN)/mypy tap_wistia target_lytics playground
 
+# Quick: everything but the tests that run Meltano (goal: under 2 minutes).
 unit: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not e2e" -n auto
 
-test: lint typecheck unit
+# The process-level tests: `meltano run` over both sandboxes, faults, kills.
+e2e: install
+	$(BIN)/pytest -q -m e2e
+
+test: lint typecheck unit e2e
 
 demo: install
 	$(BIN)/python -m playground.demo

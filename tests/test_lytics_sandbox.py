@@ -526,15 +526,13 @@ def test_reject_next_answers_200_with_rejected_records_not_stored(lytics):
 
 def test_timeout_next_hangs_then_drops_without_storing(lytics):
     set_faults(lytics, timeout_next=1, timeout_seconds=5)
-    started = time.monotonic()
-    with pytest.raises(requests.ReadTimeout):
+    with pytest.raises(requests.ReadTimeout):  # no answer within 0.3 s: the sandbox hangs
         requests.post(
             f"{lytics.url}/collect/json/{STREAM}",
             json=[{"email": "a@b.co"}],
             headers=AUTH,
             timeout=(2, 0.3),
         )
-    assert time.monotonic() - started < 2
     set_faults(lytics, timeout_next=1, timeout_seconds=0.2)
     with pytest.raises(requests.ConnectionError):
         collect(lytics, [{"email": "a@b.co"}])
@@ -568,13 +566,17 @@ def test_reset_next_drops_the_connection(lytics):
 
 
 def test_latency_delays_api_requests_not_admin_ones():
-    with LyticsSandbox(faults=Faults(latency_ms=300)) as sandbox:
-        started = time.monotonic()
-        admin(sandbox, "stats")
-        assert time.monotonic() - started < 0.25
-        started = time.monotonic()
-        assert collect(sandbox, {"email": "a@b.co"}).status_code == 200
-        assert time.monotonic() - started >= 0.3
+    # Timeouts far from the latency, so a loaded machine cannot change the outcome.
+    with LyticsSandbox(faults=Faults(latency_ms=3000)) as sandbox:
+        stats = requests.get(f"{sandbox.url}/_sandbox/stats", timeout=1.5)
+        assert stats.status_code == 200
+        with pytest.raises(requests.ReadTimeout):
+            requests.post(
+                f"{sandbox.url}/collect/json/{STREAM}",
+                json={"email": "a@b.co"},
+                headers=AUTH,
+                timeout=(2, 1.0),
+            )
 
 
 def test_fault_settings_round_trip_and_bad_ones_are_refused_by_name(lytics):

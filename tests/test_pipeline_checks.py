@@ -25,11 +25,12 @@ from playground.stack import (
 )
 from tap_wistia.sandbox import Account, AccountSpec
 from tap_wistia.sessions import Carry
+from tests.clock import END
 
 
 @pytest.fixture(scope="module")
 def sessions():
-    account = Account(AccountSpec(seed=4, events=600, days=2), prefetch=False)
+    account = Account(AccountSpec(seed=4, events=600, days=2, end=END), prefetch=False)
     return expected_sessions(account.all_events(), account.medias())
 
 

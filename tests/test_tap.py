@@ -13,15 +13,32 @@ from tap_wistia.events import EventProblems, normalize_event, parse_timestamp, v
 from tap_wistia.sandbox.account import Account, AccountSpec
 from tap_wistia.sandbox.server import WistiaSandbox
 from tap_wistia.sessions import sessionize
+from tests.clock import END, ENDS, clock_at, run_moment
 from tests.harness import TapOutput, run_tap
 
 TOKEN = "sandbox-wistia-token"
 DAYS = 4
+#: Tests that read the account's newest day run with the account ending at each pinned hour.
+AT_EVERY_END = pytest.mark.parametrize("end", ENDS.values(), ids=ENDS.keys())
 
 
-@pytest.fixture(scope="module")
-def account() -> Account:
-    return Account(AccountSpec(seed=7, events=3000, days=DAYS, visitors=150, medias=8))
+@pytest.fixture
+def end() -> dt.datetime:
+    """When the test's account ends (tests parametrize it to try other hours)."""
+    return END
+
+
+@pytest.fixture(autouse=True)
+def now(end: dt.datetime):
+    """Every test runs just after its account's end, whatever the wall clock says."""
+    with clock_at(run_moment(end)):
+        yield
+
+
+@pytest.fixture
+def account(now, end: dt.datetime) -> Account:
+    """A fresh account for each test: tests add events and update them."""
+    return Account(AccountSpec(seed=7, events=3000, days=DAYS, visitors=150, medias=8, end=end))
 
 
 @pytest.fixture
@@ -59,7 +76,7 @@ def expected_sessions(account: Account, events: dict[str, dict], gap_minutes: in
 
 
 def pages_today(account: Account) -> int:
-    """Pages of 100 the account's newest UTC day has: page drift shows only past the first."""
+    """Pages of 100 the account's newest UTC day has now: page drift shows only past the first."""
     newest = account.spec.end.date()
     today = sum(1 for e in account.all_events() if e["received_at"][:10] == newest.isoformat())
     return -(-today // 100)
@@ -90,6 +107,7 @@ def assert_resumes_from_every_state(
     return resumed_runs
 
 
+@AT_EVERY_END
 def test_backfill_emits_every_event_and_exactly_the_expected_sessions(sandbox, account):
     config = config_for(sandbox)
     out = run_tap(config)
@@ -106,6 +124,7 @@ def test_backfill_emits_every_event_and_exactly_the_expected_sessions(sandbox, a
     }
 
 
+@AT_EVERY_END
 def test_walking_each_day_newest_first_holds_a_fraction_of_the_busiest_day(sandbox, account):
     out = run_tap(config_for(sandbox), select={"wistia_activity"})
     report = out.tap.viewing_run().report
@@ -203,7 +222,9 @@ def test_a_run_with_nothing_new_emits_no_sessions(sandbox):
 def test_late_percent_update_is_reflected_on_the_next_run(sandbox, account):
     config = config_for(sandbox)
     first = run_tap(config)
-    recent = max(first.of("wistia_activity"), key=lambda s: s["ended_at"])
+    # A session of one event, watched less than the update says: the update must show in it.
+    alone = [s for s in first.of("wistia_activity") if s["event_count"] == 1]
+    recent = max((s for s in alone if s["percent_viewed"] < 0.9), key=lambda s: s["ended_at"])
     key = recent["session_id"]
     sandbox.update_event(key, percent_viewed=0.999)
     second = run_tap(config, first.state)
@@ -214,6 +235,7 @@ def test_late_percent_update_is_reflected_on_the_next_run(sandbox, account):
         assert again[0]["duration_viewed"] > recent["duration_viewed"]
 
 
+@AT_EVERY_END
 def test_resuming_from_any_state_of_an_interrupted_backfill_loses_nothing(sandbox, account):
     config = config_for(sandbox, lookback_minutes=30)
     full = run_tap(config)
@@ -233,28 +255,31 @@ def test_resuming_from_any_state_of_an_interrupted_backfill_loses_nothing(sandbo
         )
 
 
+@AT_EVERY_END
 def test_page_drift_neither_duplicates_nor_loses_events(sandbox, account):
     config = config_for(sandbox)
     start = dt.datetime.fromisoformat(config["start_date"]).replace(tzinfo=dt.UTC)
     before = events_between(account, start, dt.datetime.now(dt.UTC))
+    # Drift only shifts the pages of the day receiving events, once it has more than one.
+    drifts = pages_today(account) > 1
     sandbox.set_faults(page_drift=3)
     out = run_tap(config, select={"wistia_events"})
     keys = [e["event_key"] for e in out.of("wistia_events")]
     assert len(keys) == len(set(keys))
     assert set(before) <= set(keys)
-    if pages_today(account) > 1:  # drift only shifts the pages of the day that receives events
-        assert out.tap.viewing_run().report.duplicates > 0
+    assert (out.tap.viewing_run().report.duplicates > 0) == drifts
 
 
+@AT_EVERY_END
 def test_page_drift_does_not_break_the_walk(sandbox, account):
     config = config_for(sandbox)
     start = dt.datetime.fromisoformat(config["start_date"]).replace(tzinfo=dt.UTC)
     before = events_between(account, start, dt.datetime.now(dt.UTC))
+    drifts = pages_today(account) > 1
     sandbox.set_faults(page_drift=3)
     out = run_tap(config)
     report = out.tap.viewing_run().report
-    if pages_today(account) > 1:
-        assert report.duplicates > 0  # copies were served...
+    assert (report.duplicates > 0) == drifts  # copies were served...
     assert report.units_reread == 0  # ...and none looked like a broken order
     sessions = [s["session_id"] for s in out.of("wistia_activity")]
     assert len(sessions) == len(set(sessions))
@@ -374,6 +399,7 @@ def test_keep_updated_ignores_the_end_date(sandbox, account):
     assert newest.date() > end
 
 
+@AT_EVERY_END
 def test_without_start_date_a_first_run_takes_the_last_hour(sandbox, account):
     config = {"api_token": TOKEN, "api_url": sandbox.url}
     out = run_tap(config, select={"wistia_events"})
@@ -417,8 +443,10 @@ def test_sandbox_rejects_the_removed_query_token(sandbox):
     assert response.status_code == 401
 
 
-def test_odd_events_are_emitted_counted_and_never_crash(caplog):
-    odd = Account(AccountSpec(seed=5, events=1500, days=2, visitors=80, medias=5, odd_events=True))
+def test_odd_events_are_emitted_counted_and_never_crash(end, caplog):
+    odd = Account(
+        AccountSpec(seed=5, events=1500, days=2, visitors=80, medias=5, odd_events=True, end=end)
+    )
     with WistiaSandbox(odd, rate_limit_per_minute=None) as server:
         start = (odd.spec.end - dt.timedelta(days=2)).date().isoformat()
         config = {"api_token": TOKEN, "api_url": server.url, "start_date": start}
@@ -440,11 +468,13 @@ def test_odd_events_are_emitted_counted_and_never_crash(caplog):
     assert "percent_viewed" in warning
 
 
+@AT_EVERY_END
 @pytest.mark.parametrize("tz_offset", [9, -7])
-def test_accounts_whose_days_are_not_utc_lose_nothing_even_when_resumed(tz_offset):
-    zoned = Account(
-        AccountSpec(seed=21, events=1200, days=3, visitors=60, medias=4, tz_offset_hours=tz_offset)
+def test_accounts_whose_days_are_not_utc_lose_nothing_even_when_resumed(end, tz_offset):
+    spec = AccountSpec(
+        seed=21, events=1200, days=3, visitors=60, medias=4, tz_offset_hours=tz_offset, end=end
     )
+    zoned = Account(spec)
     with WistiaSandbox(zoned, rate_limit_per_minute=None) as server:
         start = (zoned.spec.end - dt.timedelta(days=3)).date().isoformat()
         config = {"api_token": TOKEN, "api_url": server.url, "start_date": start}

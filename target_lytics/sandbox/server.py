@@ -171,6 +171,7 @@ class Stats:
         self._rejected_by_reason: Counter[str] = Counter()
         self._faults: Counter[str] = Counter()
         self._max_body_bytes = 0
+        self._max_in_flight = 0
 
     def reset(self) -> None:
         """Back to zero (``POST /_sandbox/reset-stats``)."""
@@ -178,6 +179,7 @@ class Stats:
             for counter in (self._counts, self._by_status, self._rejected_by_reason, self._faults):
                 counter.clear()
             self._max_body_bytes = 0
+            self._max_in_flight = 0
 
     def count(self, **counts: int) -> None:
         """Add to named counters."""
@@ -190,6 +192,11 @@ class Stats:
             self._counts["requests"] += 1
             self._by_status[str(outcome)] += 1
             self._max_body_bytes = max(self._max_body_bytes, body_size)
+
+    def in_flight(self, busy: int) -> None:
+        """Note how many requests are being answered at once (a loader's real concurrency)."""
+        with self._lock:
+            self._max_in_flight = max(self._max_in_flight, busy)
 
     def rejected(self, reasons: Counter[str]) -> None:
         """Record rejected records by reason."""
@@ -211,6 +218,7 @@ class Stats:
             shown["by_status"] = dict(sorted(self._by_status.items()))
             shown |= {name: self._counts[name] for name in more}
             shown["max_body_bytes"] = self._max_body_bytes
+            shown["max_requests_in_flight"] = self._max_in_flight
             shown["rejected_by_reason"] = dict(sorted(self._rejected_by_reason.items()))
             shown["faults_injected"] = dict(sorted(self._faults.items()))
             return shown
@@ -662,6 +670,7 @@ class _HttpServer(ThreadingHTTPServer):
         """Mark a handler busy between reading a request and answering it."""
         with self._lock:
             self._busy += 1
+            self.api.stats.in_flight(self._busy)
         try:
             yield
         finally:

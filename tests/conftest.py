@@ -1,0 +1,42 @@
+"""A fake clock for the whole run, to show that no test depends on the hour it runs at.
+
+``TEST_CLOCK=HH:MM`` (UTC) moves this process's clock to that time of today before any test
+runs, ticking from there (``TEST_CLOCK=00:05 make unit``); combine it with ``TZ`` to change the
+local zone too. Tests that run the tap pin their own moment on top of it (``tests/clock.py``).
+Processes the tests start keep the real clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import pytest
+import time_machine
+
+_CLOCK = "TEST_CLOCK"
+
+
+def _fake_now(text: str) -> dt.datetime:
+    try:
+        at = dt.time.fromisoformat(text)
+    except ValueError:
+        msg = f"{_CLOCK}={text!r} is not a time of day; use HH:MM (UTC), e.g. {_CLOCK}=23:55"
+        raise pytest.UsageError(msg) from None
+    return dt.datetime.combine(dt.datetime.now(dt.UTC).date(), at, dt.UTC)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start the fake clock (if asked for) before any test module is imported."""
+    text = os.environ.get(_CLOCK, "").strip()
+    if text:
+        # A timestamp, not a datetime: time_machine would also set TZ to the datetime's zone.
+        traveller = time_machine.travel(_fake_now(text).timestamp(), tick=True)
+        traveller.start()
+        config.add_cleanup(traveller.stop)
+
+
+def pytest_report_header() -> str:
+    """Say which clock the run used."""
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return f"clock: {now}, local zone {dt.datetime.now().astimezone().tzname()}"
