@@ -704,18 +704,20 @@ class PipelineRun(MeltanoResult):
     def tap_summary(self) -> dict[str, int]:
         """The tap's closing figures (events read, sessions emitted, requests...), if logged."""
         match = re.search(
-            r"Read (\d+) events \((\d+) emitted, (\d+) duplicates dropped, (\d+) outside the "
-            r"period\), emitted (\d+) viewing sessions, in (\d+) requests \((\d+) retries, "
-            r"(\d+) rate-limited\)",
+            r"Wrote (?:(?P<events_emitted>[\d,]+) events to wistia_events)?(?: and )?"
+            r"(?:(?P<sessions_emitted>[\d,]+) viewing sessions to wistia_activity)?(?:nothing)?\. "
+            r"Read (?P<events_read>[\d,]+) events from Wistia \((?P<duplicates>[\d,]+) repeated "
+            r"copies dropped, (?P<out_of_range>[\d,]+) outside the period, "
+            r"(?P<pages_repeated>[\d,]+) pages served twice skipped\) in "
+            r"(?P<requests>[\d,]+) requests \((?P<retries>[\d,]+) retries, "
+            r"(?P<rate_limited>[\d,]+) rate-limited\)",
             self.output,
         )
         if match is None:
             return {}
-        names = (
-            *("events_read", "events_emitted", "duplicates", "out_of_range"),
-            *("sessions_emitted", "requests", "retries", "rate_limited"),
-        )
-        return dict(zip(names, map(int, match.groups()), strict=True))
+        return {
+            name: int((value or "0").replace(",", "")) for name, value in match.groupdict().items()
+        }
 
     def target_summary(self) -> dict[str, int]:
         """The target's delivery figures summed over its batches (records, requests, retries)."""

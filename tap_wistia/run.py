@@ -38,7 +38,10 @@ from tap_wistia.pager import (
     complete_before,
     live_from,
 )
-from tap_wistia.sessions import ActivityBuilder, Carry, WalkBrokenError, fetch_start
+from tap_wistia.progress import Progress
+from tap_wistia.seen import NEW, TAKEN, RepeatedPages, SeenKeys
+from tap_wistia.sessions import ActivityBuilder, WalkBrokenError
+from tap_wistia.window import plan_window
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -47,8 +50,8 @@ if TYPE_CHECKING:
     from tap_wistia.sessions import Sessions
     from tap_wistia.settings import TapSettings
     from tap_wistia.streams import ActivityStream, EventsStream
+    from tap_wistia.window import Window
 
-FIRST_RUN_SPAN = dt.timedelta(hours=1)
 HELD_PAGES_PER_REQUEST = 16
 """Pages read ahead of their turn, per parallel request. A day's last pages are read one at a
 time (only a short page tells where a day ends); meanwhile the following days are read ahead.
@@ -56,105 +59,6 @@ With 8 per request, a 300 ms API kept the pager at a single request in flight fo
 backfill (540 requests/min); with 16 it stays ahead of Wistia's 600/min. Memory: about 100 KB
 per held page of 100 events (held encoded), bounded whatever the size of the backfill."""
 _TICK = dt.timedelta(microseconds=1)  # timestamps are microsecond-precise
-
-
-@dataclass(frozen=True)
-class Window:
-    """What a run reads: events received in [fetch_from, until)."""
-
-    fetch_from: dt.datetime
-    until: dt.datetime
-    events_from: dt.datetime | None  # None: the events stream is not selected or is done
-    carry: Carry | None
-    activity: bool  # the activity stream is selected and not done
-
-
-def plan_window(  # noqa: PLR0913
-    settings: TapSettings,
-    *,
-    now: dt.datetime,
-    events_state: Mapping[str, Any],
-    activity_state: Mapping[str, Any],
-    events_selected: bool,
-    activity_selected: bool,
-) -> Window | None:
-    """Decide, from the settings and both streams' state, which events this run reads.
-
-    Returns None when there is nothing to read (no stream selected, or a finished import with
-    `keep_updated` off).
-    """
-    default_start = (
-        dt.datetime.combine(settings.start_date, dt.time(), dt.UTC)
-        if settings.start_date
-        else now - FIRST_RUN_SPAN
-    )
-    until = now
-    if not settings.keep_updated:
-        if settings.end_date:
-            until = min(
-                now,
-                dt.datetime.combine(settings.end_date, dt.time(), dt.UTC) + dt.timedelta(days=1),
-            )
-        else:
-            frozen = parse_timestamp(
-                events_state.get("import_until") or activity_state.get("import_until")
-            )
-            until = min(now, frozen) if frozen else now
-
-    events_from = None
-    if events_selected:
-        bookmark = parse_timestamp(events_state.get("replication_key_value"))
-        if bookmark is None:
-            events_from = default_start
-        elif bookmark < until or settings.keep_updated:
-            events_from = max(bookmark - settings.lookback, default_start)
-    carry = Carry.from_state(activity_state.get("carry")) if activity_selected else None
-    activity = activity_selected and (
-        carry is None or settings.keep_updated or carry.watermark < until
-    )
-    starts = [s for s in (events_from,) if s is not None]
-    if activity:
-        starts.append(fetch_start(carry, lookback=settings.lookback, default=default_start))
-    if not starts:
-        return None
-    fetch_from = min(starts)
-    if fetch_from >= until:
-        return None
-    return Window(fetch_from, until, events_from, carry if activity else None, activity)
-
-
-class SeenKeys:
-    """The event keys of a unit already taken, each with the rank of the copy taken.
-
-    Copies come from page drift: while a day still receives events, new ones push the others
-    down the pages, so a copy can come any number of pages later and every key of the unit is
-    kept (`whole_unit`). Pages of a day past do not move: only the keys of the current page and
-    the one before it are kept, a guard that costs a page's worth of memory instead of the
-    day's (a day of 35,000 events would keep about 4 MB of keys to the end of the day).
-    """
-
-    __slots__ = ("_before", "_page", "_whole_unit")
-
-    def __init__(self, *, whole_unit: bool) -> None:
-        """Keep every key of the unit, or only those of the last two pages."""
-        self._whole_unit = whole_unit
-        self._page: dict[str, float] = {}
-        self._before: dict[str, float] = {}
-
-    def take(self, key: str, rank: float) -> bool:
-        """Whether this copy is new or better than the one taken (a higher percent_viewed)."""
-        taken = self._page.get(key)
-        if taken is None:
-            taken = self._before.get(key)
-        if taken is not None and rank <= taken:
-            return False
-        self._page[key] = rank
-        return True
-
-    def next_page(self) -> None:
-        """The next page of the same unit begins."""
-        if not self._whole_unit:
-            self._before, self._page = self._page, {}
 
 
 @dataclass
@@ -166,6 +70,7 @@ class RunReport:
     duplicates: int = 0
     out_of_range: int = 0
     sessions_emitted: int = 0
+    pages_repeated: int = 0  # pages Wistia served again, skipped
     wasted_requests: int = 0
     units_reread: int = 0  # read again whole after Wistia broke its newest-first order
     events_held_peak: int = 0  # the most events held for sessionizing at once
@@ -194,6 +99,7 @@ class ViewingRun:
         self._started = False
         self.problems = EventProblems()
         self.report = RunReport()
+        self._repeats = RepeatedPages()
         self._newest: dt.datetime | None = None  # the newest event read so far
         # Sessionize walking each unit newest first, until Wistia breaks that order once.
         self._walking = True
@@ -215,10 +121,13 @@ class ViewingRun:
         if window is None:
             logger.info("Nothing to import: the configured period has been imported.")
             return
+        for note in window.notes:
+            logger.warning("State refused: %s.", note)
         logger.info(
-            "Reading Wistia events received from %s to %s",
+            "Reading Wistia events received from %s to %s: %s",
             format_timestamp(window.fetch_from),
             format_timestamp(window.until),
+            window.reason,
         )
         if window.events_from is not None and not self._events.schema_written:
             self._events.write_schema()
@@ -238,33 +147,40 @@ class ViewingRun:
             if window.activity
             else None
         )
+        days = api_days(window.fetch_from, window.until)
         units = [
             Unit(day, media_id)
-            for day in api_days(window.fetch_from, window.until)
+            for day in days
             for media_id in (self._settings.media_ids or (None,))
         ]
         pager = self._pager(units, window)
+        progress = Progress(self._events.logger, self._client, days_planned=len(days))
+        report = self.report
         seen = SeenKeys(whole_unit=True)
         unit: Unit | None = None
         for item in pager.pages():
             if isinstance(item, DayDone):
                 self._settle(window, builder, self._watermark_after(item.day, window))
+                progress.day_done(item.day, report.events_read, report.sessions_emitted)
                 continue
             if item.unit != unit:
                 unit = item.unit
                 still = not pager.may_move(unit)  # a day past: its pages do not move
                 seen = SeenKeys(whole_unit=not still)
+                self._repeats.new_unit()
                 if builder is not None and self._walking:
                     builder.start_walk(still=still)
             else:
                 seen.next_page()
             self._take_page(window, item, seen, builder)
+            progress.page(report.events_read, report.sessions_emitted)
             if builder is not None:
                 held = builder.held_events  # the peak: a sweep frees what the page completed
                 self.report.events_held_peak = max(self.report.events_held_peak, held)
                 builder.sweep()
         self._settle(window, builder, window.until, final=True)
         self.report.wasted_requests += pager.stats.wasted
+        self.report.pages_repeated = self._repeats.skipped
 
     def _pager(self, units: list[Unit], window: Window) -> EventPager:
         return EventPager(
@@ -296,39 +212,68 @@ class ViewingRun:
         seen: SeenKeys,
         builder: ActivityBuilder | None,
     ) -> None:
-        for raw in page.events:
-            self.report.events_read += 1
-            record = normalize_event(raw, self.problems)
-            if record is None:
-                self._events.logger.warning(
-                    "Skipping event %s: its received_at %r is not a timestamp",
-                    raw.get("event_key"),
-                    raw.get("received_at"),
-                )
-                continue
-            received = parse_timestamp(record["received_at"])
-            if received is not None and (self._newest is None or received > self._newest):
-                self._newest = received
-            if received is None or not window.fetch_from <= received < window.until:
-                self.report.out_of_range += 1
-                continue
-            key = str(record.get("event_key"))
-            percent = record.get("percent_viewed")
-            rank = percent if isinstance(percent, float) else -1.0
-            if not seen.take(key, rank):
-                self.report.duplicates += 1
-                continue
-            if window.events_from is not None and received >= window.events_from:
-                self._events.emit(record)
-                self.report.events_emitted += 1
-            if builder is not None:
-                view = view_event(record, self.problems)
-                if view is not None:
-                    try:
-                        builder.add(view)
-                    except WalkBrokenError as broken:
-                        self._reread(window, page.unit, builder, broken)
-                        builder.add(view)
+        """Emit the page's events (first copies) and feed the builder (best copies).
+
+        A page that repeats one read before is skipped whole; one whose every event was taken
+        already counts as repeated after the fact. Too many in a row stop the run.
+        """
+        where = page.unit.day.isoformat() + (
+            f" (media {page.unit.media_id})" if page.unit.media_id else ""
+        )
+        if self._repeats.seen_before(page.events):
+            self.report.events_read += len(page.events)
+            self.report.duplicates += len(page.events)
+            self._repeats.count(repeated=True, where=where)
+            return
+        copies = [self._take_event(window, raw, seen, builder, page.unit) for raw in page.events]
+        repeated = all(copy == TAKEN for copy in copies)  # every event was checked and taken
+        self._repeats.count(repeated=repeated, where=where)
+
+    def _take_event(
+        self,
+        window: Window,
+        raw: dict[str, Any],
+        seen: SeenKeys,
+        builder: ActivityBuilder | None,
+        unit: Unit,
+    ) -> int | None:
+        """Take one event of a page; its copy (`NEW`, `BETTER`, `TAKEN`), None if left out."""
+        report = self.report
+        report.events_read += 1
+        record = normalize_event(raw, self.problems)
+        if record is None:
+            self._events.logger.warning(
+                "Skipping event %s: its received_at %r is not a timestamp",
+                raw.get("event_key"),
+                raw.get("received_at"),
+            )
+            return None
+        received = parse_timestamp(record["received_at"])
+        if received is not None and (self._newest is None or received > self._newest):
+            self._newest = received
+        if received is None or not window.fetch_from <= received < window.until:
+            report.out_of_range += 1
+            return None
+        percent = record.get("percent_viewed")
+        copy = seen.take(
+            str(record.get("event_key")), percent if isinstance(percent, float) else -1.0
+        )
+        if copy != NEW:
+            report.duplicates += 1  # the events stream keeps its first copy
+            if copy == TAKEN:
+                return copy
+        elif window.events_from is not None and received >= window.events_from:
+            self._events.emit(record)
+            report.events_emitted += 1
+        if builder is not None:
+            view = view_event(record, self.problems)
+            if view is not None:
+                try:
+                    builder.add(view)
+                except WalkBrokenError as broken:
+                    self._reread(window, unit, builder, broken)
+                    builder.add(view)
+        return copy
 
     def _reread(
         self, window: Window, unit: Unit, builder: ActivityBuilder, broken: WalkBrokenError
@@ -388,20 +333,26 @@ class ViewingRun:
         return window.until if not settings.keep_updated and not settings.end_date else None
 
     def _log_summary(self) -> None:
+        """Say what was written to which stream, then what reading it cost."""
         logger = self._events.logger
         report = self.report
         stats = self._client.stats
+        written = []
+        if self._events.selected:
+            written.append(f"{report.events_emitted:,} events to wistia_events")
+        if self._activity.selected:
+            written.append(f"{report.sessions_emitted:,} viewing sessions to wistia_activity")
         logger.info(
-            "Read %d events (%d emitted, %d duplicates dropped, %d outside the period), "
-            "emitted %d viewing sessions, in %d requests (%d retries, %d rate-limited)",
-            report.events_read,
-            report.events_emitted,
-            report.duplicates,
-            report.out_of_range,
-            report.sessions_emitted,
-            stats.requests,
-            stats.retries,
-            stats.rate_limited,
+            "Wrote %s. Read %s events from Wistia (%s repeated copies dropped, %s outside the "
+            "period, %s pages served twice skipped) in %s requests (%s retries, %s rate-limited).",
+            " and ".join(written) or "nothing",
+            f"{report.events_read:,}",
+            f"{report.duplicates:,}",
+            f"{report.out_of_range:,}",
+            f"{report.pages_repeated:,}",
+            f"{stats.requests:,}",
+            f"{stats.retries:,}",
+            f"{stats.rate_limited:,}",
         )
         if self.problems.total():
             logger.warning("Odd events (kept where possible): %s", self.problems.summary())

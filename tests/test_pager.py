@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 
 from tap_wistia.pager import EventPage, EventPager, Unit, live_from
-from tap_wistia.run import SeenKeys
+from tap_wistia.seen import (
+    BETTER,
+    MAX_REPEATED_PAGES,
+    NEW,
+    TAKEN,
+    RepeatedPageError,
+    RepeatedPages,
+    SeenKeys,
+)
 
 DAY = dt.date(2026, 11, 27)
 MIDNIGHT = dt.datetime.combine(DAY, dt.time(), dt.UTC)
@@ -94,18 +102,44 @@ def test_live_days_start_where_the_westernmost_time_zone_still_is(
 def test_keys_of_a_past_day_are_kept_for_two_pages_and_of_a_live_day_for_the_whole_day() -> None:
     past, live = SeenKeys(whole_unit=False), SeenKeys(whole_unit=True)
     for seen in (past, live):
-        assert seen.take("a", -1.0)
-        assert not seen.take("a", -1.0)  # the same copy again, on the same page
+        assert seen.take("a", -1.0) == NEW
+        assert seen.take("a", -1.0) == TAKEN  # the same copy again, on the same page
         seen.next_page()
-        assert not seen.take("a", -1.0)  # on the next page
-        assert seen.take("a", 0.5)  # a better copy
-        assert not seen.take("a", 0.4)
+        assert seen.take("a", -1.0) == TAKEN  # on the next page
+        assert seen.take("a", 0.5) == BETTER  # a better copy
+        assert seen.take("a", 0.4) == TAKEN
         for _ in range(2):
             seen.next_page()
-    assert past.take("a", 0.5)  # two pages on, a past day has forgotten it
-    assert not live.take("a", 0.5)
+    assert past.take("a", 0.5) == NEW  # two pages on, a past day has forgotten it
+    assert live.take("a", 0.5) == TAKEN
     for page in range(400):  # a busy past day keeps two pages of keys, whatever its length
         past.next_page()
         for n in range(100):
             past.take(f"k{page}-{n}", -1.0)
     assert len(past._page) + len(past._before) == 200
+
+
+def test_a_page_served_again_and_again_is_recognised_on_every_copy() -> None:
+    seen = SeenKeys(whole_unit=False)
+    page = [f"k{n}" for n in range(100)]
+    assert [seen.take(key, -1.0) for key in page] == [NEW] * 100
+    for _ in range(4):  # copies in a row: each one is compared with the copy just before it
+        seen.next_page()
+        assert [seen.take(key, -1.0) for key in page] == [TAKEN] * 100
+
+
+def test_repeated_pages_are_fingerprinted_across_units_and_bounded_in_a_row() -> None:
+    repeats = RepeatedPages()
+    page = [{"event_key": f"k{n}", "received_at": "2026-11-27T10:00:00Z"} for n in range(3)]
+    assert not repeats.seen_before(page)
+    assert repeats.seen_before(list(page))  # the same events again, on any unit
+    assert not repeats.seen_before(page[:2])
+    repeats.new_unit()
+    for _ in range(MAX_REPEATED_PAGES - 1):
+        repeats.count(repeated=True, where="2026-11-27")
+    repeats.count(repeated=False, where="2026-11-27")  # a new page restarts the count
+    for _ in range(MAX_REPEATED_PAGES - 1):
+        repeats.count(repeated=True, where="2026-11-27")
+    with pytest.raises(RepeatedPageError, match="5 pages in a row of 2026-11-27"):
+        repeats.count(repeated=True, where="2026-11-27")
+    assert repeats.skipped == 2 * MAX_REPEATED_PAGES - 1
