@@ -38,6 +38,10 @@ test: lint typecheck unit e2e
 demo: install
 	$(BIN)/python -m playground.demo
 
+# Both sandboxes in the foreground, where meltano.yml's sandbox environment expects them.
+sandboxes: install
+	$(BIN)/python -m playground.sandboxes
+
 bench: install
 	$(BIN)/python -m benchmarks.run
 
