@@ -47,6 +47,10 @@ class WistiaAuthError(WistiaError):
     """401/403: the token is wrong or lacks a permission. Retrying cannot help."""
 
 
+class RunInterruptedError(Exception):
+    """The run was asked to stop (SIGINT, SIGTERM): no request goes out any more."""
+
+
 class RetriableError(Exception):
     """A failure worth another try; `retry_after` is Wistia's own wait, when it gave one."""
 
@@ -96,20 +100,40 @@ class RequestBudget:
         window: float = 60.0,
         margin: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
-        """Allow `per_minute` requests in every `window + margin` seconds."""
+        """Allow `per_minute` requests in every `window + margin` seconds.
+
+        Waiting ends early when `stop` is called (`sleep` replaces the wait in tests).
+        """
         self.per_minute = per_minute
         self._span = window + margin
         self._sent: deque[float] = deque()
         self._paused_until = 0.0
         self._lock = threading.Lock()
         self._clock = clock
-        self._sleep = sleep
+        self._stopped = threading.Event()
+        self._sleep = sleep or self._stopped.wait
+
+    def stop(self) -> None:
+        """Let no request through any more: waiting callers get `RunInterruptedError` now."""
+        self._stopped.set()
+
+    @property
+    def stopped(self) -> bool:
+        """Whether `stop` was called."""
+        return self._stopped.is_set()
 
     def acquire(self) -> None:
-        """Block until one more request fits in the budget, then count it."""
+        """Block until one more request fits in the budget, then count it.
+
+        Raises:
+            RunInterruptedError: the run is stopping.
+        """
         while True:
+            if self._stopped.is_set():
+                msg = "the run is stopping"
+                raise RunInterruptedError(msg)
             with self._lock:
                 now = self._clock()
                 while self._sent and self._sent[0] <= now - self._span:

@@ -31,6 +31,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tap_wistia.client import RunInterruptedError
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
@@ -40,6 +42,7 @@ EVENTS_PATH = "stats/events.json"
 PER_PAGE = 100
 # Wistia's day filters use the account's time zone, which the API does not tell (UTC or the
 # account's zone: undocumented). UTC offsets run from -12 h to +14 h.
+_POLL_SECONDS = 0.25  # how often a pager waiting on Wistia looks whether the run is stopping
 MAX_UTC_OFFSET = dt.timedelta(hours=14)
 MIN_UTC_OFFSET = dt.timedelta(hours=-12)
 
@@ -143,13 +146,17 @@ class EventPager:
         max_parallel: int = 8,
         max_held: int | None = None,
         live_from: dt.date | None = None,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         """Plan the reading of `units` (in order); nothing is sent before `pages()` runs.
 
         Units of `live_from` and later days are read one page at a time (None: every day may be
-        read in parallel, for periods that no longer change).
+        read in parallel, for periods that no longer change). Once `stopping()` says so, the
+        pager stops between two pages with `RunInterruptedError`, without waiting for requests
+        still out.
         """
         self._client = client
+        self._stopping = stopping
         self._live_from = live_from
         self._units = list(units)
         self._since = since
@@ -163,26 +170,44 @@ class EventPager:
         self.stats = PagerStats()
 
     def pages(self) -> Iterator[EventPage | DayDone]:
-        """Yield every page in (day, media, page) order, and `DayDone` after each day."""
+        """Yield every page in (day, media, page) order, and `DayDone` after each day.
+
+        Raises:
+            RunInterruptedError: `stopping()` said so (checked between pages and while waiting).
+        """
+        pool = ThreadPoolExecutor(self._max_parallel, thread_name_prefix="wistia")
+        try:
+            yield from self._read(pool)
+        except BaseException:
+            # Stopping or failing: requests still out are not waited for (one may take minutes).
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+
+    def _read(self, pool: ThreadPoolExecutor) -> Iterator[EventPage | DayDone]:
         futures: dict[Future[Any], tuple[int, int]] = {}
-        with ThreadPoolExecutor(self._max_parallel, thread_name_prefix="wistia") as pool:
-            try:
-                while self._frontier < len(self._units):
-                    self._issue(pool, futures)
-                    yield from self._hand_over()
-                    if self._frontier >= len(self._units):
-                        break
-                    self._issue(pool, futures)  # handing over may have made room
-                    if not futures:  # pragma: no cover - _issue always has work here
-                        msg = "event pager stalled with nothing in flight"
-                        raise RuntimeError(msg)
-                    done, _ = wait(futures, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        index, number = futures.pop(future)
-                        self._record(index, number, future.result())
-            finally:
-                for future in futures:
-                    future.cancel()
+        while self._frontier < len(self._units):
+            self._check_stopping()
+            self._issue(pool, futures)
+            yield from self._hand_over()
+            if self._frontier >= len(self._units):
+                break
+            self._issue(pool, futures)  # handing over may have made room
+            if not futures:  # pragma: no cover - _issue always has work here
+                msg = "event pager stalled with nothing in flight"
+                raise RuntimeError(msg)
+            done: set[Future[Any]] = set()
+            while not done:
+                done, _ = wait(futures, timeout=_POLL_SECONDS, return_when=FIRST_COMPLETED)
+                self._check_stopping()
+            for future in done:
+                index, number = futures.pop(future)
+                self._record(index, number, future.result())
+
+    def _check_stopping(self) -> None:
+        if self._stopping():
+            msg = "the run is stopping"
+            raise RunInterruptedError(msg)
 
     # -- scheduling --------------------------------------------------------------------------
 

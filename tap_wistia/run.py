@@ -191,6 +191,7 @@ class ViewingRun:
             max_parallel=self._settings.max_parallel_requests,
             max_held=HELD_PAGES_PER_REQUEST * self._settings.max_parallel_requests,
             live_from=live_from(self._now),
+            stopping=lambda: self._client.budget.stopped,
         )
 
     def _watermark_after(self, day: dt.date, window: Window) -> dt.datetime:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import os
+import signal
 import sys
+import threading
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from singer_sdk import Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter, serialize_jsonl
@@ -18,7 +22,7 @@ from singer_sdk.helpers.capabilities import (
 from singer_sdk.singerlib import RecordMessage, StateMessage
 
 from tap_wistia import settings as tap_settings
-from tap_wistia.client import WistiaClient, WistiaError
+from tap_wistia.client import RunInterruptedError, WistiaClient, WistiaError
 from tap_wistia.run import ViewingRun
 from tap_wistia.streams import ActivityStream, EventsStream, MediasStream
 
@@ -66,6 +70,8 @@ class TapWistia(Tap):
     package_name = "tap-wistia-target-lytics"
     config_jsonschema = tap_settings.CONFIG_SCHEMA
     message_writer_class = StateFlushingWriter
+    #: The signal that stopped this process's run, if one did (read by `invoke`).
+    stopped_by: ClassVar[int | None] = None
     # No BATCH: records are written as the import run produces them, never staged as files.
     capabilities: ClassVar[list[CapabilitiesEnum]] = [
         TapCapabilities.CATALOG,
@@ -77,6 +83,30 @@ class TapWistia(Tap):
         PluginCapabilities.FLATTENING,
         PluginCapabilities.STRUCTURED_LOGGING,
     ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Set up the tap; SIGINT and SIGTERM then stop it between two pages (see `_on_signal`)."""
+        super().__init__(*args, **kwargs)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, self._on_signal)
+            signal.signal(signal.SIGTERM, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: object) -> None:  # noqa: ARG002 - signal's API
+        """Stop at the next page: every STATE written so far stands, nothing newer is claimed.
+
+        Bookmarks move only at watermarks, each announced by a STATE once its records were
+        written, so stopping between two pages loses nothing: the next run reads on from the
+        last STATE. The process then exits with 128 + the signal (130, 143), so a scheduler
+        sees that the run was cut short.
+        """
+        if type(self).stopped_by is None:
+            type(self).stopped_by = signum
+            self.logger.warning(
+                "Received %s: stopping at the next page; the next run continues from the last "
+                "STATE written.",
+                signal.Signals(signum).name,
+            )
+        self.client.budget.stop()
 
     def discover_streams(self) -> list[Stream]:
         """The three streams, in the order the SDK syncs them (by name)."""
@@ -188,12 +218,30 @@ class TapWistia(Tap):
 
     @classmethod
     def invoke(cls, *args: Any, **kwargs: Any) -> None:
-        """Run the CLI; an expected failure is one clear error line and exit status 1."""
+        """Run the CLI; an expected failure is one clear error line and exit status 1.
+
+        A run stopped by a signal exits with 128 + the signal, once what it wrote is flushed.
+        """
         try:
             super().invoke(*args, **kwargs)
         except WistiaError as exc:
             cls.logger.error("%s", exc)  # noqa: TRY400 - the message is the whole story
             sys.exit(1)
+        except RunInterruptedError:
+            _exit_stopped(cls.stopped_by)
+        if cls.stopped_by is not None:
+            _exit_stopped(cls.stopped_by)
+
+
+def _exit_stopped(signum: int | None) -> NoReturn:
+    """End a process whose run a signal stopped: flush what was written, exit 128 + signal.
+
+    `os._exit`, not `sys.exit`: a request still out may take up to its timeout, and the
+    interpreter would wait for its thread before exiting.
+    """
+    sys.stdout.flush()
+    logging.shutdown()
+    os._exit(128 + (signum or signal.SIGTERM))
 
 
 if __name__ == "__main__":
