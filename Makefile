@@ -9,12 +9,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install lint typecheck unit e2e test demo bench sandboxes clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints-dev.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required, found " + sys.version.split()[0]'
+	@echo "==> Creating $(VENV) and installing the project with its tools (about a minute and a half the first time)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install -c constraints-dev.txt -e '.[dev]'
 	@touch $(STAMP)
+	@echo "==> $(VENV) is ready"
 
 install: $(STAMP)
 
