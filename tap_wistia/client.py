@@ -9,7 +9,6 @@ in the `Authorization` header; no message built here contains it.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import random
 import threading
@@ -18,13 +17,20 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
-from urllib.parse import urlsplit
 
 import backoff
 import msgspec
 import requests
 from requests.adapters import HTTPAdapter
 
+from api_http.answers import (
+    AnswerCutOffError,
+    AnswerTooLargeError,
+    AnswerTooSlowError,
+    read_body,
+)
+from api_http.retry_after import parse_retry_after
+from api_http.secrets import redact
 from tap_wistia import heap
 
 if TYPE_CHECKING:
@@ -33,6 +39,9 @@ if TYPE_CHECKING:
 
 USER_AGENT = "tap-wistia/0.1 (+singer)"
 RETRIABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_RETRY_AFTER_SECONDS = 60.0
+"""The longest wait a `Retry-After` can impose: Wistia's rate window is one minute, so a longer
+wait (99999 s, a date in 2100) is a broken server, not a limit to honour for hours."""
 
 # Which token permission each endpoint family needs, in Wistia's own words.
 STATS_PERMISSION = "Read detailed stats"
@@ -63,23 +72,6 @@ class RetriableError(Exception):
 def permission_for(path: str) -> str:
     """Name the token permission a path needs, as Wistia's token settings page names it."""
     return STATS_PERMISSION if path.lstrip("/").startswith("stats") else MEDIA_PERMISSION
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Read `Retry-After` as seconds; it may be a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
 
 
 class RequestBudget:
@@ -306,22 +298,25 @@ class WistiaClient:
     def _get_once(self, path: str, params: dict[str, Any], read: Callable[[bytes], Any]) -> Any:
         self.budget.acquire()
         url = f"{self.api_url}/{path.lstrip('/')}"
+        deadline = time.monotonic() + self.timeout  # for the whole request, body included
         try:
-            response = self._session.get(url, params=params, timeout=self.timeout)
-            body = response.content
-        except requests.Timeout:
-            msg = f"timed out after {self.timeout:g} s"
+            response = self._session.get(url, params=params, timeout=self.timeout, stream=True)
+            body = read_body(response, deadline=deadline)
+        except (requests.Timeout, AnswerTooSlowError):
+            msg = f"no whole answer within {self.timeout:g} s (request_timeout_seconds)"
             raise RetriableError(msg) from None
         except requests.ConnectionError as exc:
             msg = f"connection failed ({_short(exc)})"
             raise RetriableError(msg) from None
-        except requests.exceptions.ChunkedEncodingError as exc:
+        except (requests.exceptions.ChunkedEncodingError, AnswerCutOffError) as exc:
             msg = f"the response was cut off ({_short(exc)})"
             raise RetriableError(msg) from None
+        except AnswerTooLargeError as exc:
+            msg = f"Wistia's answer to {_describe(path, params)} was refused: {exc}."
+            raise WistiaError(msg) from None
         status = response.status_code
         self.stats.count(status)
         if status == 200:  # noqa: PLR2004
-            _check_length(body, response.headers.get("Content-Length"))
             return read(body)
         self._raise_for(status, body, response.headers.get("Retry-After"), path, params)
         return None  # pragma: no cover - _raise_for always raises
@@ -338,6 +333,17 @@ class WistiaClient:
         where = _describe(path, params)
         if status in RETRIABLE_STATUSES:
             retry_after = parse_retry_after(retry_after_header)
+            if retry_after is not None and retry_after > MAX_RETRY_AFTER_SECONDS:
+                if self._logger:
+                    self._logger.warning(
+                        "Wistia asked to wait %s (Retry-After: %s) on %s; waiting %g s, "
+                        "its rate window, instead",
+                        f"{retry_after:,.0f} s" if retry_after < 1e12 else "for ever",  # noqa: PLR2004
+                        (retry_after_header or "")[:40],
+                        where,
+                        MAX_RETRY_AFTER_SECONDS,
+                    )
+                retry_after = MAX_RETRY_AFTER_SECONDS
             if retry_after is not None:
                 self.budget.pause_for(retry_after)
             msg = f"HTTP {status}" + (f" ({detail})" if detail else "")
@@ -381,13 +387,6 @@ class WistiaClient:
 
 _decode_json = msgspec.json.Decoder().decode
 _split_array = msgspec.json.Decoder(list[msgspec.Raw]).decode
-
-
-def _check_length(body: bytes, content_length: str | None) -> None:
-    """A body shorter or longer than announced was cut off: worth a retry."""
-    if content_length is not None and content_length.isdigit() and int(content_length) != len(body):
-        msg = f"the response was cut off ({len(body)} of {content_length} bytes)"
-        raise RetriableError(msg)
 
 
 def _decode(body: bytes | msgspec.Raw) -> Any:
@@ -500,7 +499,7 @@ def _error_detail(body: bytes) -> str:
     if not isinstance(data, dict):
         return ""
     parts = [str(data[k]) for k in ("error", "code", "message") if data.get(k)]
-    return "; ".join(parts)[:300]
+    return redact("; ".join(parts))[:300]
 
 
 def _describe(path: str, params: Mapping[str, Any] | None) -> str:
@@ -512,9 +511,3 @@ def _describe(path: str, params: Mapping[str, Any] | None) -> str:
 def _short(exc: BaseException) -> str:
     """The exception's class name: urllib3 messages repeat the whole URL and pool internals."""
     return type(exc).__name__
-
-
-def is_loopback_url(url: str) -> bool:
-    """True for URLs whose host is this machine (where plain http is acceptable)."""
-    host = (urlsplit(url).hostname or "").lower()
-    return host in {"localhost", "::1"} or host.startswith("127.")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from singer_sdk import typing as th
 
-from tap_wistia.client import is_loopback_url
+from api_http.transport import is_loopback_url
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

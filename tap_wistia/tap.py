@@ -21,6 +21,7 @@ from singer_sdk.helpers.capabilities import (
 )
 from singer_sdk.singerlib import RecordMessage, StateMessage
 
+from api_http.secrets import keep_secret
 from tap_wistia import settings as tap_settings
 from tap_wistia.client import RunInterruptedError, WistiaClient, WistiaError
 from tap_wistia.run import ViewingRun
@@ -85,8 +86,13 @@ class TapWistia(Tap):
     ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        """Set up the tap; SIGINT and SIGTERM then stop it between two pages (see `_on_signal`)."""
+        """Set up the tap; SIGINT and SIGTERM then stop it between two pages (see `_on_signal`).
+
+        From here on the token is masked in everything the process writes, even where Wistia
+        echoes it back in an error.
+        """
         super().__init__(*args, **kwargs)
+        keep_secret(self.config.get("api_token"))
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, self._on_signal)
             signal.signal(signal.SIGTERM, self._on_signal)

@@ -1,17 +1,26 @@
-"""tap-wistia against servers that misbehave on purpose: repeated pages, edited state."""
+"""tap-wistia against servers that misbehave on purpose: repeated pages, edited state,
+answers that never end or never stop growing, a token echoed back, look-alike local hosts."""
 
 from __future__ import annotations
 
 import datetime as dt
+import resource
+import time
+import zlib
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tap_wistia import client as client_module
 from tap_wistia.seen import MAX_REPEATED_PAGES, RepeatedPageError
+from tap_wistia.tap import TapWistia
 from tests.clock import END, clock_at, run_moment
-from tests.harness import run_tap
+from tests.harness import run_tap, run_tap_process
 from tests.hostile import HostileServer, Script, Seen
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 TOKEN = "hostile-wistia-token"
 DAY = (END - dt.timedelta(days=1)).date()
@@ -158,3 +167,127 @@ def test_a_start_before_wistias_two_years_is_clamped_not_walked_day_by_day(caplo
     assert "1999-" in caplog.text
     assert "two years of events" in caplog.text
     assert requests <= 2 * 366 + 5  # two years of days, not 27
+
+
+# -- hostile answers: slow, endless, huge, echoing the token ----------------------------------
+
+
+def only_events(script: Callable[[], Script]):
+    """A server answering every events request with a new `script()` (medias with nothing)."""
+
+    def answer(request: Seen) -> Script:
+        if request.path.endswith("/medias.json"):
+            return Script.json([])
+        return script()
+
+    return answer
+
+
+def failing_run(server: HostileServer, **settings: Any):
+    cfg = {**config(server), "max_parallel_requests": 1, "max_retries": 2, **settings}
+    return run_tap(cfg, select={"wistia_events"}, expect_error=True)
+
+
+def trickle(total: int = 2000) -> Iterator[bytes]:
+    yield b"["
+    for _ in range(total):
+        yield b" "
+
+
+def endless() -> Iterator[bytes]:
+    while True:
+        yield b" " * 10
+
+
+@pytest.mark.parametrize(
+    ("body", "chunked"), [(trickle, False), (endless, True)], ids=["trickle", "endless-chunked"]
+)
+def test_a_body_that_never_ends_is_abandoned_at_the_request_deadline(body, chunked):
+    def script() -> Script:
+        return Script(200, body(), {"Content-Type": "application/json"}, pause=0.3, chunked=chunked)
+
+    started = time.monotonic()
+    with HostileServer(only_events(script)) as server:
+        out = failing_run(server, request_timeout_seconds=1)
+    assert "no whole answer within 1 s (request_timeout_seconds)" in str(out.error)
+    # Two tries of one second each, and backoff between them: nowhere near the 150 s seen.
+    assert time.monotonic() - started < 20
+
+
+def zeros(megabytes: int) -> Iterator[bytes]:
+    block = b"0" * (1024 * 1024)
+    for _ in range(megabytes):
+        yield block
+
+
+def gzip_bomb(megabytes: int) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip framing
+    block = b"\0" * (1024 * 1024)
+    return b"".join(packer.compress(block) for _ in range(megabytes)) + packer.flush()
+
+
+BOMB = gzip_bomb(200)  # 200 MB of zeros in about 200 KB
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        lambda: Script(200, zeros(2048), {"Content-Type": "application/json"}, chunked=True),
+        lambda: Script(200, BOMB, {"Content-Type": "application/json", "Content-Encoding": "gzip"}),
+    ],
+    ids=["2-gb-body", "gzip-bomb"],
+)
+def test_a_huge_answer_is_refused_by_its_size_not_read_into_memory(script):
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 1_000_000  # KB, before
+    with HostileServer(only_events(script)) as server:
+        out = failing_run(server)
+    message = str(out.error)
+    assert "was refused" in message
+    assert "67,108,864 bytes (decoded)" in message
+    assert "GET /stats/events.json" in message  # names the request
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 1_000_000  # under 1 GB after
+
+
+def test_a_huge_retry_after_waits_the_rate_window_not_hours(monkeypatch, caplog):
+    monkeypatch.setattr(client_module, "MAX_RETRY_AFTER_SECONDS", 1.0)
+    answers = iter([Script(429, b"Rate limit exceeded", {"Retry-After": "99999"})])
+
+    def answer(request: Seen) -> Script:
+        if request.path.endswith("/medias.json"):
+            return Script.json([])
+        return next(answers, Script.json([]))
+
+    started = time.monotonic()
+    with HostileServer(answer) as server, caplog.at_level("WARNING"):
+        run_tap({**config(server), "max_parallel_requests": 1}, select={"wistia_events"})
+    assert time.monotonic() - started < 15
+    assert "Wistia asked to wait 99,999 s (Retry-After: 99999)" in caplog.text
+    assert "waiting 1 s, its rate window, instead" in caplog.text
+
+
+def test_a_token_echoed_by_the_server_is_masked_in_errors_and_logs(tmp_path):
+    token = "wistia-echo-5e1f0c77"
+
+    def answer(request: Seen) -> Script:
+        echoed = request.headers.get("Authorization", "")
+        return Script.json({"error": f"bad token {echoed}", "code": "unauthorized"}, status=401)
+
+    with HostileServer(answer) as server:
+        cfg = {**config(server), "api_token": token}
+        inside = run_tap(cfg, select={"wistia_events"}, expect_error=True)
+        process = run_tap_process(cfg)
+    assert token not in str(inside.error)
+    assert "[redacted]" in str(inside.error)
+    assert process.returncode == 1
+    assert token not in process.stderr
+    assert "bad token Bearer [redacted]" in process.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.attacker.example/v1", "http://127.0.0.1.nip.io/v1", "http://localhost.evil/v1"],
+)
+def test_plain_http_to_a_host_that_only_looks_local_is_refused(url):
+    tap = TapWistia(config={"api_token": TOKEN, "api_url": url}, validate_config=False)
+    errors = tap._validate_config(raise_errors=False)
+    assert any(error.startswith("api_url: plain http is only allowed") for error in errors), errors
