@@ -241,6 +241,7 @@ def _compile(carried: dict[Path, tuple[Path, ...]]) -> _Projection:
     outputs = tuple(
         (path[0], path[1:], slots.setdefault(sources, len(slots)))
         for path, sources in carried.items()
+        if path
     )
     sources = tuple(tuple(path[0] if len(path) == 1 else path for path in paths) for paths in slots)
     return _Projection(sources=sources, outputs=outputs, paths=tuple(carried))

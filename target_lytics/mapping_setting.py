@@ -57,28 +57,54 @@ DEFAULT_MAPPING: Final[dict[str, Any]] = {
         "stream": "wistia_activity",
         "timestamp_field": "ended_at",
         "fields": {
-            "wistia_country": {"from": "country", "description": "Wistia Last Viewed Country"},
-            "wistia_state": {"from": "region", "description": "Wistia Last Viewed State"},
-            "wistia_city": {"from": "city", "description": "Wistia Last Viewed City"},
-            "wistia_org": {"from": "org", "description": "Wistia Last Viewed Org"},
+            "wistia_country": {
+                "from": "country",
+                "type": "string",
+                "merge": "latest",
+                "description": "Wistia Last Viewed Country",
+            },
+            "wistia_state": {
+                "from": "region",
+                "type": "string",
+                "merge": "latest",
+                "description": "Wistia Last Viewed State",
+            },
+            "wistia_city": {
+                "from": "city",
+                "type": "string",
+                "merge": "latest",
+                "description": "Wistia Last Viewed City",
+            },
+            "wistia_org": {
+                "from": "org",
+                "type": "string",
+                "merge": "latest",
+                "description": "Wistia Last Viewed Org",
+            },
             "wistia_percent_viewed": {
                 "from": "percent_viewed",
                 "type": "number",
+                "merge": "latest",
                 "description": "Wistia Last Viewed Percent",
             },
             "wistia_duration_viewed": {
                 "from": "duration_viewed",
                 "type": "number",
+                "merge": "latest",
                 "description": "Wistia Last Viewed Duration",
             },
             "wistia_media_names": {
                 "from": "media_name",
                 "as": "list",
+                "type": "[]string",
+                "merge": "merge",
                 "description": "Wistia Viewed Media Names",
             },
             "wisita_media_ids": {
                 "from": "media_id",
                 "as": "list",
+                "type": "[]string",
+                "merge": "merge",
                 "description": "Wistia Viewed Media IDs",
             },
             "wisita_media_percent": {
@@ -86,6 +112,7 @@ DEFAULT_MAPPING: Final[dict[str, Any]] = {
                 "as": "map",
                 "key": "media_id",
                 "type": "map[string]number",
+                "merge": "merge",
                 "description": "Wisita Viewed Media Percent",
             },
             "wistia_media_duation": {
@@ -93,17 +120,22 @@ DEFAULT_MAPPING: Final[dict[str, Any]] = {
                 "as": "map",
                 "key": "media_id",
                 "type": "map[string]number",
+                "merge": "merge",
                 "description": "Wistia Viewed Media Duration",
             },
             "first_name": {
                 "from": ["first_name", "conversion_data.first_name"],
                 "stream_field": "conversion.first_name",
+                "type": "string",
+                "merge": "latest",
                 "description": "First Name",
                 "pii": True,
             },
             "last_name": {
                 "from": ["last_name", "conversion_data.last_name"],
                 "stream_field": "conversion.last_name",
+                "type": "string",
+                "merge": "latest",
                 "description": "Last Name",
                 "pii": True,
             },
@@ -111,12 +143,14 @@ DEFAULT_MAPPING: Final[dict[str, Any]] = {
                 "from": ["email", "conversion_data.email"],
                 "stream_field": "conversion_data.email",
                 "as": "email",
+                "type": "string",
                 "identifier": True,
                 "description": "Email Address",
                 "pii": True,
             },
             "wistia_visitor_key": {
                 "from": "visitor_key",
+                "type": "string",
                 "identifier": True,
                 "description": "Wistia Visitor Key",
             },
@@ -300,7 +334,7 @@ def _parse_rule(raw: Any, where: str, errors: list[str]) -> FieldRule | None:
     elif "key" in raw:
         errors.append(f'{where}.key: only a row with "as": "map" takes a key')
     definition = _definition(raw, shape, where, errors)
-    if definition is None or not sources or not stream_field:
+    if definition is None or not sources or not stream_field or (shape == "map" and not key_field):
         return None
     return FieldRule(
         sources=sources,
