@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from target_lytics.sandbox.lql import Expression, Guard, parse_expression, parse_guard
+from target_lytics.sandbox.lql import Call, Expression, Guard, parse_expression, parse_guard
 from target_lytics.sandbox.profiles import Op, ProfileSchema, iso_time, parse_event_time
 from target_lytics.sandbox.schema import merge_op_of, type_family
 
@@ -105,6 +105,7 @@ class _Rule:
     type: str
     expression: Expression
     guard: Guard | None
+    counted: bool = False  # a ``count`` field counts records with a value, of any type
 
 
 class ProfileMapper:
@@ -121,19 +122,31 @@ class ProfileMapper:
             if definition is None:
                 continue
             guard = parse_guard(mapping.guard_expr) if mapping.guard_expr else None
-            rule = _Rule(mapping.field, definition.type, parse_expression(mapping.expr), guard)
+            rule = _Rule(
+                mapping.field,
+                definition.type,
+                parse_expression(mapping.expr),
+                guard,
+                counted=merge_op_of(definition) == "count",
+            )
             self._rules.setdefault(mapping.stream, []).append(rule)
         identifiers = tuple(sorted(name for name, d in fields.items() if d.identifier))
         self._identifier_rules = {
             stream: [rule for rule in rules if rule.field in identifiers]
             for stream, rules in self._rules.items()
         }
+        emails = {
+            rule.field
+            for rules in self._identifier_rules.values()
+            for rule in rules
+            if isinstance(rule.expression, Call) and rule.expression.name == "email"
+        }
         self.profile_schema = ProfileSchema(
             identity_fields=identifiers,
             ops={
                 name: cast("Op", merge_op_of(d)) for name, d in fields.items() if not d.identifier
             },
-            email_fields=(),
+            email_fields=tuple(sorted(emails)),  # looked up as email() stored them: lower-cased
         )
 
     def user_values(self, stream: str, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -142,7 +155,9 @@ class ProfileMapper:
         for rule in self._rules.get(stream, ()):
             if rule.field in values or (rule.guard is not None and not rule.guard.holds(record)):
                 continue
-            value = convert(rule.expression.evaluate(record), rule.type)
+            value = rule.expression.evaluate(record)
+            if not rule.counted:
+                value = convert(value, rule.type)
             if value is not None:
                 values[rule.field] = value
         return values

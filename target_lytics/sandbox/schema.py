@@ -268,6 +268,14 @@ def _publication(body: dict[str, Any]) -> tuple[str, str]:
     return tag, description
 
 
+def _stage_removal(draft: dict[str, Any], live: dict[str, Any], key: str) -> None:
+    """A removal in the draft: of a published item, staged; of a draft-only one, forgotten."""
+    if key in live:
+        draft[key] = None
+    else:
+        draft.pop(key, None)
+
+
 # --- the account's schema ----------------------------------------------------------------------
 
 
@@ -376,10 +384,10 @@ class AccountSchema:
         self._direct()
         if self.working_field(name) is None:
             raise SchemaError(404, f"field {name!r} not found")
-        self.draft_fields[name] = None
+        _stage_removal(self.draft_fields, self.live_fields, name)
         for key, mapping in self._working_mappings().items():
             if mapping.field == name:
-                self.draft_mappings[key] = None
+                _stage_removal(self.draft_mappings, self.live_mappings, key)
 
     def one_mapping(self, mapping_id: str) -> dict[str, Any]:
         """One mapping of the working schema."""
@@ -414,7 +422,7 @@ class AccountSchema:
         self._direct()
         if mapping_id not in self._working_mappings():
             raise SchemaError(404, f"mapping {mapping_id!r} not found")
-        self.draft_mappings[mapping_id] = None
+        _stage_removal(self.draft_mappings, self.live_mappings, mapping_id)
 
     @staticmethod
     def _check_mapping(mapping: MappingDef, others: dict[str, MappingDef], known: Any) -> None:

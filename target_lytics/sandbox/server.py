@@ -209,7 +209,13 @@ class Stats:
     def snapshot(self) -> dict[str, Any]:
         """The counters as ``GET /_sandbox/stats`` shows them."""
         names = ("requests", "collect_requests", "records_received", "records_stored")
-        more = ("rejected", "legacy_query_token", "dryrun_requests")
+        more = (
+            "rejected",
+            "legacy_query_token",
+            "dryrun_requests",
+            "schema_requests",
+            "schema_writes",
+        )
         with self._lock:
             shown: dict[str, Any] = {name: self._counts[name] for name in names}
             shown["by_status"] = dict(sorted(self._by_status.items()))
@@ -275,6 +281,9 @@ class LyticsApi:
         if request.path[:1] == ["_sandbox"]:
             return self._admin(request)
         reply = self._api(request)
+        if request.path[:2] == ["v2", "schema"]:
+            wrote = request.method != "GET" and reply.status < HTTPStatus.BAD_REQUEST
+            self.stats.count(schema_requests=1, schema_writes=int(wrote))
         if reply.body is not None and reply.status >= HTTPStatus.BAD_REQUEST:
             reply.body.setdefault("request_id", f"sbx-{next(self._request_ids):08d}")
         outcome: int | str = {"drop": "timeout", "reset": "reset"}.get(reply.action, reply.status)
