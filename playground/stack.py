@@ -1095,6 +1095,20 @@ class Stack:
         """Stop the stack."""
         self.stop()
 
+    def schema_step(self, *, dryrun: bool) -> MeltanoResult:
+        """Run target-lytics' schema step alone with ``schema_mode: apply`` (no input).
+
+        ``meltano invoke target-lytics`` with an empty input: the account check and the schema
+        step run, then the target finds nothing to send. With ``dryrun`` it only logs its plan.
+
+        Raises:
+            StackError: the command failed (with the end of its output).
+        """
+        env = {"TARGET_LYTICS_SCHEMA_MODE": "apply", "TARGET_LYTICS_DRYRUN": str(dryrun).lower()}
+        return self.meltano.command(
+            f"--environment={ENVIRONMENT}", "invoke", "target-lytics", extra_env=env
+        ).check()
+
     def expected_sessions(self, *, served: bool = False) -> list[ViewingSession]:
         """The viewing sessions of the account as it stands (``served``: read over its API)."""
         events = self.wistia.served_events() if served else self.wistia.events()
