@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
-from target_lytics.client import LyticsError
+from target_lytics.client import LyticsAuthError, LyticsError
 from target_lytics.schema import AccountField, AccountMapping, AccountSchema
 
 if TYPE_CHECKING:
@@ -31,6 +31,13 @@ _NOT_PATCHES: Final = frozenset({400, 403, 404, 405, 406, 409, 410, 422})
 
 class LyticsSchemaError(LyticsError):
     """The schema step stops the run: what is missing or conflicting, and the fix."""
+
+
+_SCHEMA_RIGHTS: Final = (
+    "; the schema step needs a token that may read the account's schema (schema_mode check) "
+    "and edit it (apply): use such a token, or set schema_mode to off and set the fields and "
+    "mappings up in Lytics yourself"
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -161,8 +168,25 @@ class SchemaApi:
         """Use ``client``'s connection, settings (``account_id``) and retries."""
         self._client = client
 
+    def _call(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        payload: Any = None,
+        passthrough: frozenset[int] = frozenset(),
+    ) -> tuple[int, Any]:
+        """One schema call; a refused token is reported with what the schema step needs."""
+        try:
+            return self._client.call(
+                method, path, what=what, payload=payload, passthrough=passthrough
+            )
+        except LyticsAuthError as error:
+            msg = f"{error}{_SCHEMA_RIGHTS}"
+            raise LyticsAuthError(msg) from None
+
     def _data(self, method: str, path: str, what: str, payload: Any = None) -> Any:
-        _, body = self._client.call(method, path, what=what, payload=payload)
+        _, body = self._call(method, path, what, payload)
         return body.get("data") if isinstance(body, dict) else None
 
     def read(self) -> AccountSchema:
@@ -182,16 +206,16 @@ class SchemaApi:
         Lytics' own rule: the patch listing answering 200 (even empty) means patches; an error
         or 404 means direct writes and a publish.
         """
-        status, _ = self._client.call(
-            "GET", _PATCHES, what="asking whether the account uses schema patches",
+        status, _ = self._call(
+            "GET", _PATCHES, "asking whether the account uses schema patches",
             passthrough=_NOT_PATCHES,
         )  # fmt: skip
         return 200 <= status < 300  # noqa: PLR2004
 
     def field(self, name: str) -> AccountField | None:
         """One field as the account holds it now (None when it does not exist)."""
-        status, body = self._client.call(
-            "GET", f"{_SCHEMA}/field/{quote(name, safe='')}", what=f"reading field {name}",
+        status, body = self._call(
+            "GET", f"{_SCHEMA}/field/{quote(name, safe='')}", f"reading field {name}",
             passthrough=frozenset({404}),
         )  # fmt: skip
         data = body.get("data") if isinstance(body, dict) and status < 300 else None  # noqa: PLR2004
@@ -199,17 +223,17 @@ class SchemaApi:
 
     def create_field(self, spec: FieldSpec) -> bool:
         """Create a field in the draft; False when it already existed (409)."""
-        status, _ = self._client.call(
-            "POST", f"{_SCHEMA}/field", what=f"creating field {spec.name}",
-            payload=direct_field_body(spec), passthrough=frozenset({409}),
+        status, _ = self._call(
+            "POST", f"{_SCHEMA}/field", f"creating field {spec.name}",
+            direct_field_body(spec), passthrough=frozenset({409}),
         )  # fmt: skip
         return status != 409  # noqa: PLR2004
 
     def create_mapping(self, spec: MappingSpec) -> bool:
         """Create a mapping in the draft; False when it already existed (409)."""
-        status, _ = self._client.call(
-            "POST", f"{_SCHEMA}/mapping", what=f"creating mapping {spec.describe()}",
-            payload=mapping_body(spec), passthrough=frozenset({409}),
+        status, _ = self._call(
+            "POST", f"{_SCHEMA}/mapping", f"creating mapping {spec.describe()}",
+            mapping_body(spec), passthrough=frozenset({409}),
         )  # fmt: skip
         return status != 409  # noqa: PLR2004
 
@@ -256,7 +280,7 @@ class SchemaApi:
 
     def discard_patch(self, patch_id: str) -> None:
         """Delete a patch that will not be applied (so no orphan draft patch stays behind)."""
-        self._client.call(
-            "DELETE", f"{_PATCHES}/{patch_id}", what="discarding the unapplied schema patch",
+        self._call(
+            "DELETE", f"{_PATCHES}/{patch_id}", "discarding the unapplied schema patch",
             passthrough=frozenset({404}),
         )  # fmt: skip

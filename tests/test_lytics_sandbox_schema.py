@@ -249,6 +249,8 @@ def test_records_reach_profiles_only_through_mappings_published_before_they_arri
     assert fields["unmapped"] == 1
     assert fields["contact.email"] == 4
     assert ok(call(empty, "GET", "/v2/stream/names")) == [STREAM]
+    every = ok(call(empty, "GET", "/v2/stream/fields"))
+    assert {"stream": STREAM, "field": "unmapped", "count": 1} in every
 
 
 def test_a_guard_decides_which_mapping_applies(empty):

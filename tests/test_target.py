@@ -478,6 +478,7 @@ def test_settings_defaults():
         ({"api_token": "Bearer at.x.y"}, "api_token: drop the 'Bearer ' prefix"),
         ({"api_token": "at.x\n.y"}, "api_token: contains spaces or line breaks"),
         ({"stream": " "}, "stream: must be a non-empty string"),
+        ({"schema_mode": "fix"}, "schema_mode: 'fix' is not one of check, apply, off"),
         (
             {"mapping": {"wistia_activity": {"fields": {"x": {"as": "set"}}}}},
             "mapping.wistia_activity",

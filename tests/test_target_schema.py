@@ -14,14 +14,17 @@ import io
 import json
 import logging
 import re
+import subprocess
+import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
 
 from target_lytics.account import LyticsAccountError
+from target_lytics.client import ClientSettings, LyticsAuthError, LyticsClient
 from target_lytics.sandbox import LyticsSandbox
-from target_lytics.schema_api import LyticsSchemaError
+from target_lytics.schema_api import LyticsSchemaError, SchemaApi
 from target_lytics.target import TargetLytics
 
 if TYPE_CHECKING:
@@ -412,3 +415,41 @@ def test_schema_calls_are_retried_like_collects(empty):
     by_status = stats(empty)["by_status"]
     assert (by_status["503"], by_status["429"], by_status["502"]) == (1, 1, 1)
     assert profiles(empty)[0]["email"] == "ed@example.com"
+
+
+def test_a_token_refused_on_the_schema_says_what_the_schema_step_needs(empty):
+    requests.post(
+        f"{empty.url}/_sandbox/faults", json={"fail_next": [403], "scope": "api"}, timeout=5
+    ).raise_for_status()
+    client = LyticsClient(ClientSettings(api_url=empty.url, api_token=TOKEN, retry_backoff=0.01))
+    try:
+        with pytest.raises(LyticsAuthError) as caught:
+            SchemaApi(client).read()
+    finally:
+        client.close()
+    message = str(caught.value)
+    assert "HTTP 403" in message
+    assert "reading the account's user fields" in message
+    assert "set schema_mode to off" in message
+    assert TOKEN not in message
+
+
+def test_the_cli_stops_with_the_check_message_and_no_traceback(empty, tmp_path):
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(config(empty)))
+    done = subprocess.run(
+        [sys.executable, "-m", "target_lytics", "--config", str(config_file)],
+        input=singer([session(1)]),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""  # no STATE: nothing was sent
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1
+    assert "lacks what the mapping setting needs" in errors[0]
+    assert "missing field wistia_visitor_key (string, identifier)" in done.stderr
+    assert stats(empty)["collect_requests"] == 0

@@ -47,16 +47,31 @@ class SchemaRoutes:
         method, path = request.method, request.path
         try:
             match path:
-                case ["v2", "stream", "names"] if method == "GET":
-                    return success(sorted(self.store.stream_counts(account)))
-                case ["v2", "stream", stream, "fields"] if method == "GET":
-                    return success(self.store.stream_fields(account, stream))
+                case ["v2", "stream", *rest] if method == "GET":
+                    return self._streams(account, rest)
                 case ["v2", "schema", "patch", table, *rest] if table == TABLE:
                     return self._patches(request, account, rest)
                 case ["v2", "schema", table, *rest] if table == TABLE:
                     return self._schema(request, account, rest)
         except SchemaError as error:
             return Reply(error.status, message(error.status, error.message, data=None))
+        return None
+
+    def _streams(self, account: str, rest: list[str]) -> Reply | None:
+        """Stream names, and the fields their newest events hold (all streams, or one)."""
+        match rest:
+            case ["names"]:
+                return success(sorted(self.store.stream_counts(account)))
+            case ["fields"]:
+                return success(
+                    [
+                        {"stream": stream, **item}
+                        for stream in sorted(self.store.stream_counts(account))
+                        for item in self.store.stream_fields(account, stream)
+                    ]
+                )
+            case [stream, "fields"]:
+                return success(self.store.stream_fields(account, stream))
         return None
 
     def _change(self, account: str, action: Callable[[AccountSchema], Any]) -> Any:
