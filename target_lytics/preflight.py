@@ -19,6 +19,7 @@ With ``dryrun`` the plan is logged and nothing is written to the schema (nor sto
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final, Literal
@@ -142,15 +143,18 @@ class SchemaStep:
         self.logger = logger
         self.clock = clock
 
-    def run(self) -> AccountSchema:
+    def run(self, held: AccountSchema | None = None) -> AccountSchema:
         """Return the account's schema once it holds what the mapping needs (or in a dry run).
+
+        ``held`` is the account's schema when already read (else it is read first).
 
         Raises:
             LyticsSchemaError: ``check`` found something missing or conflicting; ``apply`` met
                 a conflict or others' unpublished changes, or could not confirm its writes.
             LyticsError: Lytics refused a schema call or kept failing.
         """
-        held = self.api.read()
+        if held is None:
+            held = self.api.read()
         plan = plan_schema(self.required, held)
         if self.dryrun:
             for line in plan_lines(plan, self.mode):
@@ -262,24 +266,31 @@ def preflight(  # noqa: PLR0913 - the run's settings that matter here, all keywo
 ) -> Preflight:
     """Check the token and account, then run the schema step; before any input is read.
 
+    The schema is read while the token is checked (the reads carry the same ``account_id``),
+    so a run's start waits one round trip; a refused token is still what is reported.
+
     Raises:
         LyticsError: the token, the account or the schema stops the run (the message says why).
     """
-    account = choose_account(read_accounts(client.check_token()), account_id)
+    api = SchemaApi(client)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lytics-preflight") as pool:
+        reading = pool.submit(api.read) if mode != "off" else None
+        account = choose_account(read_accounts(client.check_token()), account_id)
+        held = reading.result() if reading is not None else None
     logger.info(
         "Lytics token accepted for account %s%s",
         account.describe(),
         "; dry run: Lytics stores nothing" if dryrun else "",
     )
-    if mode == "off":
+    if held is None:
         logger.info("schema_mode off: the account's fields and mappings are not checked")
         return Preflight(account, None)
     step = SchemaStep(
-        api=SchemaApi(client),
+        api=api,
         account=account,
         required=required_schema(mappings, stream_setting),
         mode=mode,
         dryrun=dryrun,
         logger=logger,
     )
-    return Preflight(account, step.run())
+    return Preflight(account, step.run(held))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -593,3 +594,27 @@ def test_a_version_maps_each_stream_by_its_own_mappings_only():
     assert mapper.profile_schema.identity_fields == ("email",)
     assert mapper.profile_schema.email_fields == ("email",)
     assert mapper.reads("signups") == {"mail", "plan"}
+
+
+def test_the_cli_starts_an_account_from_a_preset_with_schema_patches(tmp_path):
+    ready = tmp_path / "ready.json"
+    argv = [sys.executable, "-m", "target_lytics.sandbox", "--port", "0", "--quiet"]
+    argv += ["--ready-file", str(ready), "--preset", "empty", "--schema-patches"]
+    argv += ["--account", "acct-new", "--token", "tok-new", "--account-name", "New"]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 15
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        url = json.loads(ready.read_text())["url"]
+        headers = {"Authorization": "tok-new"}
+        [account] = requests.get(f"{url}/api/account", headers=headers, timeout=5).json()["data"]
+        assert (account["id"], account["name"]) == ("acct-new", "New")
+        fields = requests.get(f"{url}/v2/schema/user/field", headers=headers, timeout=5)
+        assert fields.json()["data"] == []
+        patches = requests.get(f"{url}/v2/schema/patch/user", headers=headers, timeout=5)
+        assert (patches.status_code, patches.json()["data"]) == (200, [])
+    finally:
+        process.terminate()
+        out, _ = process.communicate(timeout=15)
+    assert "account: acct-new (empty, 0 published schema versions; schema patches enabled)" in out
