@@ -120,6 +120,7 @@ def serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         tokens={args.token: args.account},
+        names={args.account: args.account_name} if args.account_name else None,
         preset=args.preset,
         schema_patches=args.schema_patches,
         faults=Faults(latency_ms=args.latency_ms),

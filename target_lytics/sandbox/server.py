@@ -782,6 +782,7 @@ class LyticsSandbox:
         tokens: Mapping[str, str | Sequence[str]] | None = None,
         preset: Preset = "wistia-import",
         schema_patches: bool = False,
+        names: Mapping[str, str] | None = None,
         expired_tokens: Collection[str] = (EXPIRED_TOKEN,),
         faults: Faults | None = None,
         oversize_status: Literal[413, 400] = 413,
@@ -798,6 +799,7 @@ class LyticsSandbox:
             preset: How those accounts start: ``wistia-import`` (the fields and mappings
                 Lytics' own Wistia import sets up) or ``empty``.
             schema_patches: Whether those accounts have ``enable_schema_patches``.
+            names: Account id -> name, for accounts created here (default: from the id).
             expired_tokens: Tokens answered with 401 "Expired Token".
             faults: Initial fault settings (default: none).
             oversize_status: Status for bodies over 10 MB (unconfirmed for Lytics: 413 or 400).
@@ -821,7 +823,13 @@ class LyticsSandbox:
         for token, accounts in (tokens or {DEFAULT_TOKEN: DEFAULT_ACCOUNT}).items():
             self._first_token = self._first_token or token
             for account in [accounts] if isinstance(accounts, str) else accounts:
-                self.add_account(account, token, preset=preset, schema_patches=schema_patches)
+                self.add_account(
+                    account,
+                    token,
+                    preset=preset,
+                    schema_patches=schema_patches,
+                    name=(names or {}).get(account),
+                )
         self.api = LyticsApi(
             store=self.store,
             book=self.book,
