@@ -136,11 +136,6 @@ class StreamMapping:
         object.__setattr__(self, "compiled", _compile(carried))
 
     @property
-    def stream_fields(self) -> tuple[str, ...]:
-        """The stream fields this mapping sends (dotted), in table order."""
-        return tuple(dotted(path) for path in self.compiled.paths)
-
-    @property
     def identity_paths(self) -> tuple[tuple[str, Path], ...]:
         """(identifier user field, stream field carrying it): values Lytics limits to 256 bytes."""
         return tuple(
@@ -233,7 +228,6 @@ class _Projection:
 
     sources: tuple[tuple[str | Path, ...], ...]
     outputs: tuple[tuple[str, Path, int], ...]  # (top-level key, the rest of the path, source)
-    paths: tuple[Path, ...]
 
 
 def _compile(carried: dict[Path, tuple[Path, ...]]) -> _Projection:
@@ -244,7 +238,7 @@ def _compile(carried: dict[Path, tuple[Path, ...]]) -> _Projection:
         if path
     )
     sources = tuple(tuple(path[0] if len(path) == 1 else path for path in paths) for paths in slots)
-    return _Projection(sources=sources, outputs=outputs, paths=tuple(carried))
+    return _Projection(sources=sources, outputs=outputs)
 
 
 def map_record(mapping: StreamMapping, record: dict[str, Any]) -> dict[str, Any]:
