@@ -95,6 +95,11 @@ def plan_lines(plan: SchemaPlan, mode: SchemaMode) -> list[str]:
     if plan.ready:
         return ["nothing to do: the account holds every field and mapping the mapping needs"]
     lines = plan.steps()
+    identities = [spec.name for spec in plan.create_fields if spec.definition.identifier]
+    if identities:
+        lines.append(
+            f"new identifier fields: Lytics would join profiles on {', '.join(identities)}"
+        )
     if plan.needs_publish:
         lines.append("publish once (or, on an account with schema patches, apply one patch)")
     lines += [
@@ -177,6 +182,14 @@ class SchemaStep:
     def _apply(self, plan: SchemaPlan) -> None:
         tag = schema_tag(self.clock())
         description = schema_description(self.required, plan)
+        identities = [spec.name for spec in plan.create_fields if spec.definition.identifier]
+        if identities:  # identity resolution changes: never silently
+            self.logger.warning(
+                "Lytics schema: creating identifier field(s) %s on account %s: from now on "
+                "Lytics joins profiles that share their values",
+                ", ".join(identities),
+                self.account.describe(),
+            )
         if self.api.uses_patches():
             if plan.unpublished:
                 msg = (

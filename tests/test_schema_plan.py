@@ -269,6 +269,7 @@ def test_apply_conflicts_say_nothing_was_changed():
 def test_the_dry_run_plan_says_what_apply_would_do_and_what_check_would_do():
     lines = plan_lines(plan_schema(REQUIRED, AccountSchema()), "check")
     assert lines[0] == "create field wistia_country (string, latest)"
+    assert "new identifier fields: Lytics would join profiles on email, wistia_visitor_key" in lines
     assert lines[-2].startswith("publish once")
     assert lines[-1] == "schema_mode check would stop this run before sending anything"
     assert plan_lines(plan_schema(REQUIRED, held_as_required()), "apply") == [

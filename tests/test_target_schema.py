@@ -181,7 +181,7 @@ def test_check_reads_no_input_line_before_it_stops(empty):
     assert watched.lines_read == 0
 
 
-def test_apply_sets_up_an_empty_account_and_a_second_apply_writes_nothing(empty, capfd):
+def test_apply_sets_up_an_empty_account_and_a_second_apply_writes_nothing(empty, capfd, caplog):
     anonymous = session(
         1,
         visitor_key="vk-ann",
@@ -210,6 +210,8 @@ def test_apply_sets_up_an_empty_account_and_a_second_apply_writes_nothing(empty,
         ended_at="2025-10-17T11:00:00.000000Z",
     )
     run(empty, [later, conversion, anonymous], schema_mode="apply")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("creating identifier field(s) email, wistia_visitor_key" in w for w in warnings)
     sent = requests_made(capfd.readouterr().err)
     assert sent == [
         "GET /api/account 200",
