@@ -27,4 +27,3 @@ def test_a_malformed_date_reaches_the_tap_unchanged_and_fails_with_its_message(m
     run = meltano.run("tap-wistia", "target-jsonl", extra_env=setting, timeout=RUN_TIMEOUT)
     assert not run.ok
     assert f"start_date: {value!r} is not a date; use YYYY-MM-DD" in run.output, run.tail(30)
-
