@@ -1,11 +1,13 @@
 """``make demo``: the whole pipeline on this machine, against the local Wistia and Lytics sandboxes.
 
 Runs ``python -m playground.demo``: installs the Meltano plugins, starts both sandboxes with a
-generated Wistia account (6,000 events over 5 days), runs
-``meltano --environment=sandbox run tap-wistia target-lytics`` twice — a backfill, then an
-incremental run after an hour's worth of new events and a late ``percent_viewed`` update — stops
-the sandboxes and shows what happened: events read, sessions built, records delivered, requests,
-time and memory, and three merged Lytics profiles next to the Wistia events they came from.
+generated Wistia account (6,000 events over 5 days) and an empty Lytics account, shows the schema
+plan target-lytics' mapping needs (a dry run), applies it (``schema_mode: apply``), runs
+``meltano --environment=sandbox run tap-wistia target-lytics`` twice (``schema_mode: check``, the
+default) — a backfill, then an incremental run after an hour's worth of new events and a late
+``percent_viewed`` update — stops the sandboxes and shows what happened: events read, sessions
+built, records delivered, requests, time and memory, the account's schema, and three merged
+Lytics profiles next to the Wistia events they came from.
 
 The data stays in ``var/demo/`` (Lytics: ``lytics.sqlite3``; Meltano's state: ``meltano.db``;
 logs). It exits non-zero with the reason when anything fails, and leaves nothing running.
@@ -101,8 +103,18 @@ def _stop_on_signal(signum: int, frame: FrameType | None) -> NoReturn:  # noqa: 
 
 
 def demo_stack(workdir: Path) -> Stack:
-    """The demo's stack (account, Wistia's request limit), also for benchmarks to measure."""
-    return Stack(workdir, SPEC, wistia_rate_limit=WISTIA_RATE_LIMIT)
+    """The demo's stack (accounts, Wistia's request limit), also for benchmarks to measure.
+
+    The Lytics account starts empty; the demo sets its schema up explicitly, so the pipeline
+    runs with the default ``schema_mode: check``.
+    """
+    return Stack(
+        workdir,
+        SPEC,
+        wistia_rate_limit=WISTIA_RATE_LIMIT,
+        lytics_preset="empty",
+        schema_mode="check",
+    )
 
 
 def run_demo() -> None:
@@ -115,16 +127,21 @@ def run_demo() -> None:
     say(f"   done in {installed.seconds:.1f} s")
     with stack:
         describe_sandboxes(stack)
-        heading("2. Backfill: meltano --environment=sandbox run tap-wistia target-lytics")
-        say(f"   (start_date {stack.wistia.account.first_day}, so everything since the first day)")
+        heading("2. The schema plan for the empty Lytics account (dryrun, schema_mode: apply)")
+        show_plan(stack)
+        heading("3. Apply it: meltano invoke target-lytics with schema_mode: apply")
+        apply_schema(stack)
+        heading("4. Backfill: meltano --environment=sandbox run tap-wistia target-lytics")
+        say(f"   (start_date {stack.wistia.account.first_day}, so everything since the first day;")
+        say("   schema_mode: check, the default, finds every field and mapping in place)")
         report_run(stack, pipeline(stack))
-        heading("3. An hour later")
+        heading("5. An hour later")
         late = add_an_hour(stack)
-        heading("4. Incremental run: the same command")
+        heading("6. Incremental run: the same command")
         incremental = pipeline(stack)
         report_run(stack, incremental)
         report_late_update(stack, late)
-        heading("5. Check")
+        heading("7. Check")
         sessions = check_everything(stack)
         profiles = stack.lytics.profiles()
     say()
@@ -133,6 +150,7 @@ def run_demo() -> None:
     say()
     say("Look again without the sandboxes running:")
     db = stack.lytics.db_path.relative_to(PROJECT_ROOT)
+    say(f"   .venv/bin/lytics-sandbox schema --db {db}")
     say(f"   .venv/bin/lytics-sandbox profiles --db {db} --limit 3")
     state_db = stack.meltano.database.relative_to(PROJECT_ROOT)
     say(f"   MELTANO_DATABASE_URI=sqlite:///{state_db} \\")
@@ -148,7 +166,54 @@ def describe_sandboxes(stack: Stack) -> None:
         f"{spec.medias} medias, {spec.visitors} visitors, {WISTIA_RATE_LIMIT} requests/min"
     )
     db = stack.lytics.db_path.relative_to(PROJECT_ROOT)
-    say(f"Lytics sandbox  {stack.lytics.url}   data in {db}")
+    fields = len(stack.lytics.schema()["fields"])
+    say(f"Lytics sandbox  {stack.lytics.url}   an empty account ({fields} fields), data in {db}")
+
+
+_PLAN_LINE = "Lytics schema plan (dry run, nothing is written): "
+
+
+def show_plan(stack: Stack) -> None:
+    """What apply would create, as target-lytics' dry run logs it."""
+    result = stack.schema_step(dryrun=True)
+    steps = [
+        line.split(_PLAN_LINE, 1)[1] for line in result.output.splitlines() if _PLAN_LINE in line
+    ]
+    if not steps:
+        msg = f"target-lytics logged no schema plan; its output ends with:\n{result.tail()}"
+        raise DemoError(msg)
+    fields = [step for step in steps if step.startswith("create field")]
+    mappings = [step for step in steps if step.startswith("create mapping")]
+    say(f"   {len(fields)} fields and {len(mappings)} mappings to create, then one publish:")
+    for field, mapping in zip(fields, mappings, strict=False):
+        name = field.removeprefix("create field ")
+        say(f"   {name:<44} <- {mapping.split(': ', 1)[1]}")
+    say(
+        f"   ({stack.lytics.stats()['schema_writes']} schema writes so far: the plan wrote nothing)"
+    )
+
+
+def apply_schema(stack: Stack) -> None:
+    """Create the fields and mappings and publish them; show what the account holds then."""
+    stack.lytics.reset_stats()
+    result = stack.schema_step(dryrun=False)
+    lytics = stack.lytics.stats()
+    schema = stack.lytics.schema()
+    [version] = schema["versions"]
+    say(
+        f"   done in {result.seconds:.1f} s: {lytics['schema_writes']} schema writes "
+        f"({len(schema['fields'])} fields, {len(schema['mappings'])} mappings, 1 publish), "
+        f"published as {version['tag']!r}"
+    )
+    identifiers = [field["id"] for field in schema["fields"] if field["is_identifier"]]
+    say(f"   profiles now join on {' and '.join(identifiers)}")
+    stack.lytics.reset_stats()
+    stack.schema_step(dryrun=False)
+    again = stack.lytics.stats()
+    say(
+        f"   the same again: {again['schema_requests']} schema reads, "
+        f"{again['schema_writes']} writes (everything is in place)"
+    )
 
 
 def pipeline(stack: Stack) -> PipelineRun:
@@ -247,7 +312,7 @@ def report_late_update(stack: Stack, late: dict[str, Any]) -> None:
     )
     key = activity_key(lytics_records([session])[0])
     versions = [
-        event["record"].get("wistia_percent_viewed", 0)
+        event["record"].get("percent_viewed", 0)
         for event in stack.lytics.stored_events()
         if activity_key(event["record"]) == key
     ]

@@ -18,10 +18,15 @@ gets its own Meltano system database, so runs never share state.
 Nothing is left running: services and pipelines stop on ``with`` exit, at interpreter exit
 (``atexit``), and the sandboxes also die with their parent process (``PR_SET_PDEATHSIG``).
 
+The Lytics sandbox starts with an empty account (``lytics_preset``) and target-lytics runs with
+``schema_mode: apply``, so every stack's account is set up through the schema step, as a new
+Lytics account would be.
+
 The expectation helpers at the end compute, from the Wistia account alone, the viewing sessions
 a correct pipeline delivers and the Lytics records and profiles they make, with the same pure
-functions the plugins and the Lytics sandbox use (``sessionize``, the default mapping,
-``merge_fragments``): the pipeline under test is the only thing not reused.
+functions the plugins and the Lytics sandbox use (``sessionize``, the default mapping and the
+schema it compiles to, the sandbox's mapping evaluation and ``merge_fragments``): the pipeline
+under test is the only thing not reused.
 """
 
 from __future__ import annotations
@@ -49,13 +54,19 @@ import requests
 from tap_wistia.events import EventProblems, normalize_event, view_event
 from tap_wistia.sandbox import SANDBOX_TOKEN, Account, AccountSpec
 from tap_wistia.sessions import Carry, ViewingSession, sessionize
-from target_lytics.mapping import StreamPlan, mappings_from_setting, plan_stream
+from target_lytics.mapping import StreamPlan, plan_stream
+from target_lytics.mapping_setting import mappings_from_setting
 from target_lytics.sandbox import merge_fragments
+from target_lytics.sandbox.mapper import ProfileMapper
 from target_lytics.sandbox.profiles import parse_event_time
+from target_lytics.sandbox.schema import FieldDef, MappingDef, Version
+from target_lytics.schema import RequiredSchema, required_schema
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
     from types import TracebackType
+
+    from target_lytics.sandbox.presets import Preset
 
 __all__ = [
     "ACTIVITY_STREAM",
@@ -87,6 +98,7 @@ __all__ = [
     "media_durations",
     "process_tree",
     "profile_differences",
+    "published_version",
     "read_process",
     "wait_until",
 ]
@@ -601,9 +613,18 @@ class LyticsSandboxProcess(SandboxProcess):
     name = "lytics-sandbox"
 
     def __init__(
-        self, workdir: Path, *, db_path: Path | None = None, latency_ms: float = 0
+        self,
+        workdir: Path,
+        *,
+        db_path: Path | None = None,
+        latency_ms: float = 0,
+        preset: Preset = "empty",
     ) -> None:
-        """Describe the sandbox: where it stores events and how slow it answers."""
+        """Describe the sandbox: where it stores events, how slow it answers, its account.
+
+        ``preset``: how the account starts, ``empty`` or ``wistia-import`` (as Lytics' own
+        Wistia import leaves it).
+        """
         self.db_path = db_path or workdir / "lytics.sqlite3"
         argv = [
             sys.executable,
@@ -613,6 +634,7 @@ class LyticsSandboxProcess(SandboxProcess):
             "--quiet",
             f"--db={self.db_path}",
             f"--latency-ms={latency_ms}",
+            f"--preset={preset}",
         ]
         super().__init__(argv, workdir)
         self.argv.append(f"--ready-file={self.ready_file}")
@@ -639,6 +661,10 @@ class LyticsSandboxProcess(SandboxProcess):
                 break
         events.sort(key=lambda event: event["id"])
         return events
+
+    def schema(self, account: str = "acct-sandbox") -> dict[str, Any]:
+        """An account's fields, mappings, published versions and patches (the admin view)."""
+        return dict(self.admin_get(f"accounts/{account}/schema"))
 
     def profiles(self) -> list[dict[str, Any]]:
         """Every merged profile (oldest first), as ``/_sandbox/profiles`` shows them."""
@@ -1008,15 +1034,20 @@ class Stack:
         wistia_rate_limit: int = 0,
         wistia_latency_ms: int = 0,
         lytics_latency_ms: float = 0,
+        lytics_preset: Preset = "empty",
+        schema_mode: str = "apply",
         settings: Mapping[str, str] | None = None,
         sys_dir: Path | None = None,
     ) -> None:
         """Describe the stack; nothing starts before ``start()`` (or ``with``)."""
         self.workdir = workdir
+        self.schema_mode = schema_mode
         self.wistia = WistiaSandboxProcess(
             spec, workdir, rate_limit=wistia_rate_limit, latency_ms=wistia_latency_ms
         )
-        self.lytics = LyticsSandboxProcess(workdir, latency_ms=lytics_latency_ms)
+        self.lytics = LyticsSandboxProcess(
+            workdir, latency_ms=lytics_latency_ms, preset=lytics_preset
+        )
         self.meltano = Meltano(
             database=workdir / "meltano.db",
             logs=workdir / "runs",
@@ -1041,6 +1072,7 @@ class Stack:
             "TAP_WISTIA_API_URL": self.wistia.url,
             "TAP_WISTIA_START_DATE": self.wistia.account.first_day.isoformat(),
             "TARGET_LYTICS_API_URL": self.lytics.url,
+            "TARGET_LYTICS_SCHEMA_MODE": self.schema_mode,
             **self.meltano.settings,
         }
         return self
@@ -1062,6 +1094,20 @@ class Stack:
     ) -> None:
         """Stop the stack."""
         self.stop()
+
+    def schema_step(self, *, dryrun: bool) -> MeltanoResult:
+        """Run target-lytics' schema step alone with ``schema_mode: apply`` (no input).
+
+        ``meltano invoke target-lytics`` with an empty input: the account check and the schema
+        step run, then the target finds nothing to send. With ``dryrun`` it only logs its plan.
+
+        Raises:
+            StackError: the command failed (with the end of its output).
+        """
+        env = {"TARGET_LYTICS_SCHEMA_MODE": "apply", "TARGET_LYTICS_DRYRUN": str(dryrun).lower()}
+        return self.meltano.command(
+            f"--environment={ENVIRONMENT}", "invoke", "target-lytics", extra_env=env
+        ).check()
 
     def expected_sessions(self, *, served: bool = False) -> list[ViewingSession]:
         """The viewing sessions of the account as it stands (``served``: read over its API)."""
@@ -1129,10 +1175,9 @@ def activity_key(record: Mapping[str, Any]) -> ActivityKey:
     The default mapping sends no session id; a session is told apart by its visitor, its media
     and when it ended (sessions of one visitor on one media never overlap).
     """
-    media_ids = record.get("wisita_media_ids") or [""]
     return (
-        str(record.get("wistia_visitor_key", "")),
-        str(media_ids[0]),
+        str(record.get("visitor_key", "")),
+        str(record.get("media_id", "")),
         str(record.get("ended_at", "")),
     )
 
@@ -1249,13 +1294,39 @@ def claimed_sessions(
     return [session for session in sessions if session.ended_at < limit]
 
 
+def published_version(required: RequiredSchema, marker: int = 0) -> Version:
+    """The Lytics sandbox's published schema holding exactly ``required`` (what apply creates)."""
+    fields = {
+        spec.name: FieldDef(
+            name=spec.name,
+            type=spec.definition.type,
+            merge_op=spec.definition.merge_op or "",
+            identifier=spec.definition.identifier,
+            pii=spec.definition.pii,
+            shortdesc=spec.definition.description,
+        )
+        for spec in required.fields
+    }
+    mappings = {
+        f"{n:032x}": MappingDef(f"{n:032x}", spec.field, spec.stream, spec.expr)
+        for n, spec in enumerate(required.mappings, start=1)
+    }
+    return Version(1, "expected", "the schema the mapping needs", "", marker, fields, mappings)
+
+
 def expected_profiles(sessions: Iterable[ViewingSession]) -> list[dict[str, Any]]:
-    """The Lytics profiles the sessions' records make (Lytics' own merge, in session order)."""
+    """The Lytics profiles the sessions' records make, on an account set up for the mapping.
+
+    The account holds the schema the default mapping needs; Lytics' own mapping evaluation and
+    merge, in session order.
+    """
+    mapper = ProfileMapper(published_version(required_schema(mappings_from_setting(None))))
     events = []
     for seq, record in enumerate(lytics_records(sessions)):
         moment = parse_event_time(record.get("ended_at"))
-        events.append((moment if moment is not None else 0, seq, record))
-    return merge_fragments(events)
+        values = mapper.user_values(ACTIVITY_STREAM, record)
+        events.append((moment if moment is not None else 0, seq, values))
+    return merge_fragments(events, mapper.profile_schema)
 
 
 def _identity(profile: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:

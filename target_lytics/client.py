@@ -5,7 +5,8 @@ rate-limit headers and only says "wait and retry" on 429 and 5xx. This module tu
 into two outcomes the sink can rely on: a request returns once Lytics has durably accepted every
 record it carried, or it raises an exception whose message says what to fix. Along the way it
 retries transient failures with exponential backoff and jitter (honouring `Retry-After`), splits a
-request Lytics finds too large, and keeps several requests in flight at once.
+request Lytics finds too large, and keeps several requests in flight at once. The account check
+and the schema API (`schema_api`) go through the same retry path (`call`).
 
 The token travels only in the `Authorization` header (never in a URL, a log line or a message).
 """
@@ -13,6 +14,7 @@ The token travels only in the `Authorization` header (never in a URL, a log line
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import math
 import random
@@ -238,9 +240,11 @@ class LyticsClient:
                 self._sessions.append(session)
         return session
 
-    def _params(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+    def _params(
+        self, extra: dict[str, str] | None = None, *, collect: bool = True
+    ) -> dict[str, str]:
         params = dict(extra or {})
-        if self.settings.dryrun:
+        if self.settings.dryrun and collect:
             params["dryrun"] = "true"
         if self.settings.account_id:
             params["account_id"] = self.settings.account_id
@@ -256,14 +260,20 @@ class LyticsClient:
         body: bytes | None = None,
         report: CollectReport | None = None,
         abort: threading.Event | None = None,
+        passthrough: frozenset[int] = frozenset(),
     ) -> requests.Response:
-        """Send until Lytics gives a final answer: 2xx or 413 are returned, the rest raise."""
+        """Send until Lytics gives a final answer, which is returned or raised.
+
+        2xx, 413 and the ``passthrough`` statuses are returned; other refusals raise.
+        """
         settings = self.settings
         attempt = 0
         while True:
             if abort is not None and abort.is_set():
                 raise _AbortedError
-            outcome = self._attempt(method, self._base + path, params, body, what)
+            outcome = self._attempt(
+                method, self._base + path, params, body, what, passthrough=passthrough
+            )
             if isinstance(outcome, requests.Response):
                 return outcome
             reason, wait_for = outcome
@@ -292,8 +302,15 @@ class LyticsClient:
                 raise _AbortedError
             attempt += 1
 
-    def _attempt(
-        self, method: str, url: str, params: dict[str, str], body: bytes | None, what: str
+    def _attempt(  # noqa: PLR0913 - one request's parts
+        self,
+        method: str,
+        url: str,
+        params: dict[str, str],
+        body: bytes | None,
+        what: str,
+        *,
+        passthrough: frozenset[int] = frozenset(),
     ) -> requests.Response | tuple[str, float | None]:
         """One try: a final answer, or why to retry and how long Lytics asked us to wait."""
         try:
@@ -308,7 +325,7 @@ class LyticsClient:
         except (requests.Timeout, requests.ConnectionError, ChunkedEncodingError) as exc:
             return _network_reason(exc), None
         status = response.status_code
-        if 200 <= status < 300 or status == 413:  # noqa: PLR2004
+        if 200 <= status < 300 or status == 413 or status in passthrough:  # noqa: PLR2004
             return response
         if not is_retriable(status):
             raise self._refusal(response, what)
@@ -331,13 +348,48 @@ class LyticsClient:
 
     # -- calls ---------------------------------------------------------------------------------
 
-    def check_token(self) -> dict[str, Any]:
-        """Confirm the token works before any input is read (`GET /api/account`); return it.
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        payload: Any = None,
+        passthrough: frozenset[int] = frozenset(),
+    ) -> tuple[int, Any]:
+        """One JSON request to the API, retried like collects; returns (status, decoded body).
+
+        Statuses in ``passthrough`` (say 404, 409) come back for the caller to judge; other
+        refusals raise with Lytics' own words. The token travels only in the header.
+
+        Raises:
+            LyticsError: Lytics refused the request, or kept failing until the retries ran out.
+        """
+        body = None if payload is None else json.dumps(payload).encode()
+        params = self._params(collect=False)
+        response = self._send(
+            method, path, what=what, params=params, body=body, passthrough=passthrough
+        )
+        if response.status_code == 413:  # noqa: PLR2004 - only collects split
+            raise self._refusal(response, what)
+        try:
+            decoded = response.json() if response.content else None
+        except ValueError:
+            decoded = None
+        return response.status_code, decoded
+
+    def check_token(self) -> Any:
+        """Confirm the token works before any input is read (`GET /api/account`).
+
+        Returns the answer's ``data``: the accounts the token reaches (a list, or one object).
+        The listing is asked without ``account_id``, so a wrong one is reported with the
+        accounts the token does reach (`account.choose_account`).
 
         Raises:
             LyticsAuthError: the token is missing, wrong, expired or lacks access.
+            LyticsResponseError: the answer is not Lytics' account listing.
         """
-        response = self._send("GET", "/api/account", what="the token check", params=self._params())
+        response = self._send("GET", "/api/account", what="the token check", params={})
         if response.status_code != 200:  # noqa: PLR2004
             raise self._refusal(response, "the token check")
         try:
@@ -345,7 +397,7 @@ class LyticsClient:
         except ValueError:
             body = None
         data = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(data, dict):
+        if not isinstance(data, dict | list):
             msg = (
                 f"{self._base}/api/account did not answer like Lytics "
                 f"({describe_answer(response)}): check api_url"

@@ -1,114 +1,148 @@
-"""Turn Singer records into Lytics records: the declarative field table and the functions using it.
+"""What a Singer record becomes in Lytics: a stream record, and the user fields it fills.
 
-Everything here is pure (no I/O, no Singer, no HTTP) so every row of the table can be unit-tested
-and the sink stays a thin shell.
+Lytics keeps what is collected into a stream as it arrives; user fields get values only through
+the account's mappings (LQL expressions over the stream's fields). So each row of the mapping
+table (`mapping_setting`) says three things about one user field: which source values feed it,
+the *stream field* that carries them to Lytics, and the field's definition (type, merge op,
+identifier). The first two make the record sent (`map_record`); the stream field and the
+definition make the field and mapping the account must hold (`schema.required_schema`).
 
-The field table is plain JSON-like data, in exactly the form users write in the `mapping` setting,
-so there is one format to document and one parser for both (see `DEFAULT_MAPPING`)::
-
-    {
-      "<singer stream>": {
-        "stream": "<Lytics stream>",           # optional, default: the Singer stream name
-        "timestamp_field": "<Lytics field>",   # optional, sent as ?timestamp_field=
-        "fields": {
-          "<Lytics field>": "<source path>",   # shorthand for {"from": "<source path>"}
-          "<Lytics field>": {
-            "from": "<path>" | ["<path>", ...],  # first non-empty value wins
-            "as": "value" | "list" | "map",      # default "value"
-            "key": "<path>" | ["<path>", ...]    # "map" only: the map's key
-          },
-          "<Lytics field>": null               # in an override: drop a default field
-        }
-      },
-      "<singer stream>": null                  # in an override: send this stream unmapped
-    }
-
-Source paths are dotted (`conversion_data.email` reads `record["conversion_data"]["email"]`).
+Everything here is pure (no I/O, no Singer, no HTTP). A mapping is compiled once, so applying it
+per record is a projection: each distinct source read once, each stream field written once.
 Empty values (None, blank strings, empty lists and objects) are never sent: Lytics would store
 them and erase the profile's existing value.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Final, Literal, cast
+from typing import TYPE_CHECKING, Any
 
-Shape = Literal["value", "list", "map"]
-SHAPES: Final[tuple[Shape, ...]] = ("value", "list", "map")
-
-#: The Lytics Wistia integration's documented field table (lytics-api.md), including the field
-#: names Lytics spells `wisita_...` and `..._duation`: existing Lytics accounts hold those fields,
-#: so they are the defaults; rename them through the `mapping` setting.
-#: Name and email sources list the tap's resolved field first, then Wistia's raw
-#: `conversion_data` object, so the same table also reads raw `wistia_events` records.
-DEFAULT_MAPPING: Final[dict[str, Any]] = {
-    "wistia_activity": {
-        "stream": "wistia_activity",
-        "timestamp_field": "ended_at",
-        "fields": {
-            "wistia_country": "country",
-            "wistia_state": "region",
-            "wistia_city": "city",
-            "wistia_org": "org",
-            "wistia_percent_viewed": "percent_viewed",
-            "wistia_duration_viewed": "duration_viewed",
-            "wistia_media_names": {"from": "media_name", "as": "list"},
-            "wisita_media_ids": {"from": "media_id", "as": "list"},
-            "wisita_media_percent": {"from": "percent_viewed", "as": "map", "key": "media_id"},
-            "wistia_media_duation": {"from": "duration_viewed", "as": "map", "key": "media_id"},
-            "first_name": {"from": ["first_name", "conversion_data.first_name"]},
-            "last_name": {"from": ["last_name", "conversion_data.last_name"]},
-            "email": {"from": ["email", "conversion_data.email"]},
-            "wistia_visitor_key": "visitor_key",
-            "ended_at": "ended_at",
-        },
-    },
-}
-
-
-#: The fields Lytics' Wistia integration declares as unique identifiers: profiles merge on them.
-IDENTITY_FIELDS: Final[tuple[str, ...]] = ("email", "wistia_visitor_key")
-
-
-class MappingConfigError(ValueError):
-    """The `mapping` setting cannot be used; `errors` says where and how to fix it.
-
-    A separate type so the target can report every problem at once as a settings error.
-    """
-
-    def __init__(self, errors: list[str]) -> None:
-        """Keep the individual problems for the settings report."""
-        super().__init__("; ".join(errors))
-        self.errors = errors
-
+if TYPE_CHECKING:
+    from target_lytics.field_types import Shape
 
 Path = tuple[str, ...]
+"""A dotted path as its parts: ``("conversion_data", "email")``."""
+
+
+def dotted(path: Path) -> str:
+    """The path as Lytics and the setting write it: ``conversion_data.email``."""
+    return ".".join(path)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDefinition:
+    """What a Lytics user field is: the part of the schema the account must hold for it.
+
+    ``merge_op`` is None for identifiers: Lytics joins profiles on them and refuses a merge op.
+    """
+
+    type: str
+    merge_op: str | None
+    identifier: bool = False
+    description: str = ""
+    pii: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class FieldRule:
-    """How one Lytics field is computed from a source record (one row of the table)."""
+    """One row of the table: a user field, the values feeding it, the stream field carrying them.
+
+    ``sources`` are tried in order (the first non-empty wins); a map row also carries its key
+    (``keys``) in ``key_field``.
+    """
 
     sources: tuple[Path, ...]
+    stream_field: Path
+    definition: FieldDefinition
     shape: Shape = "value"
     keys: tuple[Path, ...] = ()
+    key_field: Path = ()
+
+    @property
+    def expression(self) -> str:
+        """The LQL expression of this row's mapping: what Lytics evaluates per stream record."""
+        value = dotted(self.stream_field)
+        if self.shape == "list":
+            return f"set({value})"
+        if self.shape == "map":
+            return f"map({dotted(self.key_field)}, {value})"
+        if self.shape == "email":
+            return f"email({value})"
+        return value
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """The stream fields the expression reads."""
+        if self.shape == "map":
+            return (dotted(self.key_field), dotted(self.stream_field))
+        return (dotted(self.stream_field),)
+
+    def carried(self) -> list[tuple[Path, tuple[Path, ...]]]:
+        """(stream field, its sources) pairs this row puts into the record."""
+        pairs = [(self.stream_field, self.sources)]
+        if self.shape == "map":
+            pairs.append((self.key_field, self.keys))
+        return pairs
+
+
+def carried_fields(
+    fields: dict[str, FieldRule], timestamp_field: str | None
+) -> tuple[dict[Path, tuple[Path, ...]], list[str]]:
+    """The stream fields a mapping sends, each with its sources, and why they cannot be sent.
+
+    Two rows may share a stream field only with the same sources, and no stream field may sit
+    inside another (``conversion`` and ``conversion.first_name``): a record has one value at a
+    path. The timestamp field is carried from the source field of the same name when no row
+    carries it, so ``timestamp_field`` always names a field Lytics receives.
+    """
+    carried: dict[Path, tuple[Path, ...]] = {}
+    problems: list[str] = []
+    for name, rule in fields.items():
+        for path, sources in rule.carried():
+            known = carried.setdefault(path, sources)
+            if known != sources:
+                problems.append(
+                    f"fields.{name}: stream field {dotted(path)!r} is already fed by "
+                    f"{[dotted(p) for p in known]}; give this row another stream_field"
+                )
+    if timestamp_field:
+        path = tuple(timestamp_field.split("."))
+        carried.setdefault(path, (path,))
+    problems += [
+        f"stream field {dotted(path)!r} would hold {dotted(other)!r} inside it; "
+        "rename one of them through stream_field"
+        for path in carried
+        for other in carried
+        if len(other) > len(path) and other[: len(path)] == path
+    ]
+    return carried, problems
 
 
 @dataclass(frozen=True, slots=True)
 class StreamMapping:
-    """The parsed mapping of one Singer stream."""
+    """The parsed mapping of one Singer stream: where it goes and what its rows are."""
 
     lytics_stream: str | None
     timestamp_field: str | None
     fields: dict[str, FieldRule] = field(default_factory=dict)
-    compiled: _Compiled = field(init=False, repr=False, compare=False)
+    compiled: _Projection = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """Compile once so that applying the mapping per record stays cheap."""
-        object.__setattr__(self, "compiled", _compile(self.fields))
+        carried, _ = carried_fields(self.fields, self.timestamp_field)
+        object.__setattr__(self, "compiled", _compile(carried))
+
+    @property
+    def identity_paths(self) -> tuple[tuple[str, Path], ...]:
+        """(identifier user field, stream field carrying it): values Lytics limits to 256 bytes."""
+        return tuple(
+            (name, rule.stream_field)
+            for name, rule in self.fields.items()
+            if rule.definition.identifier
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -155,11 +189,12 @@ def passthrough_record(record: dict[str, Any]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------
-# Applying a mapping
+# Applying a mapping: a projection of source paths onto stream fields
 # --------------------------------------------------------------------------------------------
 
 
-def _lookup(record: dict[str, Any], path: Path) -> Any:
+def lookup(record: dict[str, Any], path: Path) -> Any:
+    """The value at a path of nested objects, or None."""
     value: Any = record
     for part in path:
         if not isinstance(value, dict):
@@ -171,7 +206,7 @@ def _lookup(record: dict[str, Any], path: Path) -> Any:
 def _first_present(record: dict[str, Any], paths: tuple[str | Path, ...]) -> Any:
     """The first non-blank value among `paths`, ready for Lytics (this runs per source field)."""
     for path in paths:
-        value = record.get(path) if isinstance(path, str) else _lookup(record, path)
+        value = record.get(path) if isinstance(path, str) else lookup(record, path)
         if value is None:
             continue
         cls = value.__class__
@@ -187,34 +222,27 @@ def _first_present(record: dict[str, Any], paths: tuple[str | Path, ...]) -> Any
     return None
 
 
-_VALUE, _LIST, _MAP = 0, 1, 2
-_SHAPE_CODES: Final[dict[Shape, int]] = {"value": _VALUE, "list": _LIST, "map": _MAP}
-
-
 @dataclass(frozen=True, slots=True)
-class _Compiled:
-    """A mapping reshaped for speed: every distinct source is read once per record."""
+class _Projection:
+    """A mapping reshaped for speed: every distinct source read once, written to its fields."""
 
     sources: tuple[tuple[str | Path, ...], ...]
-    rules: tuple[tuple[str, int, int, int], ...]  # (Lytics field, shape, source, key source)
+    outputs: tuple[tuple[str, Path, int], ...]  # (top-level key, the rest of the path, source)
 
 
-def _compile(fields: dict[str, FieldRule]) -> _Compiled:
+def _compile(carried: dict[Path, tuple[Path, ...]]) -> _Projection:
     slots: dict[tuple[Path, ...], int] = {}
-
-    def slot(paths: tuple[Path, ...]) -> int:
-        return slots.setdefault(paths, len(slots))
-
-    rules = tuple(
-        (name, _SHAPE_CODES[rule.shape], slot(rule.sources), slot(rule.keys) if rule.keys else -1)
-        for name, rule in fields.items()
+    outputs = tuple(
+        (path[0], path[1:], slots.setdefault(sources, len(slots)))
+        for path, sources in carried.items()
+        if path
     )
     sources = tuple(tuple(path[0] if len(path) == 1 else path for path in paths) for paths in slots)
-    return _Compiled(sources=sources, rules=rules)
+    return _Projection(sources=sources, outputs=outputs)
 
 
 def map_record(mapping: StreamMapping, record: dict[str, Any]) -> dict[str, Any]:
-    """Build the Lytics record of one source record; fields without a value are left out."""
+    """Build the Lytics stream record of one source record; fields without a value are left out."""
     compiled = mapping.compiled
     get = record.get
     values: list[Any] = []
@@ -231,151 +259,18 @@ def map_record(mapping: StreamMapping, record: dict[str, Any]) -> dict[str, Any]
                 continue
         values.append(_first_present(record, paths))
     out: dict[str, Any] = {}
-    for name, shape, source, key_source in compiled.rules:
+    for top, rest, source in compiled.outputs:
         value = values[source]
         if value is None:
             continue
-        if shape == _VALUE:
-            out[name] = value
-        elif shape == _LIST:
-            cls = value.__class__
-            out[name] = value if cls is list else {"0": value} if cls is dict else [value]
-        elif (key := values[key_source]) is not None:
-            out[name] = {str(key): value}
+        if not rest:
+            out[top] = value
+            continue
+        holder = out.setdefault(top, {})
+        for part in rest[:-1]:
+            holder = holder.setdefault(part, {})
+        holder[rest[-1]] = value
     return out
-
-
-# --------------------------------------------------------------------------------------------
-# Parsing and merging the table
-# --------------------------------------------------------------------------------------------
-
-
-def merge_mapping(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Lay a user's `mapping` setting over the defaults, per stream and per field.
-
-    `stream` and `timestamp_field` replace the default's; `fields` are merged key by key and a
-    null field drops the default row; a null stream drops the whole default mapping.
-    """
-    merged = copy.deepcopy(base)
-    for stream, spec in override.items():
-        current = merged.get(stream)
-        if spec is None or not isinstance(spec, dict) or not isinstance(current, dict):
-            merged[stream] = copy.deepcopy(spec)
-            continue
-        for key, value in spec.items():
-            if key == "fields" and isinstance(value, dict) and isinstance(current.get(key), dict):
-                current[key].update(copy.deepcopy(value))
-            else:
-                current[key] = copy.deepcopy(value)
-    return merged
-
-
-def _parse_paths(raw: Any, where: str, errors: list[str]) -> tuple[Path, ...]:
-    candidates = [raw] if isinstance(raw, str) else raw
-    if not isinstance(candidates, list) or not candidates:
-        errors.append(f'{where}: give a source path like "country" or a list of paths')
-        return ()
-    paths: list[Path] = []
-    for candidate in candidates:
-        parts = tuple(candidate.split(".")) if isinstance(candidate, str) else ()
-        if not parts or not all(parts):
-            errors.append(
-                f'{where}: {candidate!r} is not a dotted path like "conversion_data.email"'
-            )
-            continue
-        paths.append(parts)
-    return tuple(paths)
-
-
-_RULE_KEYS: Final = frozenset({"from", "as", "key"})
-
-
-def _parse_rule(raw: Any, where: str, errors: list[str]) -> FieldRule | None:
-    if isinstance(raw, str):
-        raw = {"from": raw}
-    if not isinstance(raw, dict):
-        errors.append(f'{where}: use a source path or an object with "from", "as", "key"')
-        return None
-    if unknown := sorted(set(raw) - _RULE_KEYS):
-        errors.append(f"{where}: unknown key(s) {unknown}; allowed: from, as, key")
-    shape = raw.get("as", "value")
-    if shape not in SHAPES:
-        errors.append(f"{where}.as: {shape!r} is not one of {', '.join(SHAPES)}")
-        return None
-    sources = _parse_paths(raw.get("from"), f"{where}.from", errors)
-    keys: tuple[Path, ...] = ()
-    if shape == "map":
-        keys = _parse_paths(raw.get("key"), f"{where}.key", errors)
-    elif "key" in raw:
-        errors.append(f'{where}.key: only a rule with "as": "map" takes a key')
-    return FieldRule(sources=sources, shape=cast("Shape", shape), keys=keys)
-
-
-def _optional_name(spec: dict[str, Any], key: str, where: str, errors: list[str]) -> str | None:
-    value = spec.get(key)
-    if value is None or (isinstance(value, str) and value.strip()):
-        return value
-    errors.append(f"{where}.{key}: must be a non-empty string (got {value!r})")
-    return None
-
-
-_STREAM_KEYS: Final = frozenset({"stream", "timestamp_field", "fields"})
-
-
-def _parse_stream(spec: Any, where: str, errors: list[str]) -> StreamMapping | None:
-    if not isinstance(spec, dict):
-        errors.append(f'{where}: must be an object with "stream", "timestamp_field", "fields"')
-        return None
-    if unknown := sorted(set(spec) - _STREAM_KEYS):
-        errors.append(
-            f"{where}: unknown key(s) {unknown}; allowed: fields, stream, timestamp_field"
-        )
-    raw_fields = spec.get("fields", {})
-    if not isinstance(raw_fields, dict):
-        errors.append(f"{where}.fields: must be an object of Lytics field -> source")
-        raw_fields = {}
-    fields: dict[str, FieldRule] = {}
-    for name, raw_rule in raw_fields.items():
-        if raw_rule is None:
-            continue
-        if not name.strip():
-            errors.append(f"{where}.fields: a Lytics field name cannot be empty")
-        elif rule := _parse_rule(raw_rule, f"{where}.fields.{name}", errors):
-            fields[name] = rule
-    return StreamMapping(
-        lytics_stream=_optional_name(spec, "stream", where, errors),
-        timestamp_field=_optional_name(spec, "timestamp_field", where, errors),
-        fields=fields,
-    )
-
-
-def parse_mapping(raw: Any, setting: str = "mapping") -> dict[str, StreamMapping]:
-    """Check a whole mapping table and compile it; null streams are left out (sent unmapped).
-
-    Raises:
-        MappingConfigError: with every problem found, each naming its place in the setting.
-    """
-    if not isinstance(raw, dict):
-        msg = f"{setting}: must be an object of Singer stream -> stream mapping"
-        raise MappingConfigError([msg])
-    errors: list[str] = []
-    parsed: dict[str, StreamMapping] = {}
-    for stream, spec in raw.items():
-        if spec is not None and (mapping := _parse_stream(spec, f"{setting}.{stream}", errors)):
-            parsed[stream] = mapping
-    if errors:
-        raise MappingConfigError(errors)
-    return parsed
-
-
-def mappings_from_setting(override: Any) -> dict[str, StreamMapping]:
-    """Compile the default table with the user's `mapping` setting laid over it."""
-    if override is None:
-        return parse_mapping(DEFAULT_MAPPING)
-    if not isinstance(override, dict):
-        msg = "mapping: must be an object of Singer stream -> stream mapping"
-        raise MappingConfigError([msg])
-    return parse_mapping(merge_mapping(DEFAULT_MAPPING, override))
 
 
 # --------------------------------------------------------------------------------------------
@@ -397,6 +292,18 @@ class StreamPlan:
             return passthrough_record(record)
         return map_record(self.mapping, record)
 
+    @property
+    def identity_paths(self) -> tuple[tuple[str, Path], ...]:
+        """Where the identifier values sit in the records sent (none for unmapped streams)."""
+        return self.mapping.identity_paths if self.mapping else ()
+
+
+def lytics_stream_of(
+    singer_stream: str, mapping: StreamMapping | None, stream_setting: str | None
+) -> str:
+    """The Lytics stream a Singer stream's records go to: setting, else mapping, else its name."""
+    return stream_setting or (mapping and mapping.lytics_stream) or singer_stream
+
 
 def plan_stream(
     singer_stream: str,
@@ -407,17 +314,16 @@ def plan_stream(
 ) -> StreamPlan:
     """Decide a stream's Lytics stream and timestamp field: setting, else mapping, else default.
 
-    A mapped stream whose timestamp field is not one of its output fields gets it copied from
-    the source field of the same name, so `timestamp_field` always names a field Lytics receives.
+    A mapped stream whose timestamp field comes from the setting carries it from the source field
+    of the same name (see `carried_fields`).
     """
     mapping = mappings.get(singer_stream)
-    lytics_stream = stream_setting or (mapping and mapping.lytics_stream) or singer_stream
+    lytics_stream = lytics_stream_of(singer_stream, mapping, stream_setting)
     timestamp_field = timestamp_setting or (mapping.timestamp_field if mapping else None)
-    if mapping and timestamp_field and timestamp_field not in mapping.fields:
-        rule = FieldRule(sources=(tuple(timestamp_field.split(".")),))
+    if mapping and timestamp_field != mapping.timestamp_field:
         mapping = StreamMapping(
             lytics_stream=mapping.lytics_stream,
             timestamp_field=timestamp_field,
-            fields={**mapping.fields, timestamp_field: rule},
+            fields=mapping.fields,
         )
     return StreamPlan(lytics_stream=lytics_stream, timestamp_field=timestamp_field, mapping=mapping)

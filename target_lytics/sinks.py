@@ -15,7 +15,8 @@ import msgspec
 from singer_sdk.sinks import BatchSink
 
 from target_lytics.client import MAX_IDENTIFIER_BYTES, MAX_RECORD_BYTES, LyticsError
-from target_lytics.mapping import IDENTITY_FIELDS, plan_stream
+from target_lytics.mapping import dotted, lookup, plan_stream
+from target_lytics.schema import unread_fields
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from singer_sdk.target_base import Target
 
     from target_lytics.client import Delivery
+    from target_lytics.mapping import Path
     from target_lytics.target import TargetLytics
 
 #: A drain waits for the batch's slowest request, so a batch spans this many requests.
@@ -33,26 +35,29 @@ class OversizeRecordError(LyticsError):
     """A record Lytics would reject for its size (and skipping was not asked for)."""
 
 
-def oversize_problem(out: dict[str, Any], body: bytes) -> str | None:
+def oversize_problem(
+    out: dict[str, Any], body: bytes, identity_paths: tuple[tuple[str, Path], ...] = ()
+) -> str | None:
     """Why Lytics would reject this record for its size (None when it fits).
 
     Lytics answers such records only with a `rejected_count`, which names no record; checked
-    here, the error can name the record's key.
+    here, the error can name the record's key. ``identity_paths`` say where the identifier
+    values sit in the record (user field, stream field).
     """
     if len(body) > MAX_RECORD_BYTES:
         return (
             f"is {len(body):,} bytes as Lytics JSON, over Lytics' "
             f"{MAX_RECORD_BYTES // 1024} KB per-record limit"
         )
-    for name in IDENTITY_FIELDS:
-        value = out.get(name)
+    for name, path in identity_paths:
+        value = out.get(path[0]) if len(path) == 1 else lookup(out, path)
         # 64 characters are at most 256 bytes in UTF-8: only longer values need encoding.
         if isinstance(value, str) and len(value) > 64:  # noqa: PLR2004
             size = len(value.encode())
             if size > MAX_IDENTIFIER_BYTES:
                 return (
-                    f"has a {size}-byte {name}, over Lytics' {MAX_IDENTIFIER_BYTES}-byte "
-                    "limit for identifier values"
+                    f"has a {size}-byte {name} (stream field {dotted(path)}), over Lytics' "
+                    f"{MAX_IDENTIFIER_BYTES}-byte limit for identifier values"
                 )
     return None
 
@@ -74,6 +79,7 @@ class LyticsSink(BatchSink):
         """Resolve where this stream goes and how its records map, once."""
         super().__init__(target, stream_name, schema, key_properties)
         lytics = cast("TargetLytics", target)
+        checked = lytics.prepare()  # already done when input started; here for any other reader
         settings = lytics.lytics_settings
         self.plan = plan_stream(
             stream_name,
@@ -88,6 +94,7 @@ class LyticsSink(BatchSink):
             enc_hook=_encode_fallback, decimal_format="number"
         ).encode
         self._notes: Counter[str] = Counter()  # records worth a warning, by reason
+        self._identity_paths = self.plan.identity_paths
         self.logger.info(
             "Stream %r goes to Lytics stream %r (%s, timestamp_field=%s)",
             stream_name,
@@ -95,6 +102,19 @@ class LyticsSink(BatchSink):
             "mapped" if self.plan.mapping else "unmapped",
             self.plan.timestamp_field or "none: Lytics uses arrival time",
         )
+        if self.plan.mapping is None and checked.schema is not None:
+            names = sorted((schema.get("properties") or {}).keys())
+            unread = unread_fields(self.plan.lytics_stream, names, checked.schema)
+            if unread:
+                self.logger.warning(
+                    "Stream %r has no mapping in target-lytics' mapping setting: its records go "
+                    "to the Lytics stream %r as they are, and no mapping of the account reads "
+                    "its fields %s: they stay in the stream's events, off profiles (add the "
+                    "stream to the mapping setting to make them user fields)",
+                    stream_name,
+                    self.plan.lytics_stream,
+                    ", ".join(unread),
+                )
 
     @property
     def max_size(self) -> int:
@@ -132,7 +152,7 @@ class LyticsSink(BatchSink):
                 f"were sent without {plan.timestamp_field}: Lytics dates them on arrival"
             ] += 1
         body = self._encode(out)
-        problem = oversize_problem(out, body)
+        problem = oversize_problem(out, body, self._identity_paths)
         if problem is not None:
             self._refuse(record, problem)
             return

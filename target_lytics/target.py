@@ -1,9 +1,11 @@
 """target-lytics: a Singer target that loads records into Lytics streams (the collect API).
 
-Settings are checked up front, all at once, with messages that name the setting and the fix; the
-token is tried once (`GET /api/account`) before any input is read, so a bad token fails in a second
-instead of after an hour of extraction. Failures the user must act on end the process with one
-line and status 1, never a traceback.
+Settings are checked up front, all at once, with messages that name the setting and the fix.
+Creating the target contacts nothing (so `--about` and tests need no network); when input
+processing starts, before the first message is read, the token and account are checked and the
+schema step runs (`preflight`), so a bad token or a missing mapping fails in a second instead
+of after an hour of extraction. Failures the user must act on end the process with one message
+and status 1, never a traceback.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, cast
 from urllib.parse import urlsplit
 
 import msgspec
@@ -22,14 +24,18 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 
 from target_lytics.client import MAX_REQUEST_BYTES, ClientSettings, LyticsClient, LyticsError
-from target_lytics.mapping import MappingConfigError, StreamMapping, mappings_from_setting
+from target_lytics.mapping_setting import MappingConfigError, mappings_from_setting
+from target_lytics.preflight import SCHEMA_MODES, Preflight, SchemaMode, preflight
 from target_lytics.sinks import LyticsSink
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import PurePath
 
     from singer_sdk.plugin_base import _ConfigInput
     from singer_sdk.singerlib.encoding.base import GenericSingerReader
+
+    from target_lytics.mapping import StreamMapping
 
 DEFAULT_API_URL: Final = "https://api.lytics.io"
 DEFAULT_ROWS_PER_REQUEST: Final = 1000
@@ -67,10 +73,25 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
         "mapping",
         th.ObjectType(),
         description=(
-            "Field mapping per Singer stream, merged over the default Wistia mapping: "
+            "Field mapping per Singer stream, merged over the default Wistia mapping; it makes "
+            "both the records sent and the fields and mappings the account needs: "
             '{"<singer stream>": {"stream": ..., "timestamp_field": ..., "fields": '
-            '{"<Lytics field>": "<dotted source path>" | {"from": ..., "as": "value|list|map", '
-            '"key": ...} | null}} | null}. See the README.'
+            '{"<user field>": "<source path>" | {"from": ..., "as": "value|list|map|email", '
+            '"key": ..., "stream_field": ..., "type": ..., "merge": ..., "identifier": ..., '
+            '"description": ...} | null}} | null}. See the README.'
+        ),
+    ),
+    th.Property(
+        "schema_mode",
+        th.StringType(allowed_values=list(SCHEMA_MODES)),
+        default="check",
+        description=(
+            "What to do about the account's user fields and mappings before any record is "
+            "read. check: stop, listing what is missing or conflicting, unless the account "
+            "holds all the mapping needs (writes nothing). apply: create what is missing "
+            "(fields, then mappings, one publish, or one patch on accounts with schema "
+            "patches); never changes existing ones, stops on a conflict. off: no schema calls "
+            "(a token without schema rights)."
         ),
     ),
     th.Property(
@@ -86,7 +107,10 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
         "dryrun",
         th.BooleanType,
         default=False,
-        description="Send every request with dryrun=true: Lytics validates but stores nothing.",
+        description=(
+            "Send every request with dryrun=true: Lytics validates but stores nothing. The "
+            "schema step only logs its plan (what apply would create)."
+        ),
     ),
     th.Property(
         "account_id",
@@ -165,6 +189,7 @@ class LyticsSettings:
     timestamp_field: str | None
     mappings: dict[str, StreamMapping]
     skip_oversize_records: bool
+    schema_mode: SchemaMode = "check"
 
 
 def _is_loopback(host: str) -> bool:
@@ -229,6 +254,11 @@ def settings_from_config(config: dict[str, Any]) -> LyticsSettings:
     problems += api_url_problems(api_url)
     for key in ("stream", "timestamp_field", "account_id"):
         problems += _name_problems(config, key)
+    if config["schema_mode"] not in SCHEMA_MODES:
+        problems.append(
+            f"schema_mode: {config['schema_mode']!r} is not one of {', '.join(SCHEMA_MODES)}; "
+            "use check (the default), apply or off"
+        )
     mappings: dict[str, StreamMapping] = {}
     try:
         mappings = mappings_from_setting(config.get("mapping"))
@@ -255,6 +285,7 @@ def settings_from_config(config: dict[str, Any]) -> LyticsSettings:
         timestamp_field=config.get("timestamp_field"),
         mappings=mappings,
         skip_oversize_records=bool(config["skip_oversize_records"]),
+        schema_mode=cast("SchemaMode", config["schema_mode"]),
     )
 
 
@@ -262,11 +293,24 @@ _decode_message = msgspec.json.Decoder().decode
 
 
 class LyticsMessageReader(MsgSpecReader):
-    """The SDK's msgspec reader, with JSON numbers read as floats instead of Decimals.
+    """The SDK's msgspec reader: floats for JSON numbers, and a hook before the first line.
 
     Lytics stores numbers as 64-bit floats, so Decimals buy no precision, and they cost ~30% of
-    the decoding time.
+    the decoding time. The hook is where the target checks its account and schema: the SDK's
+    `listen` hands the input to the reader's `process_lines`, the last public step before any
+    message is read.
     """
+
+    def __init__(self) -> None:
+        """No hook until the target sets one."""
+        super().__init__()
+        self.before_input: Callable[[], object] | None = None
+
+    def process_lines(self, file_input: Any, callbacks: dict[str, Callable[[dict], None]]) -> Any:
+        """Run the hook, then read and dispatch every message as the SDK does."""
+        if self.before_input is not None:
+            self.before_input()
+        return super().process_lines(file_input, callbacks)
 
     def deserialize_json(self, line: str) -> dict:
         """Decode one Singer message line."""
@@ -299,11 +343,10 @@ class TargetLytics(Target):
         setup_mapper: bool = True,
         message_reader: GenericSingerReader | None = None,
     ) -> None:
-        """Check the settings, then the token, before any input is read.
+        """Check the settings; contact nothing (the account is checked when input starts).
 
         Raises:
             ConfigValidationError: a setting is unusable (every problem is listed).
-            LyticsError: Lytics refused the token or cannot be reached.
         """
         super().__init__(
             config=config,
@@ -316,13 +359,31 @@ class TargetLytics(Target):
         self.lytics_client = LyticsClient(
             self.lytics_settings.client, user_agent=f"target-lytics/{self.plugin_version}"
         )
-        account = self.lytics_client.check_token()
-        self.logger.info(
-            "Lytics token accepted for account %s (%s)%s",
-            account.get("id", "?"),
-            account.get("name", "?"),
-            "; dry run: Lytics stores nothing" if self.lytics_settings.client.dryrun else "",
-        )
+        self.preflight: Preflight | None = None
+        if isinstance(self.message_reader, LyticsMessageReader):
+            self.message_reader.before_input = self.prepare
+
+    def prepare(self) -> Preflight:
+        """Check the token and account and run the schema step, once, before any record.
+
+        Called when input processing starts (and, should another reader be in use, when the
+        first stream's sink is made, which precedes its first record).
+
+        Raises:
+            LyticsError: the token, the account or the schema stops the run.
+        """
+        if self.preflight is None:
+            settings = self.lytics_settings
+            self.preflight = preflight(
+                self.lytics_client,
+                account_id=settings.client.account_id,
+                mappings=settings.mappings,
+                stream_setting=settings.stream,
+                mode=settings.schema_mode,
+                dryrun=settings.client.dryrun,
+                logger=self.logger,
+            )
+        return self.preflight
 
     def process_endofpipe(self) -> None:
         """Drain every sink (the last STATE is printed only if that succeeds), then disconnect."""

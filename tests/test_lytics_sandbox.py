@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from target_lytics.sandbox import DEFAULT_TOKEN, EXPIRED_TOKEN, Faults, LyticsSandbox
+from target_lytics.sandbox.presets import start_schema
 from target_lytics.sandbox.profiles import (
     ProfileBook,
     ProfileSchema,
@@ -87,17 +88,30 @@ def sized_record(size: int, **fields: Any) -> dict[str, Any]:
 # --- auth ------------------------------------------------------------------------------------
 
 
-def test_raw_token_header_is_accepted_on_both_account_endpoints(lytics):
-    for path in ("/api/account", "/v2/account"):
-        response = requests.get(lytics.url + path, headers=AUTH, timeout=5)
-        assert response.status_code == 200
-        body = response.json()
-        assert body["status"] == 200
-        assert body["message"] == "success"
-        assert body["data"]["id"] == "acct-sandbox"
-        assert body["data"]["aid"] == 1234
-        assert body["data"]["name"] == "Sandbox Account"
-        assert body["data"]["domain"] == "sandbox.local"
+def test_account_endpoints_list_the_tokens_accounts_and_show_one(lytics):
+    listing = requests.get(f"{lytics.url}/api/account", headers=AUTH, timeout=5)
+    assert listing.status_code == 200
+    body = listing.json()
+    assert (body["status"], body["message"]) == (200, "success")
+    [account] = body["data"]  # a list, as Lytics' Go SDK reads it
+    assert (account["id"], account["aid"]) == ("acct-sandbox", 1234)
+    assert account["name"] == "Sandbox Account acct-sandbox"
+    for path in ("/api/account/acct-sandbox", "/api/account/1234", "/v2/account"):
+        one = requests.get(lytics.url + path, headers=AUTH, timeout=5).json()["data"]
+        assert one == account
+    other = requests.get(f"{lytics.url}/api/account/acct-other", headers=AUTH, timeout=5)
+    assert other.status_code == 404
+
+
+def test_a_token_reaching_several_accounts_lists_them_and_account_id_picks_one():
+    tokens = {DEFAULT_TOKEN: ["acct-prod", "acct-dev"]}
+    with LyticsSandbox(tokens=tokens, preset="empty") as sandbox:
+        listing = requests.get(f"{sandbox.url}/api/account", headers=AUTH, timeout=5).json()
+        assert [a["id"] for a in listing["data"]] == ["acct-prod", "acct-dev"]
+        assert collect(sandbox, {"x": 1}, account_id="acct-dev").status_code == 200
+        assert collect(sandbox, {"x": 2}).status_code == 200  # the token's first account
+        assert admin(sandbox, "streams", account="acct-dev") == {STREAM: 1}
+        assert admin(sandbox, "streams", account="acct-prod") == {STREAM: 1}
 
 
 def test_bearer_prefix_missing_and_unknown_tokens_get_401_unauthorized(lytics):
@@ -147,15 +161,16 @@ def test_query_tokens_are_masked_in_the_request_log(capfd):
 def test_account_id_must_be_the_tokens_account():
     tokens = {DEFAULT_TOKEN: "acct-sandbox", "other-token": "acct-other"}
     with LyticsSandbox(tokens=tokens) as sandbox:
-        assert collect(sandbox, {"email": "a@b.co"}, account_id="acct-sandbox").status_code == 200
-        refused = collect(sandbox, {"email": "a@b.co"}, account_id="acct-other")
+        record = {"conversion_data": {"email": "a@b.co"}}
+        assert collect(sandbox, record, account_id="acct-sandbox").status_code == 200
+        refused = collect(sandbox, record, account_id="acct-other")
         assert refused.status_code == 403
         assert "acct-other" in refused.json()["message"]
         other = requests.get(
             f"{sandbox.url}/api/account", headers={"Authorization": "other-token"}, timeout=5
         )
-        assert other.json()["data"]["id"] == "acct-other"
-        assert other.json()["data"]["aid"] != 1234
+        assert other.json()["data"][0]["id"] == "acct-other"
+        assert other.json()["data"][0]["aid"] != 1234
         # accounts do not see each other's profiles
         assert entity(sandbox, "email", "a@b.co").json()["message"] == "success"
         foreign = requests.get(
@@ -253,16 +268,17 @@ def test_arrays_of_objects_anywhere_are_rejected_arrays_of_scalars_are_not(lytic
 
 def test_identifiers_over_256_bytes_and_non_object_items_are_rejected(lytics):
     key_256 = "é" * 128  # 256 bytes in UTF-8
-    batch = [
-        {"wistia_visitor_key": key_256},
-        {"wistia_visitor_key": key_256 + "x"},
-        {"email": "a" * 252 + "@b.co"},  # 257 bytes
+    batch = [  # identifiers as the account's mappings read them
+        {"visitor_key": key_256},
+        {"visitor_key": key_256 + "x"},
+        {"conversion_data": {"email": "a" * 252 + "@b.co"}},  # 257 bytes
+        {"email": "a" * 252 + "@b.co"},  # no mapping reads it: not an identifier here
         "not an object",
         [1, 2],
         None,
     ]
     data = collected(lytics, batch)
-    assert (data["message_count"], data["rejected_count"]) == (6, 5)
+    assert (data["message_count"], data["rejected_count"]) == (7, 5)
     assert admin(lytics, "stats")["rejected_by_reason"] == {
         "identifier_too_long": 2,
         "not_an_object": 3,
@@ -332,29 +348,34 @@ def test_unknown_paths_get_404_json(lytics):
 # --- event time and profiles over HTTP --------------------------------------------------------
 
 
+def converted(email: str, **fields: Any) -> dict[str, Any]:
+    """A record of the Wistia import's stream whose mapping makes ``email`` an identity."""
+    return {"conversion_data": {"email": email}, **fields}
+
+
 def test_timestamp_field_orders_latest_even_when_posted_out_of_order(lytics):
-    newer = {"email": "a@b.co", "city": "Paris", "ended_at": "2024-03-02T10:00:00Z"}
-    older = {"email": "a@b.co", "city": "Oslo", "ended_at": "2024-03-01T10:00:00Z"}
+    newer = converted("a@b.co", city="Paris", ended_at="2024-03-02T10:00:00Z")
+    older = converted("a@b.co", city="Oslo", ended_at="2024-03-01T10:00:00Z")
     collected(lytics, [newer], timestamp_field="ended_at")
     collected(lytics, [older], timestamp_field="ended_at")
     profile = entity(lytics, "email", "a@b.co").json()["data"]
-    assert profile["city"] == "Paris"
+    assert profile["wistia_city"] == "Paris"
     assert profile["_created"] == "2024-03-01T10:00:00.000000Z"
     assert profile["_modified"] == "2024-03-02T10:00:00.000000Z"
     # without timestamp_field, arrival time decides: the later post wins
-    collected(lytics, [{**newer, "email": "x@y.co"}])
-    collected(lytics, [{**older, "email": "x@y.co"}])
-    assert entity(lytics, "email", "x@y.co").json()["data"]["city"] == "Oslo"
+    collected(lytics, [{**newer, "conversion_data": {"email": "x@y.co"}}])
+    collected(lytics, [{**older, "conversion_data": {"email": "x@y.co"}}])
+    assert entity(lytics, "email", "x@y.co").json()["data"]["wistia_city"] == "Oslo"
 
 
 def test_epoch_seconds_and_milliseconds_are_event_times(lytics):
     collected(
         lytics,
         [
-            {"email": "a@b.co", "city": "ms", "t": 1_700_000_002_000},
-            {"email": "a@b.co", "city": "s", "t": 1_700_000_001},
-            {"email": "a@b.co", "city": "unparseable", "t": "yesterday"},
-            {"email": "z@b.co", "city": "epoch", "t": 0},
+            converted("a@b.co", city="ms", t=1_700_000_002_000),
+            converted("a@b.co", city="s", t=1_700_000_001),
+            converted("a@b.co", city="unparseable", t="yesterday"),
+            converted("z@b.co", city="epoch", t=0),
         ],
         timestamp_field="t",
     )
@@ -364,11 +385,11 @@ def test_epoch_seconds_and_milliseconds_are_event_times(lytics):
     assert times["s"] == "2023-11-14T22:13:21.000000Z"
     assert times["epoch"] == "1970-01-01T00:00:00.000000Z"
     assert times["unparseable"] == events[1]["arrival"]  # falls back to arrival
-    assert entity(lytics, "email", "a@b.co").json()["data"]["city"] == "unparseable"
+    assert entity(lytics, "email", "a@b.co").json()["data"]["wistia_city"] == "unparseable"
 
 
 def test_entity_lookups_found_not_found_and_v2_identity(lytics):
-    collected(lytics, [{"email": " Ann@Example.COM ", "first_name": "Ann"}])
+    collected(lytics, [converted(" Ann@Example.COM ", conversion={"first_name": "Ann"})])
     found = entity(lytics, "email", "ann@example.com")
     assert found.status_code == 200
     body = found.json()
@@ -391,35 +412,37 @@ def test_entity_lookups_found_not_found_and_v2_identity(lytics):
 
 
 def wistia_record(visitor: str, media: str, ended_at: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "wistia_visitor_key": visitor,
-        "wistia_media_names": [f"Video {media}"],
-        "wisita_media_ids": [media],
-        "wisita_media_percent": {media: fields.pop("percent", 0.5)},
-        "wistia_media_duation": {media: fields.pop("duration", 30.0)},
-        "wistia_percent_viewed": 0.5,
+    """A wistia_activity record as target-lytics sends it: the import's source fields."""
+    record = {
+        "visitor_key": visitor,
+        "media_name": f"Video {media}",
+        "media_id": media,
+        "percent_viewed": fields.pop("percent", 0.5),
+        "duration_viewed": fields.pop("duration", 30.0),
         "ended_at": ended_at,
-        **fields,
     }
+    if email := fields.pop("email", None):
+        record["conversion_data"] = {"email": email}
+    if first_name := fields.pop("first_name", None):
+        record["conversion"] = {"first_name": first_name}
+    return {**record, **fields}
 
 
 def test_anonymous_sessions_join_the_profile_of_a_later_conversion(lytics):
-    first = wistia_record("vk-1", "m-1", "2024-05-01T09:00:00.000000Z", wistia_city="Lyon")
-    second = wistia_record(
-        "vk-1", "m-2", "2024-05-02T09:00:00.000000Z", wistia_city="Paris", percent=0.9
-    )
-    converted = wistia_record(
+    first = wistia_record("vk-1", "m-1", "2024-05-01T09:00:00.000000Z", city="Lyon")
+    second = wistia_record("vk-1", "m-2", "2024-05-02T09:00:00.000000Z", city="Paris", percent=0.9)
+    conversion = wistia_record(
         "vk-1",
         "m-1",
         "2024-05-01T12:00:00.000000Z",
-        wistia_city="Nice",
+        city="Nice",
         percent=1.0,
         duration=60.0,
         email="Ann@Example.com",
         first_name="Ann",
     )
     # posted out of time order: newest first, the conversion (middle time) last
-    for record in (second, first, converted):
+    for record in (second, first, conversion):
         collected(lytics, [record], timestamp_field="ended_at")
 
     by_email = entity(lytics, "email", "ann@example.com").json()["data"]
@@ -431,6 +454,7 @@ def test_anonymous_sessions_join_the_profile_of_a_later_conversion(lytics):
     assert by_email["wisita_media_percent"] == {"m-1": 1.0, "m-2": 0.9}  # per-key latest
     assert by_email["wistia_media_duation"] == {"m-1": 60.0, "m-2": 30.0}
     assert by_email["wistia_city"] == "Paris"  # the newest session, though posted first
+    assert by_email["wistia_percent_viewed"] == 0.9
     assert by_email["first_name"] == "Ann"
     assert by_email["email"] == "ann@example.com"
     assert by_email["_created"] == "2024-05-01T09:00:00.000000Z"
@@ -441,17 +465,17 @@ def test_anonymous_sessions_join_the_profile_of_a_later_conversion(lytics):
 
 
 def test_a_bridging_event_joins_two_existing_profiles(lytics):
-    collected(lytics, [{"email": "a@b.co", "x": 1}, {"wistia_visitor_key": "vk", "y": 2}])
+    collected(lytics, [converted("a@b.co", org="Acme"), {"visitor_key": "vk", "city": "Lyon"}])
     assert admin(lytics, "profiles")["total"] == 2
-    collected(lytics, [{"email": "A@B.co", "wistia_visitor_key": "vk"}])
+    collected(lytics, [converted("A@B.co", visitor_key="vk")])
     listing = admin(lytics, "profiles")
     assert listing["total"] == 1
     profile = listing["profiles"][0]
-    assert (profile["x"], profile["y"]) == (1, 2)
+    assert (profile["wistia_org"], profile["wistia_city"]) == ("Acme", "Lyon")
 
 
 def test_profiles_listing_pages(lytics):
-    collected(lytics, [{"email": f"u{i}@b.co"} for i in range(5)], timestamp_field="t")
+    collected(lytics, [converted(f"u{i}@b.co") for i in range(5)], timestamp_field="t")
     page = admin(lytics, "profiles", limit=2, offset=1)
     assert page["total"] == 5
     assert [p["email"] for p in page["profiles"]] == ["u1@b.co", "u2@b.co"]
@@ -460,10 +484,11 @@ def test_profiles_listing_pages(lytics):
 
 
 def test_the_store_folds_profiles_in_the_background_once_ingest_pauses(tmp_path):
-    store = EventStore(tmp_path / "events.sqlite3", fold_when_idle=0.05)
+    schema = start_schema("wistia-import", schema_patches=False, now="")
+    store = EventStore(tmp_path / "events.sqlite3", lambda _: schema.versions, fold_when_idle=0.05)
     try:
         events = [
-            NewEvent(i, msgspec.json.encode({"email": f"u{i}@b.co"}).decode()) for i in range(50)
+            NewEvent(i, msgspec.json.encode(converted(f"u{i}@b.co")).decode()) for i in range(50)
         ]
         store.append("acct", STREAM, events, arrival=0)
         deadline = time.monotonic() + 5
@@ -596,7 +621,7 @@ def test_fault_settings_round_trip_and_bad_ones_are_refused_by_name(lytics):
 
 
 def test_stats_reset_and_full_reset(lytics):
-    collected(lytics, [{"email": "a@b.co"}])
+    collected(lytics, [converted("a@b.co")])
     assert admin(lytics, "stats")["requests"] == 1
     assert requests.post(f"{lytics.url}/_sandbox/reset-stats", timeout=5).status_code == 200
     stats = admin(lytics, "stats")
@@ -612,7 +637,7 @@ def test_stats_reset_and_full_reset(lytics):
 
 def test_memory_database_means_a_temporary_file():
     with LyticsSandbox(db_path=":memory:") as sandbox:
-        collected(sandbox, [{"email": "a@b.co"}])
+        collected(sandbox, [converted("a@b.co")])
         assert entity(sandbox, "email", "a@b.co").json()["message"] == "success"
         temporary = sandbox.db_path
         assert temporary.exists()
@@ -628,7 +653,7 @@ def test_data_and_profiles_survive_a_restart(tmp_path):
         assert admin(sandbox, "streams") == {STREAM: 2}
         profile = entity(sandbox, "email", "a@b.co").json()["data"]
         assert profile["wisita_media_ids"] == ["m-1", "m-2"]
-        collected(sandbox, [{"email": "a@b.co", "later": True}])
+        collected(sandbox, [converted("a@b.co", later=True)])
         assert admin(sandbox, f"streams/{STREAM}/events")["events"][0]["id"] == 3
     assert db.exists()
 
@@ -646,7 +671,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_cli_prints_profiles_of_a_database_without_a_server(tmp_path):
     db = tmp_path / "lytics.sqlite3"
     with LyticsSandbox(db_path=db) as sandbox:
-        collected(sandbox, [{"email": f"u{i}@b.co", "n": i} for i in range(3)], timestamp_field="t")
+        collected(sandbox, [converted(f"u{i}@b.co", n=i) for i in range(3)], timestamp_field="t")
     done = run_cli("profiles", "--db", str(db), "--limit", "2")
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
@@ -686,7 +711,7 @@ def test_cli_serves_until_a_signal_and_exits_0(tmp_path, stop_signal):
         url = announced["url"]
         assert url.startswith("http://127.0.0.1:")
         account = requests.get(f"{url}/api/account", headers=AUTH, timeout=5)
-        assert account.json()["data"]["id"] == "acct-sandbox"
+        assert account.json()["data"][0]["id"] == "acct-sandbox"
         process.send_signal(stop_signal)
         out, _ = process.communicate(timeout=15)
     finally:

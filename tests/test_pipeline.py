@@ -107,10 +107,22 @@ def test_the_tap_feeds_target_jsonl_and_target_lytics_takes_another_tap(tmp_path
             writer.writerow(["email", "plan", "company"])
             writer.writerows([[converted[0], "pro", "Acme"], [converted[1], "free", ""]])
             writer.writerow(["new.person@example.com", "trial", "Initech"])
+        # The user's own fields get a field and a mapping from the signups stream through the
+        # same mapping setting; email is the default table's identifier, mapped from signups too.
+        signups_mapping = {
+            "signups": {
+                "fields": {
+                    "email": {"from": "email", "as": "email"},
+                    "plan": "plan",
+                    "company": "company",
+                }
+            }
+        }
         settings = {
             "TAP_CSV_FILE_PATH": str(signups),
             "TAP_CSV_FILE_STREAM": "signups",
             "TAP_CSV_FILE_KEY_PROPERTIES": '["email"]',
+            "TARGET_LYTICS_MAPPING": json.dumps(signups_mapping),
         }
         stack.meltano.run(
             "tap-csv-file", "target-lytics", extra_env=settings, timeout=RUN_TIMEOUT
@@ -121,9 +133,14 @@ def test_the_tap_feeds_target_jsonl_and_target_lytics_takes_another_tap(tmp_path
             {"email": "new.person@example.com", "plan": "trial", "company": "Initech"},
         ]
         profiles = {p["_ids"].get("email", [None])[0]: p for p in stack.lytics.profiles()}
-        assert profiles[converted[0]]["plan"] == "pro"
+        assert (profiles[converted[0]]["plan"], profiles[converted[0]]["company"]) == (
+            "pro",
+            "Acme",
+        )
         assert profiles[converted[0]]["_ids"]["wistia_visitor_key"]  # joined with Wistia's
         assert "wistia_visitor_key" not in profiles["new.person@example.com"]["_ids"]
+        mappings = {(m["field"], m["stream"]) for m in stack.lytics.schema()["mappings"]}
+        assert {("email", "signups"), ("plan", "signups"), ("company", "signups")} <= mappings
         state = stack.meltano.state("sandbox:tap-csv-file-to-target-lytics")
         assert state == {"bookmarks": {"signups": {"rows_emitted": 3}}}
         assert_delivered(stack)

@@ -51,7 +51,7 @@ def test_an_exact_delivery_passes_and_earlier_versions_are_recognised(sessions):
 def test_a_missing_a_changed_and_an_invented_record_are_each_caught(sessions):
     records = copy.deepcopy(lytics_records(sessions))
     dropped = records.pop(3)
-    records[0]["wistia_percent_viewed"] = 0.123456
+    records[0]["percent_viewed"] = 0.123456
     invented = {**records[1], "ended_at": "1999-01-01T00:00:00.000000Z"}
     report = check_delivery(sessions, stored([*records, invented]))
     assert not report.ok
@@ -63,7 +63,7 @@ def test_a_missing_a_changed_and_an_invented_record_are_each_caught(sessions):
 
 def test_the_latest_stored_version_is_the_one_judged(sessions):
     records = lytics_records(sessions)
-    stale = {**records[0], "wistia_percent_viewed": 0.5}
+    stale = {**records[0], "percent_viewed": 0.5}
     assert check_delivery(sessions, stored([stale, *records])).ok
     assert not check_delivery(sessions, stored([*records, stale])).ok
 

@@ -10,7 +10,9 @@ import sys
 
 import pytest
 
-from target_lytics.mapping import map_record, mappings_from_setting
+from target_lytics.mapping import map_record
+from target_lytics.mapping_setting import mappings_from_setting
+from target_lytics.schema import required_schema
 from tests.harness import ROOT
 
 README = ROOT / "README.md"
@@ -60,12 +62,15 @@ def test_the_readme_mapping_override_example_is_valid():
         "ended_at": "2026-01-01T00:00:00.000000Z",
         "conversion_data": {"company": "ACME"},
     }
-    mapped = map_record(mappings["wistia_activity"], record)
-    assert mapped["wistia_media_duration"] == {"m1": 12.5}
-    assert "wistia_media_duation" not in mapped
-    assert mapped["wistia_last_city"] == "Zürich"
-    assert mapped["company"] == "ACME"
-    assert mapped["wistia_visitor_key"] == "V1"
+    sent = map_record(mappings["wistia_activity"], record)
+    assert sent["conversion_data"] == {"company": "ACME"}
+    assert (sent["city"], sent["visitor_key"], sent["media_id"]) == ("Zürich", "V1", "m1")
+    expressions = {m.field: m.expr for m in required_schema(mappings).mappings}
+    assert expressions["wistia_media_duration"] == "map(media_id, duration_viewed)"
+    assert "wistia_media_duation" not in expressions
+    assert expressions["wistia_last_city"] == "city"
+    assert expressions["company"] == "conversion_data.company"
+    assert "wistia_events" not in mappings
 
 
 def test_the_two_commands_are_documented():

@@ -16,6 +16,7 @@ import pytest
 import requests
 from singer_sdk.exceptions import ConfigValidationError
 
+from target_lytics.account import LyticsAccountError
 from target_lytics.client import (
     LyticsAuthError,
     LyticsRejectedError,
@@ -160,22 +161,22 @@ def test_every_record_reaches_lytics_mapped_and_dated_by_ended_at(sandbox, capsy
 
     events = stored(sandbox)
     assert len(events) == 2500
-    by_visitor_time = {(e["record"]["wistia_visitor_key"], e["event_time"]) for e in events}
+    by_visitor_time = {(e["record"]["visitor_key"], e["event_time"]) for e in events}
     assert ("vk-1", "2025-10-17T17:01:00.000000Z") in by_visitor_time
-    sample = next(e for e in events if e["record"]["wistia_visitor_key"] == "vk-1")
+    sample = next(e for e in events if e["record"]["visitor_key"] == "vk-1")
     assert sample["event_time"].startswith(sample["record"]["ended_at"][:19])
+    # The source fields, named as Lytics' own Wistia import names them: the account's mappings
+    # read these (no user-field names, no session_id, started_at or blanks).
     assert set(sample["record"]) == {
-        "wistia_country",
-        "wistia_state",
-        "wistia_city",
-        "wistia_org",
-        "wistia_percent_viewed",
-        "wistia_duration_viewed",
-        "wistia_media_names",
-        "wisita_media_ids",
-        "wisita_media_percent",
-        "wistia_media_duation",
-        "wistia_visitor_key",
+        "country",
+        "region",
+        "city",
+        "org",
+        "percent_viewed",
+        "duration_viewed",
+        "media_name",
+        "media_id",
+        "visitor_key",
         "ended_at",
     }
     counts = stats(sandbox)
@@ -194,9 +195,10 @@ def test_requests_stay_within_lytics_limits_and_hold_many_records(sandbox):
 
 
 def test_several_requests_are_in_flight_at_once(sandbox):
+    target = TargetLytics(config=config(sandbox, batch_size_rows=1000, max_requests_in_flight=4))
+    target.prepare()  # the account and schema check, before the slow answers start
     # Each answer takes 800 ms: long enough, even on a loaded machine, for four to be out at once.
     faults(sandbox, latency_ms=800)
-    target = TargetLytics(config=config(sandbox, batch_size_rows=1000, max_requests_in_flight=4))
     target.listen(io.StringIO(singer_lines([session(i) for i in range(6000)])))
     counts = stats(sandbox)
     assert counts["records_stored"] == 6000
@@ -213,17 +215,28 @@ def test_dry_run_sends_dryrun_on_every_request_and_stores_nothing(sandbox):
     assert stored(sandbox) == []
 
 
-def test_stream_setting_redirects_records(sandbox):
-    run_target(config(sandbox, stream="videos"), singer_lines([session(1)]))
+def test_stream_setting_redirects_records_and_the_mappings_they_need(sandbox):
+    cfg = config(sandbox, stream="videos", schema_mode="apply")
+    run_target(cfg, singer_lines([session(1, email="vid@example.com")]))
     assert len(stored(sandbox, "videos")) == 1
     assert stored(sandbox) == []
+    schema = requests.get(f"{sandbox.url}/_sandbox/accounts/acct-sandbox/schema", timeout=5)
+    streams = {mapping["stream"] for mapping in schema.json()["mappings"]}
+    assert streams == {"wistia_activity", "videos"}  # the import's, and the ones added for videos
+    profile = requests.get(
+        f"{sandbox.url}/api/entity/user/email/vid@example.com",
+        headers={"Authorization": TOKEN},
+        timeout=5,
+    ).json()["data"]
+    assert profile["wistia_city"] == "Portland"
 
 
-def test_account_id_is_passed_through(sandbox):
+def test_account_id_is_passed_through_and_must_be_the_tokens(sandbox):
     run_target(config(sandbox, account_id="acct-sandbox"), singer_lines([session(1)]))
     assert len(stored(sandbox)) == 1
-    with pytest.raises(LyticsAuthError, match="is not the account of this token"):
+    with pytest.raises(LyticsAccountError, match=r"account_id 'acct-other' is not among") as caught:
         run_target(config(sandbox, account_id="acct-other"), singer_lines([session(1)]))
+    assert "acct-sandbox (aid 1234, Sandbox Account acct-sandbox)" in str(caught.value)
 
 
 def test_unmapped_stream_with_arrays_of_objects_is_accepted(sandbox):
@@ -339,12 +352,47 @@ def test_auth_refusal_mid_run_is_not_retried(sandbox, status):
     assert stats(sandbox)["by_status"][str(status)] == 1
 
 
-def test_bad_and_expired_tokens_fail_at_start(sandbox):
-    with pytest.raises(LyticsAuthError, match="HTTP 401 Unauthorized"):
-        TargetLytics(config=config(sandbox, api_token=WRONG_TOKEN))
-    with pytest.raises(LyticsAuthError, match="Expired Token"):
-        TargetLytics(config=config(sandbox, api_token=EXPIRED_TOKEN))
+class WatchedInput(io.StringIO):
+    """Input that counts the lines the target reads from it."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.lines_read = 0
+
+    def __next__(self) -> str:
+        line = super().__next__()
+        self.lines_read += 1
+        return line
+
+
+@pytest.mark.parametrize(
+    ("token", "message"), [(WRONG_TOKEN, "HTTP 401 Unauthorized"), (EXPIRED_TOKEN, "Expired Token")]
+)
+def test_bad_and_expired_tokens_fail_before_any_input_is_read(sandbox, token, message):
+    target = TargetLytics(config=config(sandbox, api_token=token))  # contacts nothing
+    assert stats(sandbox)["requests"] == 0
+    watched = WatchedInput(singer_lines([session(1)]))
+    with pytest.raises(LyticsAuthError, match=message):
+        target.listen(watched)
+    assert watched.lines_read == 0
     assert stats(sandbox)["collect_requests"] == 0
+
+
+def test_creating_the_target_and_about_need_no_network(tmp_path):
+    unreachable = {"api_token": TOKEN, "api_url": "http://127.0.0.1:9", "max_retries": 0}
+    target = TargetLytics(config=unreachable)  # no request: nothing listens on port 9
+    assert target.preflight is None
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(unreachable))
+    about = subprocess.run(
+        [sys.executable, "-m", "target_lytics", "--about", "--config", str(config_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert about.returncode == 0, about.stderr
+    assert "schema_mode" in about.stdout
 
 
 def test_oversize_record_fails_with_its_key(sandbox):
@@ -430,6 +478,7 @@ def test_settings_defaults():
         ({"api_token": "Bearer at.x.y"}, "api_token: drop the 'Bearer ' prefix"),
         ({"api_token": "at.x\n.y"}, "api_token: contains spaces or line breaks"),
         ({"stream": " "}, "stream: must be a non-empty string"),
+        ({"schema_mode": "fix"}, "schema_mode: 'fix' is not one of check, apply, off"),
         (
             {"mapping": {"wistia_activity": {"fields": {"x": {"as": "set"}}}}},
             "mapping.wistia_activity",
@@ -561,5 +610,5 @@ def test_sigterm_drains_and_the_printed_state_never_passes_unsent_records(sandbo
     assert states, err
     confirmed = states[-1]["sent"]
     assert confirmed > 0, out
-    stored_orgs = {event["record"]["wistia_org"] for event in stored(sandbox)}
+    stored_orgs = {event["record"]["org"] for event in stored(sandbox)}
     assert {f"org-{i}" for i in range(confirmed)} <= stored_orgs

@@ -1,7 +1,9 @@
-"""A faithful local Lytics API (collect, account, entity, profile merge), for tries and tests.
+"""A faithful local Lytics API (collect, accounts, schema, entity, streams), for tries and tests.
 
-``LyticsSandbox`` serves it over real HTTP (``python -m target_lytics.sandbox`` from a shell);
-``profiles`` holds the pure merge that turns stored events into user profiles.
+``LyticsSandbox`` serves it over real HTTP (``python -m target_lytics.sandbox`` from a shell).
+Profiles are built only through each account's published fields and mappings: ``schema`` holds
+the schema workflow, ``lql`` and ``mapper`` turn stream records into user-field values, and
+``profiles`` holds the pure merge that folds those into user profiles.
 """
 
 from target_lytics.sandbox.faults import Faults

@@ -3,12 +3,14 @@
 Pure: plain data in, plain data out, no I/O. The sandbox's store folds stored events through
 these functions, and the tests state what a correct profile is with the same definitions.
 
-Every stored event is a profile *fragment*. Fragments that share an identity value (same field,
+Every stored event contributes a profile *fragment*: the user-field values its stream's
+published mappings give it (``mapper``). Fragments that share an identity value (same field,
 same value) belong to one profile, so an anonymous visitor joins their email profile as soon as
 one event carries both. Each field merges by an operation (Lytics' ``latest``, ``oldest``,
-``min``, ``max``, ``sum``, ``count``, ``merge``); every merge is associative and commutative, so a
-profile never depends on arrival order, except that ``latest``/``oldest`` break event-time ties by
-arrival.
+``min``, ``max``, ``sum``, ``count``, ``merge``, ``capped``, ``latestmap``, ``oldestmap``,
+``mapmax``, ``mapmin``); every merge is associative and commutative, so a profile never depends
+on arrival order, except that ``latest``/``oldest`` break event-time ties by arrival. The sandbox
+does not cap ``capped`` sets (Lytics caps them at the field's capacity): they merge like ``merge``.
 """
 
 from __future__ import annotations
@@ -21,8 +23,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 
-Op = Literal["latest", "oldest", "min", "max", "sum", "count", "merge"]
-Kind = Literal["latest", "oldest", "min", "max", "sum", "count", "set", "map"]
+Op = Literal[
+    "latest",
+    "oldest",
+    "min",
+    "max",
+    "sum",
+    "count",
+    "merge",
+    "capped",
+    "latestmap",
+    "oldestmap",
+    "mapmax",
+    "mapmin",
+]
+Kind = Literal[
+    "latest", "oldest", "min", "max", "sum", "count", "set", "map", "oldestmap", "mapmax", "mapmin"
+]
 Key = tuple[int, int]
 """Orders fragments: (event time in microseconds since the epoch, arrival sequence)."""
 IdKey = tuple[str, str]
@@ -190,12 +207,19 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+_MERGED_IN_PLACE = frozenset({"merge", "capped", "latestmap"})
+"""Ops merging a set by union and a map by per-key latest (``_absorb_merge``)."""
+_PER_KEY = frozenset({"oldestmap", "mapmax", "mapmin"})
+
+
 def _kind(op: Op, value: Any) -> Kind | None:
-    if op == "merge":
+    if op in _MERGED_IN_PLACE:
         return "map" if isinstance(value, dict) else "set"
+    if op in _PER_KEY:
+        return op if isinstance(value, dict) else None  # type: ignore[return-value]
     if op in ("min", "max", "sum"):
         return op if _is_number(value) else None
-    return op
+    return op  # type: ignore[return-value]
 
 
 def _set_item(value: Any) -> str:
@@ -211,8 +235,10 @@ def _seed(kind: Kind, key: Key, value: Any) -> Any:
     if kind == "set":
         items = value if isinstance(value, list) else [value]
         return {_set_item(item) for item in items if item is not None}
-    if kind == "map":
+    if kind in ("map", "oldestmap"):
         return {str(k): (key, v) for k, v in value.items() if v is not None}
+    if kind in ("mapmax", "mapmin"):
+        return {str(k): v for k, v in value.items() if _is_number(v)}
     if kind == "count":
         return 1
     return value
@@ -257,7 +283,7 @@ def absorb_record(
             continue
         if kinds is None:
             kinds = fields[name] = {}
-        if op == "merge":
+        if op in _MERGED_IN_PLACE:
             _absorb_merge(kinds, key, value)
             continue
         kind = _kind(op, value)
@@ -295,11 +321,21 @@ def _merge_sets(into: set[str], other: set[str]) -> set[str]:
     return into
 
 
-def _merge_maps(into: dict[str, Entry], other: dict[str, Entry]) -> dict[str, Entry]:
+def _merge_maps(
+    into: dict[str, Entry], other: dict[str, Entry], *, newest: bool = True
+) -> dict[str, Entry]:
     for name, entry in other.items():
         current = into.get(name)
-        if current is None or entry[0] > current[0]:
+        if current is None or (entry[0] > current[0] if newest else entry[0] < current[0]):
             into[name] = entry
+    return into
+
+
+def _merge_numbers(
+    into: dict[str, Any], other: dict[str, Any], pick: Callable[[Any, Any], Any]
+) -> dict[str, Any]:
+    for name, value in other.items():
+        into[name] = value if name not in into else pick(into[name], value)
     return into
 
 
@@ -312,6 +348,9 @@ _PAYLOAD_MERGES: dict[Kind, Callable[[Any, Any, bool], Any]] = {
     "count": lambda mine, theirs, _: mine + theirs,
     "set": lambda mine, theirs, _: _merge_sets(mine, theirs),
     "map": lambda mine, theirs, _: _merge_maps(mine, theirs),
+    "oldestmap": lambda mine, theirs, _: _merge_maps(mine, theirs, newest=False),
+    "mapmax": lambda mine, theirs, _: _merge_numbers(mine, theirs, max),
+    "mapmin": lambda mine, theirs, _: _merge_numbers(mine, theirs, min),
 }
 """Merges two payloads of one kind; set and map merges update the first in place."""
 
@@ -331,7 +370,7 @@ def _copy_entry(kind: Kind, entry: Entry) -> Entry:
     key, payload = entry
     if kind == "set":
         return key, set(payload)
-    if kind == "map":
+    if kind in ("map", "oldestmap", "mapmax", "mapmin"):
         return key, dict(payload)
     return entry
 
@@ -364,8 +403,10 @@ def _render_field(kinds: Mapping[Kind, Entry]) -> Any:
         return payload[1]
     if kind == "set":
         return sorted(payload)
-    if kind == "map":
+    if kind in ("map", "oldestmap"):
         return {name: value for name, (_, value) in sorted(payload.items())}
+    if kind in ("mapmax", "mapmin"):
+        return dict(sorted(payload.items()))
     return payload
 
 

@@ -1,11 +1,13 @@
-"""A faithful local Lytics API over real HTTP: collect, account, entity and stream endpoints.
+"""A faithful local Lytics API over real HTTP: collect, account, schema, entity and streams.
 
 Users run it (``python -m target_lytics.sandbox``) to try the pipeline and inspect what Lytics
 would hold; every target test, end-to-end test and benchmark talks to it. It enforces the
 documented collect rules (raw-token auth, 10 MB bodies, 4 KB / 16 KB records, no arrays of
-objects, 256-byte identifiers, ``rejected_count`` on a 200) so a loader that passes here behaves
-against Lytics, and it can inject the failures a loader must survive (see ``faults``).
-Read-only inspection and fault control live under ``/_sandbox/`` (no auth).
+objects, 256-byte identifiers, ``rejected_count`` on a 200) and builds profiles only through each
+account's published fields and mappings (``schema``, ``mapper``), so a loader that passes here
+behaves against Lytics; it can inject the failures a loader must survive (see ``faults``).
+Accounts (empty, as Lytics' Wistia import leaves them, with schema patches), inspection and
+fault control live under ``/_sandbox/`` (no auth).
 """
 
 from __future__ import annotations
@@ -25,17 +27,29 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import msgspec
 
+from target_lytics.sandbox.accounts import Account, AccountBook
 from target_lytics.sandbox.faults import Decision, FaultDesk, Faults
-from target_lytics.sandbox.profiles import DEFAULT_SCHEMA, ProfileSchema, iso_time, parse_event_time
+from target_lytics.sandbox.presets import PRESETS, Preset
+from target_lytics.sandbox.profiles import iso_time, parse_event_time
+from target_lytics.sandbox.replies import (
+    BadRequestError,
+    Reply,
+    Request,
+    json_object,
+    message,
+    not_found,
+    success,
+)
+from target_lytics.sandbox.schema_api import SchemaRoutes
 from target_lytics.sandbox.store import EventStore, NewEvent
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterator, Mapping
+    from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
     from types import TracebackType
 
 DEFAULT_TOKEN = "sandbox-lytics-token"  # noqa: S105 - the sandbox's public, documented token
@@ -47,7 +61,6 @@ MAX_SINGLE_RECORD_BYTES = 4 * 1024
 MAX_IDENTIFIER_BYTES = 256
 _SURELY_SHORT_IDENTIFIER = MAX_IDENTIFIER_BYTES // 4  # characters: UTF-8 uses at most 4 bytes
 _DRAIN_LIMIT = 64 * 1024 * 1024  # bodies up to this are read (so the client sees the 413)
-_FIRST_AID = 1234
 _PAGE_LIMIT = 10_000
 _HANDLER_DRAIN_SECONDS = 2.0
 _FOLD_WHEN_IDLE_SECONDS = 0.5
@@ -56,7 +69,7 @@ _TOKEN_IN_QUERY = re.compile(r"(access_token=)[^&\s]*")
 # --- collect rules (pure) -------------------------------------------------------------------
 
 
-class CollectError(ValueError):
+class CollectError(BadRequestError):
     """A collect body Lytics refuses as a whole (HTTP 400)."""
 
 
@@ -79,9 +92,12 @@ def screen_records(
     *,
     timestamp_field: str,
     arrival: int,
-    identity_fields: Collection[str] = DEFAULT_SCHEMA.identity_fields,
+    identity_values: Callable[[Mapping[str, Any]], Iterable[Any]] | None = None,
 ) -> Screened:
     """Split a decoded collect body into storable events and rejections (counted by reason).
+
+    ``identity_values`` gives the identifier values a record carries (through the account's
+    published identifier mappings): Lytics rejects records whose values exceed 256 bytes.
 
     Raises:
         CollectError: the body is neither a JSON object nor an array.
@@ -100,7 +116,7 @@ def screen_records(
             screened.rejected["not_an_object"] += 1
             continue
         body = msgspec.json.encode(record)
-        problem = record_problem(record, body, limit, identity_fields)
+        problem = record_problem(record, body, limit, identity_values)
         if problem:
             screened.rejected[problem] += 1
             continue
@@ -111,16 +127,18 @@ def screen_records(
 
 
 def record_problem(
-    record: Mapping[str, Any], body: bytes, limit: int, identity_fields: Collection[str]
+    record: Mapping[str, Any],
+    body: bytes,
+    limit: int,
+    identity_values: Callable[[Mapping[str, Any]], Iterable[Any]] | None = None,
 ) -> str | None:
     """Why Lytics would reject this record (a short reason), or None when it is ingested."""
     if len(body) > limit:
         return "too_large"
     if (b"[{" in body or b",{" in body) and _holds_object_array(record):
         return "array_of_objects"
-    for name in identity_fields:
-        value = record.get(name)
-        if value is None or (isinstance(value, str) and len(value) <= _SURELY_SHORT_IDENTIFIER):
+    for value in identity_values(record) if identity_values else ():
+        if isinstance(value, str) and len(value) <= _SURELY_SHORT_IDENTIFIER:
             continue
         if len(str(value).encode()) > MAX_IDENTIFIER_BYTES:
             return "identifier_too_long"
@@ -137,27 +155,6 @@ def _holds_object_array(value: Any) -> bool:
 
 
 # --- requests, replies, stats ---------------------------------------------------------------
-
-
-class Request(NamedTuple):
-    """An HTTP request as the API logic sees it."""
-
-    method: str
-    path: list[str]
-    query: dict[str, str]
-    authorization: str | None
-    body: bytes
-    size: int
-
-
-@dataclass(slots=True)
-class Reply:
-    """What to do with a request: answer it, or (faults) drop or reset the connection."""
-
-    status: int
-    body: dict[str, Any] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    action: Literal["send", "drop", "reset"] = "send"
 
 
 class Stats:
@@ -212,7 +209,13 @@ class Stats:
     def snapshot(self) -> dict[str, Any]:
         """The counters as ``GET /_sandbox/stats`` shows them."""
         names = ("requests", "collect_requests", "records_received", "records_stored")
-        more = ("rejected", "legacy_query_token", "dryrun_requests")
+        more = (
+            "rejected",
+            "legacy_query_token",
+            "dryrun_requests",
+            "schema_requests",
+            "schema_writes",
+        )
         with self._lock:
             shown: dict[str, Any] = {name: self._counts[name] for name in names}
             shown["by_status"] = dict(sorted(self._by_status.items()))
@@ -222,10 +225,6 @@ class Stats:
             shown["rejected_by_reason"] = dict(sorted(self._rejected_by_reason.items()))
             shown["faults_injected"] = dict(sorted(self._faults.items()))
             return shown
-
-
-def _message(status: int, message: str | None = None, **extra: Any) -> dict[str, Any]:
-    return {"status": status, "message": message or HTTPStatus(status).phrase, **extra}
 
 
 def _truthy(value: str | None) -> bool:
@@ -260,31 +259,31 @@ class LyticsApi:
         self,
         *,
         store: EventStore,
-        tokens: Mapping[str, str],
+        book: AccountBook,
         expired_tokens: Collection[str],
         desk: FaultDesk,
         oversize_status: int,
         stopping: threading.Event,
     ) -> None:
-        """Serve ``store`` to holders of ``tokens`` (token -> account id)."""
+        """Serve ``store`` to holders of the tokens of ``book``'s accounts."""
         self.store = store
-        self.tokens = dict(tokens)
+        self.book = book
+        self.schema_routes = SchemaRoutes(book, store)
         self.expired_tokens = frozenset(expired_tokens)
         self.desk = desk
         self.oversize_status = oversize_status
         self.stats = Stats()
         self._stopping = stopping
         self._request_ids = itertools.count(1)
-        accounts = sorted(set(self.tokens.values()) - {DEFAULT_ACCOUNT})
-        self._aids = {DEFAULT_ACCOUNT: _FIRST_AID} | {
-            account: _FIRST_AID + n for n, account in enumerate(accounts, start=1)
-        }
 
     def handle(self, request: Request) -> Reply:
         """Answer one request."""
         if request.path[:1] == ["_sandbox"]:
             return self._admin(request)
         reply = self._api(request)
+        if request.path[:2] == ["v2", "schema"]:
+            wrote = request.method != "GET" and reply.status < HTTPStatus.BAD_REQUEST
+            self.stats.count(schema_requests=1, schema_writes=int(wrote))
         if reply.body is not None and reply.status >= HTTPStatus.BAD_REQUEST:
             reply.body.setdefault("request_id", f"sbx-{next(self._request_ids):08d}")
         outcome: int | str = {"drop": "timeout", "reset": "reset"}.get(reply.action, reply.status)
@@ -302,16 +301,16 @@ class LyticsApi:
             return self._fault(decision)
         if request.size > MAX_BODY_BYTES:
             status = self.oversize_status
-            return Reply(status, _message(status, "Request Entity Too Large", data=None))
+            return Reply(status, message(status, "Request Entity Too Large", data=None))
         if "access_token" in request.query:
             self.stats.count(legacy_query_token=1)
-        account, refusal = self._account(request)
+        token, account, refusal = self._account(request)
         if refusal is not None:
             return refusal
         try:
-            return self._route(request, account)
-        except CollectError as error:
-            return Reply(400, _message(400, str(error), data=None))
+            return self._route(request, token, account)
+        except BadRequestError as error:
+            return Reply(400, message(400, str(error), data=None))
 
     def _fault(self, decision: Decision) -> Reply:
         if decision.action == "timeout":
@@ -325,26 +324,33 @@ class LyticsApi:
         headers = {}
         if decision.status == HTTPStatus.TOO_MANY_REQUESTS and decision.retry_after is not None:
             headers["Retry-After"] = f"{decision.retry_after:g}"
-        return Reply(decision.status, _message(decision.status, data=None), headers)
+        return Reply(decision.status, message(decision.status, data=None), headers)
 
-    def _account(self, request: Request) -> tuple[str, Reply | None]:
-        """The token's account, or the refusal Lytics gives."""
+    def _account(self, request: Request) -> tuple[str, str, Reply | None]:
+        """(token, the account a request acts on, None) or the refusal Lytics gives.
+
+        A token reaching several accounts acts on the first unless ``account_id`` names another
+        it reaches (by id or aid).
+        """
         token = request.authorization
         if token is None:
             token = request.query.get("access_token")
         token = (token or "").strip()
         if token in self.expired_tokens:
-            return "", Reply(401, _message(401, "Expired Token"))
-        account = self.tokens.get(token)
-        if account is None:
-            return "", Reply(401, _message(401, "Unauthorized"))
+            return token, "", Reply(401, message(401, "Expired Token"))
+        reachable = self.book.reachable(token)
+        if not reachable:
+            return token, "", Reply(401, message(401, "Unauthorized"))
         wanted = request.query.get("account_id")
-        if wanted is not None and wanted != account:
-            message = f"account_id {wanted!r} is not the account of this token"
-            return account, Reply(403, _message(403, message, data=None))
-        return account, None
+        if wanted is None:
+            return token, reachable[0].id, None
+        for account in reachable:
+            if wanted in (account.id, str(account.aid)):
+                return token, account.id, None
+        text = f"account_id {wanted!r} is not an account this token reaches"
+        return token, "", Reply(403, message(403, text, data=None))
 
-    def _route(self, request: Request, account: str) -> Reply:
+    def _route(self, request: Request, token: str, account: str) -> Reply:
         method, path = request.method, request.path
         match method, path:
             case "POST", ["collect", "json", stream] if stream:
@@ -352,8 +358,8 @@ class LyticsApi:
             case "POST", ["collect", "json", *_]:
                 msg = "the stream name is missing: POST /collect/json/{stream}"
                 raise CollectError(msg)
-            case "GET", ["api", "account"] | ["v2", "account"]:
-                return self._success(self._account_info(account))
+            case "GET", ["api", "account", *_] | ["v2", "account"]:
+                return self._accounts(path, token, account)
             case "GET", ["api", "entity", "user", field_name, value]:
                 return self._entity(account, field_name, value, missing_status=200)
             case "GET", ["v2", "identity", "user", field_name, value]:
@@ -361,22 +367,20 @@ class LyticsApi:
             case "GET", ["v2", "stream", stream, "events"]:
                 limit, _ = _page(request.query, 20)
                 events = self.store.events(stream, account=account, limit=limit)
-                return self._success([event.record for event in events])
-        return _not_found()
+                return success([event.record for event in events])
+        return self.schema_routes.reply(request, account) or not_found()
 
-    @staticmethod
-    def _success(data: Any) -> Reply:
-        return Reply(200, {"status": 200, "message": "success", "data": data})
-
-    def _account_info(self, account: str) -> dict[str, Any]:
-        return {
-            "id": account,
-            "aid": self._aids.get(account, _FIRST_AID),
-            "name": "Sandbox Account",
-            "domain": "sandbox.local",
-            "fid": account,
-            "timezone": "UTC",
-        }
+    def _accounts(self, path: list[str], token: str, account: str) -> Reply:
+        """``/api/account`` lists what the token reaches; one by id; ``/v2/account`` the current."""
+        reachable = self.book.reachable(token)
+        match path:
+            case ["api", "account"]:
+                return success([item.info() for item in reachable])
+            case ["api", "account", wanted]:
+                found = [item for item in reachable if wanted in (item.id, str(item.aid))]
+                return success(found[0].info()) if found else not_found()
+        current = [item for item in reachable if item.id == account]
+        return success(current[0].info()) if current else not_found()
 
     def _collect(self, request: Request, account: str, stream: str) -> Reply:
         query = request.query
@@ -388,11 +392,14 @@ class LyticsApi:
             msg = f"the body is not valid JSON: {error}"
             raise CollectError(msg) from None
         arrival = _now_us()
+        mapper = self.store.live_mapper(account)
         screened = screen_records(
             payload,
             timestamp_field=timestamp_field,
             arrival=arrival,
-            identity_fields=self.store.schema.identity_fields,
+            identity_values=(lambda record: mapper.identity_values(stream, record))
+            if mapper
+            else None,
         )
         self._inject_rejections(screened)
         stored = 0 if dryrun else self.store.append(account, stream, screened.accepted, arrival)
@@ -403,7 +410,7 @@ class LyticsApi:
             dryrun_requests=int(dryrun),
         )
         self.stats.rejected(screened.rejected)
-        return self._success(
+        return success(
             {
                 "message_count": screened.received,
                 "rejected_count": screened.rejected_count,
@@ -425,30 +432,36 @@ class LyticsApi:
             self.stats.fault("reject")
 
     def _entity(self, account: str, field_name: str, value: str, *, missing_status: int) -> Reply:
-        identity_fields = self.store.schema.identity_fields
+        mapper = self.store.live_mapper(account)
+        identity_fields = mapper.profile_schema.identity_fields if mapper else ()
         if field_name not in identity_fields:
-            message = (
-                f"{field_name!r} is not an identity field; look up by one of {identity_fields}"
+            text = (
+                f"{field_name!r} is not an identity field of this account's published schema; "
+                f"look up by one of {list(identity_fields)}"
             )
-            return Reply(400, _message(400, message, data=None))
+            return Reply(400, message(400, text, data=None))
         profile = self.store.profile(account, field_name, value)
         if profile is None:
-            return Reply(missing_status, _message(404, "Not Found", data=None))
-        return self._success(profile)
+            return Reply(missing_status, message(404, "Not Found", data=None))
+        return success(profile)
 
     # -- read-only inspection and fault control
 
     def _admin(self, request: Request) -> Reply:
         try:
             return self._admin_route(request)
-        except (CollectError, ValueError, TypeError) as error:
-            return Reply(400, _message(400, str(error)))
+        except (ValueError, TypeError) as error:
+            return Reply(400, message(400, str(error)))
 
-    def _admin_route(self, request: Request) -> Reply:  # noqa: PLR0911 - one return per route
+    def _admin_route(  # noqa: C901, PLR0911 - one return per route
+        self, request: Request
+    ) -> Reply:
         query, account = request.query, request.query.get("account")
         match request.method, request.path[1:]:
             case "GET", []:
                 return Reply(200, {"endpoints": list(_ADMIN_INDEX)})
+            case _, ["accounts", *rest]:
+                return self._accounts_admin(request, rest)
             case "GET", ["streams"]:
                 return Reply(200, self.store.stream_counts(account))
             case "GET", ["streams", stream, "events"]:
@@ -465,14 +478,50 @@ class LyticsApi:
             case "GET", ["faults"]:
                 return Reply(200, self.desk.faults.to_json())
             case "POST", ["faults"]:
-                self.desk.replace(Faults.from_json(_json_object(request.body)))
+                self.desk.replace(Faults.from_json(json_object(request.body)))
                 return Reply(200, self.desk.faults.to_json())
             case "POST", ["reset"]:
-                self.store.clear()
-                self.stats.reset()
-                self.desk.replace(Faults())
-                return Reply(200, {"status": 200, "message": "reset"})
-        return _not_found()
+                return self._reset()
+        return not_found()
+
+    def _reset(self) -> Reply:
+        """Every account back to its preset, no events, no counts, no faults."""
+        self.book.restart(iso_time(_now_us()))
+        self.store.clear()
+        self.stats.reset()
+        self.desk.replace(Faults())
+        return Reply(200, {"status": 200, "message": "reset"})
+
+    def _accounts_admin(self, request: Request, rest: list[str]) -> Reply:
+        match request.method, rest:
+            case "GET", []:
+                return Reply(200, {"accounts": [item.summary() for item in self.book.all()]})
+            case "POST", []:
+                return Reply(201, add_account(self.book, json_object(request.body)).summary())
+            case "GET", [wanted, "schema"]:
+                return self._schema_view(wanted)
+            case "POST", [wanted, "idconfig"] if self.book.get(wanted) is not None:
+                idconfig = json_object(request.body)
+                self.book.change(wanted, lambda schema: setattr(schema, "idconfig", idconfig))
+                return Reply(200, idconfig)
+        return not_found()
+
+    def _schema_view(self, account: str) -> Reply:
+        """An account's schema for people: working fields and mappings, versions, patches."""
+        if self.book.get(account) is None:
+            return not_found()
+
+        def view(schema: Any) -> dict[str, Any]:
+            return {
+                "enable_schema_patches": schema.patches_enabled,
+                "fields": schema.fields(),
+                "mappings": schema.mappings(),
+                "versions": [version.summary() for version in schema.versions],
+                "patches": [schema.patch_view(patch) for patch in schema.patches.values()],
+                "idconfig": schema.idconfig,
+            }
+
+        return Reply(200, self.book.read(account, view))
 
     def _listed_events(self, stream: str, query: Mapping[str, str]) -> dict[str, Any]:
         limit, offset = _page(query, 100)
@@ -493,6 +542,10 @@ class LyticsApi:
 
 
 _ADMIN_INDEX = (
+    "GET /_sandbox/accounts",
+    'POST /_sandbox/accounts {"id", "token", "name"?, "preset"?, "schema_patches"?}',
+    "GET /_sandbox/accounts/{id}/schema",
+    "POST /_sandbox/accounts/{id}/idconfig",
     "GET /_sandbox/streams",
     "GET /_sandbox/streams/{stream}/events?limit&offset&account",
     "GET /_sandbox/profiles?limit&offset&account",
@@ -505,20 +558,37 @@ _ADMIN_INDEX = (
 """What ``GET /_sandbox/`` lists, for people exploring the sandbox."""
 
 
-def _not_found() -> Reply:
-    return Reply(404, _message(404, data=None))
+def add_account(book: AccountBook, spec: Mapping[str, Any]) -> Account:
+    """Create an account from the admin API's (or the CLI's) description of it.
 
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        data = msgspec.json.decode(body or b"{}")
-    except msgspec.DecodeError as error:
-        msg = f"the body is not valid JSON: {error}"
-        raise CollectError(msg) from None
-    if not isinstance(data, dict):
-        msg = "the body must be a JSON object"
-        raise CollectError(msg)
-    return data
+    Raises:
+        ValueError: a key is unknown or a value unusable (named).
+    """
+    known = {"id", "token", "name", "preset", "schema_patches"}
+    if unknown := sorted(set(spec) - known):
+        msg = f"unknown account setting(s) {unknown}; known: {sorted(known)}"
+        raise ValueError(msg)
+    account_id, token = spec.get("id"), spec.get("token")
+    if not isinstance(account_id, str) or not isinstance(token, str):
+        msg = 'an account needs "id" and "token" (strings)'
+        raise TypeError(msg)
+    preset = spec.get("preset", "wistia-import")
+    if preset not in PRESETS:
+        msg = f"preset {preset!r}: use one of {', '.join(PRESETS)}"
+        raise ValueError(msg)
+    patches = spec.get("schema_patches", False)
+    if not isinstance(patches, bool):
+        msg = "schema_patches must be true or false"
+        raise TypeError(msg)
+    name = spec.get("name")
+    return book.add(
+        account_id,
+        token,
+        name=name if isinstance(name, str) else None,
+        preset=preset,
+        schema_patches=patches,
+        now=iso_time(_now_us()),
+    )
 
 
 # --- HTTP plumbing --------------------------------------------------------------------------
@@ -556,6 +626,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._serve()
 
+    def do_DELETE(self) -> None:
+        self._serve()
+
     def _serve(self) -> None:
         split = urlsplit(self.path)
         try:
@@ -563,7 +636,7 @@ class _Handler(BaseHTTPRequestHandler):
         except _BodyError as error:
             self.close_connection = True
             status = self.server.api.oversize_status if error.too_large else 400
-            self._send(Reply(status, _message(status, str(error), data=None)))
+            self._send(Reply(status, message(status, str(error), data=None)))
             return
         request = Request(
             method=self.command,
@@ -696,7 +769,8 @@ class LyticsSandbox:
 
     Use as a context manager (``with LyticsSandbox() as lytics: lytics.url``) or call
     ``start()``/``stop()``. Without ``db_path`` the data lives in a temporary file removed on
-    stop; with one it survives restarts (profiles are rebuilt from the stored events).
+    stop; with one it survives restarts (accounts and schemas as they were, profiles rebuilt
+    from the stored events). More accounts: ``add_account`` or ``POST /_sandbox/accounts``.
     """
 
     def __init__(  # noqa: PLR0913 - the sandbox's documented options, all keyword-only
@@ -705,9 +779,11 @@ class LyticsSandbox:
         db_path: str | Path | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
-        tokens: Mapping[str, str] | None = None,
+        tokens: Mapping[str, str | Sequence[str]] | None = None,
+        preset: Preset = "wistia-import",
+        schema_patches: bool = False,
+        names: Mapping[str, str] | None = None,
         expired_tokens: Collection[str] = (EXPIRED_TOKEN,),
-        schema: ProfileSchema | None = None,
         faults: Faults | None = None,
         oversize_status: Literal[413, 400] = 413,
         log_requests: bool = False,
@@ -718,9 +794,13 @@ class LyticsSandbox:
             db_path: SQLite file to keep events in (None or ":memory:": a temporary file).
             host: Interface to listen on.
             port: Port to listen on (0: any free port; see ``url``).
-            tokens: Accepted tokens -> their account id (default: the sandbox token).
+            tokens: Accepted tokens -> the account id (or ids) each reaches (default: the
+                sandbox token and account). Accounts that do not exist yet are created.
+            preset: How those accounts start: ``wistia-import`` (the fields and mappings
+                Lytics' own Wistia import sets up) or ``empty``.
+            schema_patches: Whether those accounts have ``enable_schema_patches``.
+            names: Account id -> name, for accounts created here (default: from the id).
             expired_tokens: Tokens answered with 401 "Expired Token".
-            schema: Identity fields and merge ops for profiles (default: the Wistia fields).
             faults: Initial fault settings (default: none).
             oversize_status: Status for bodies over 10 MB (unconfirmed for Lytics: 413 or 400).
             log_requests: Log each request to stderr (tokens in query strings are masked).
@@ -735,12 +815,24 @@ class LyticsSandbox:
         self.db_path = Path(db_path)
         self._address = (host, port)
         self._stopping = threading.Event()
+        self.book = AccountBook(self.db_path)
         self.store = EventStore(
-            self.db_path, schema or DEFAULT_SCHEMA, fold_when_idle=_FOLD_WHEN_IDLE_SECONDS
+            self.db_path, self.book.versions, fold_when_idle=_FOLD_WHEN_IDLE_SECONDS
         )
+        self._first_token = ""
+        for token, accounts in (tokens or {DEFAULT_TOKEN: DEFAULT_ACCOUNT}).items():
+            self._first_token = self._first_token or token
+            for account in [accounts] if isinstance(accounts, str) else accounts:
+                self.add_account(
+                    account,
+                    token,
+                    preset=preset,
+                    schema_patches=schema_patches,
+                    name=(names or {}).get(account),
+                )
         self.api = LyticsApi(
             store=self.store,
-            tokens=tokens if tokens is not None else {DEFAULT_TOKEN: DEFAULT_ACCOUNT},
+            book=self.book,
             expired_tokens=expired_tokens,
             desk=FaultDesk(faults),
             oversize_status=oversize_status,
@@ -763,12 +855,29 @@ class LyticsSandbox:
     @property
     def token(self) -> str:
         """A token the sandbox accepts (the first configured one)."""
-        return next(iter(self.api.tokens))
+        return self._first_token
 
     @property
     def account_id(self) -> str:
-        """The account of ``token``."""
-        return self.api.tokens[self.token]
+        """The account ``token`` acts on."""
+        return self.book.reachable(self.token)[0].id
+
+    def add_account(
+        self,
+        account_id: str,
+        token: str,
+        *,
+        preset: Preset = "wistia-import",
+        schema_patches: bool = False,
+        name: str | None = None,
+    ) -> Account:
+        """Create an account (``preset``: ``wistia-import`` or ``empty``) reached by ``token``.
+
+        An existing account only gains the token (so one token can reach several accounts).
+        """
+        spec: dict[str, Any] = {"id": account_id, "token": token, "preset": preset}
+        spec |= {"schema_patches": schema_patches} | ({"name": name} if name else {})
+        return add_account(self.book, spec)
 
     @property
     def faults(self) -> Faults:
@@ -822,6 +931,7 @@ class LyticsSandbox:
             self._thread.join()
             self._thread = None
         self.store.close()
+        self.book.close()
         if self._tempdir is not None:
             self._tempdir.cleanup()
 

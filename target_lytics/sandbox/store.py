@@ -5,23 +5,35 @@ request is one ``executemany`` in one transaction and nothing else. Profiles are
 lazily: the first read after new events folds just those events into the in-memory profiles,
 which gives the same result as a full rebuild because the merge is order-independent. After a
 restart the first read rebuilds them from the events, so a file database is all that persists.
+
+Each event reaches profiles only through the schema version that was published when it arrived
+(the newest version whose ``marker`` is below the event's id): what its stream's mappings make
+of it (``mapper``). Events collected before any mapping was published stay in their stream and
+never reach a profile, as in Lytics; a publish waits for the fold in progress (``publishing``).
 """
 
 from __future__ import annotations
 
+import bisect
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import msgspec
 
-from target_lytics.sandbox.profiles import DEFAULT_SCHEMA, Profile, ProfileBook, ProfileSchema
+from target_lytics.sandbox.mapper import ProfileMapper
+from target_lytics.sandbox.profiles import Profile, ProfileBook
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from target_lytics.sandbox.schema import Version
+
+VersionSource = Callable[[str], "Sequence[Version]"]
+"""An account's published schema versions, oldest first."""
 
 _SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS events (
@@ -76,13 +88,14 @@ class EventStore:
     def __init__(
         self,
         path: str | Path,
-        schema: ProfileSchema = DEFAULT_SCHEMA,
+        versions: VersionSource,
         *,
         fold_when_idle: float | None = None,
     ) -> None:
-        """Open (or create) the database at ``path``; ``schema`` shapes the profiles."""
+        """Open (or create) the database at ``path``; ``versions`` gives each account's schema."""
         self.path = Path(path)
-        self.schema = schema
+        self._versions = versions
+        self._mappers: dict[str, list[ProfileMapper]] = {}
         self._writer = _connect(self.path, isolation_level="DEFERRED")
         self._writer.executescript(_SCHEMA_SQL)
         self._reader = _connect(self.path, isolation_level=None)
@@ -137,6 +150,7 @@ class EventStore:
             self._writer.execute("DELETE FROM streams")
         with self._read_lock:
             self._books.clear()
+            self._mappers.clear()
             self._folded_up_to = 0
 
     def stream_counts(self, account: str | None = None) -> dict[str, int]:
@@ -198,18 +212,66 @@ class EventStore:
         Returns whether events were folded.
         """
         folded = False
-        for seq, account, event_time, body in self._unfolded(limit):
-            book = self._books.get(account)
-            if book is None:
-                book = self._books[account] = ProfileBook(self.schema)
-            book.add(event_time, seq, msgspec.json.decode(body))
+        mappers: dict[str, list[ProfileMapper]] = {}
+        for seq, account, stream, event_time, body in self._unfolded(limit):
             self._folded_up_to = seq
             folded = True
+            known = mappers.get(account)
+            if known is None:
+                known = mappers[account] = self._mappers_of(account)
+            mapper = _in_force(known, seq)
+            if mapper is None:
+                continue
+            values = mapper.user_values(stream, msgspec.json.decode(body))
+            if not values:
+                continue
+            book = self._books.get(account)
+            if book is None:
+                book = self._books[account] = ProfileBook(mapper.profile_schema)
+            book.schema = mapper.profile_schema
+            book.add(event_time, seq, values)
         return folded
 
-    def _unfolded(self, limit: int) -> Iterator[tuple[int, str, int, str]]:
+    def _mappers_of(self, account: str) -> list[ProfileMapper]:
+        """The account's published versions, compiled (again only when one was published)."""
+        versions = self._versions(account)
+        known = self._mappers.get(account, [])
+        if len(known) != len(versions):
+            known = self._mappers[account] = [ProfileMapper(version) for version in versions]
+        return known
+
+    def live_mapper(self, account: str) -> ProfileMapper | None:
+        """The account's newest published version (None: nothing was ever published)."""
+        with self._read_lock:
+            known = self._mappers_of(account)
+        return known[-1] if known else None
+
+    @contextmanager
+    def publishing(self) -> Iterator[int]:
+        """Hold folding while a version is published; yields its marker (the newest event id).
+
+        Events stored up to the marker were collected before the version: they keep the
+        version they arrived under, whenever they are folded.
+        """
+        with self._read_lock:
+            row = self._reader.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()
+            yield int(row[0])
+            self._mappers.clear()
+
+    def stream_fields(
+        self, account: str, stream: str, *, sample: int = 10_000
+    ) -> list[dict[str, Any]]:
+        """The fields of a stream's newest ``sample`` events: dotted paths and how often seen."""
+        counts: dict[str, int] = {}
+        for event in self.events(stream, account=account, limit=sample):
+            for path in _paths(event.record):
+                counts[path] = counts.get(path, 0) + 1
+        return [{"field": path, "count": count} for path, count in sorted(counts.items())]
+
+    def _unfolded(self, limit: int) -> Iterator[tuple[int, str, str, int, str]]:
         cursor = self._reader.execute(
-            "SELECT id, account, event_time, body FROM events WHERE id > ? ORDER BY id LIMIT ?",
+            "SELECT id, account, stream, event_time, body FROM events WHERE id > ?"
+            " ORDER BY id LIMIT ?",
             (self._folded_up_to, limit),
         )
         while rows := cursor.fetchmany(_CATCH_UP_CHUNK):
@@ -222,6 +284,21 @@ class EventStore:
                 with self._read_lock:
                     if self._closing.is_set() or not self._catch_up(_IDLE_FOLD_STEP):
                         break
+
+
+def _in_force(mappers: list[ProfileMapper], seq: int) -> ProfileMapper | None:
+    """The version an event with id ``seq`` arrived under (published before it was stored)."""
+    position = bisect.bisect_left([mapper.marker for mapper in mappers], seq)
+    return mappers[position - 1] if position else None
+
+
+def _paths(record: dict[str, Any], prefix: str = "") -> Iterator[str]:
+    for name, value in record.items():
+        path = f"{prefix}{name}"
+        if isinstance(value, dict) and value:
+            yield from _paths(value, f"{path}.")
+        else:
+            yield path
 
 
 def _connect(path: Path, *, isolation_level: Literal["DEFERRED"] | None) -> sqlite3.Connection:

@@ -1,0 +1,71 @@
+"""Requests and replies as the sandbox's API logic sees them, and Lytics' answer envelope.
+
+Lytics answers ``{"data": ..., "status": 200, "message": ...}`` on success and
+``{"status": 4xx|5xx, "message": ..., "request_id": ...}`` on errors (``request_id`` is added
+where the reply leaves the API).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, Literal, NamedTuple
+
+import msgspec
+
+
+class Request(NamedTuple):
+    """An HTTP request as the API logic sees it."""
+
+    method: str
+    path: list[str]
+    query: dict[str, str]
+    authorization: str | None
+    body: bytes
+    size: int
+
+
+@dataclass(slots=True)
+class Reply:
+    """What to do with a request: answer it, or (faults) drop or reset the connection."""
+
+    status: int
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    action: Literal["send", "drop", "reset"] = "send"
+
+
+class BadRequestError(ValueError):
+    """A request Lytics refuses as a whole (HTTP 400): the message says why."""
+
+
+def message(status: int, text: str | None = None, **extra: Any) -> dict[str, Any]:
+    """Lytics' error (or bare status) body."""
+    return {"status": status, "message": text or HTTPStatus(status).phrase, **extra}
+
+
+def success(data: Any, status: int = 200) -> Reply:
+    """Lytics' success envelope around ``data``."""
+    return Reply(status, {"status": status, "message": "success", "data": data})
+
+
+def not_found() -> Reply:
+    """Lytics' 404."""
+    return Reply(404, message(404, data=None))
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """A request body that must be one JSON object (an empty body is ``{}``).
+
+    Raises:
+        BadRequestError: it is not JSON, or not an object.
+    """
+    try:
+        data = msgspec.json.decode(body or b"{}")
+    except msgspec.DecodeError as error:
+        msg = f"the body is not valid JSON: {error}"
+        raise BadRequestError(msg) from None
+    if not isinstance(data, dict):
+        msg = "the body must be a JSON object"
+        raise BadRequestError(msg)
+    return data
