@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
+from urllib.parse import urlsplit
 
 import backoff
 import msgspec
@@ -32,6 +34,7 @@ from api_http.answers import (
 from api_http.retry_after import parse_retry_after
 from api_http.secrets import redact
 from tap_wistia import heap
+from tap_wistia.api_versions import ApiVersion
 
 if TYPE_CHECKING:
     import logging
@@ -212,10 +215,16 @@ class WistiaClient:
         backoff_factor: float = 1.0,
         backoff_cap: float = 60.0,
         logger: logging.Logger | None = None,
+        version: ApiVersion | None = None,
     ) -> None:
-        """Prepare a pooled session; nothing is sent until the first `get`."""
+        """Prepare a pooled session; nothing is sent until the first `get`.
+
+        `version` is the API the run speaks (v1 when None): its header goes with every request.
+        """
         heap.map_large_blocks()  # pages are held encoded by other threads than read them
         self.api_url = api_url.rstrip("/")
+        self.version = version or ApiVersion()
+        self._reached = False  # the API has answered with success at least once
         self.timeout = timeout
         self.budget = RequestBudget(max_requests_per_minute)
         self.stats = ClientStats()
@@ -229,6 +238,7 @@ class WistiaClient:
                 "Authorization": f"Bearer {token}",
                 "Accept": "application/json",
                 "User-Agent": USER_AGENT,
+                **self.version.headers,
             }
         )
         self._settle_environment()
@@ -306,6 +316,7 @@ class WistiaClient:
             msg = f"no whole answer within {self.timeout:g} s (request_timeout_seconds)"
             raise RetriableError(msg) from None
         except requests.ConnectionError as exc:
+            self._check_reachable(exc)
             msg = f"connection failed ({_short(exc)})"
             raise RetriableError(msg) from None
         except (requests.exceptions.ChunkedEncodingError, AnswerCutOffError) as exc:
@@ -317,21 +328,47 @@ class WistiaClient:
         status = response.status_code
         self.stats.count(status)
         if status == 200:  # noqa: PLR2004
-            return read(body)
-        self._raise_for(status, body, response.headers.get("Retry-After"), path, params)
+            value = read(body)
+            self._reached = True
+            return value
+        detail = _error_detail(body, response.headers)
+        self._raise_for(status, detail, response.headers, path, params)
         return None  # pragma: no cover - _raise_for always raises
+
+    def _check_reachable(self, exc: requests.ConnectionError) -> None:
+        """Before the API ever answered, a refused connection or unknown host is the setting.
+
+        Retrying those for a minute only delays the message the user needs: `api_url` names a
+        host that does not exist or a port nothing listens on. Once the API has answered, the
+        same failures are transient (a restart, a network blip) and are retried.
+        """
+        if self._reached:
+            return
+        cause = _root_cause(exc)
+        host = urlsplit(self.api_url).netloc
+        if isinstance(cause, socket.gaierror):
+            problem = f"the host name {urlsplit(self.api_url).hostname} does not resolve"
+        elif isinstance(cause, ConnectionRefusedError):
+            problem = f"{host} refused the connection (nothing listens there)"
+        else:
+            return
+        msg = (
+            f"Cannot reach the Wistia API at api_url {self.api_url}: {problem}. Check `api_url` "
+            f"(Wistia's is {self.version.default_url})."
+        )
+        raise WistiaError(msg) from None
 
     def _raise_for(
         self,
         status: int,
-        body: bytes,
-        retry_after_header: str | None,
+        detail: str,
+        headers: Mapping[str, str],
         path: str,
         params: Mapping[str, Any],
     ) -> None:
-        detail = _error_detail(body)
         where = _describe(path, params)
         if status in RETRIABLE_STATUSES:
+            retry_after_header = headers.get("Retry-After")
             retry_after = parse_retry_after(retry_after_header)
             if retry_after is not None and retry_after > MAX_RETRY_AFTER_SECONDS:
                 if self._logger:
@@ -361,7 +398,22 @@ class WistiaClient:
             msg = f"Wistia rejected a parameter of {where} (HTTP 422: {detail or 'no detail'})."
             raise WistiaError(msg)
         msg = f"Wistia answered HTTP {status} on {where}" + (f": {detail}" if detail else ".")
+        if status == 404 and not self._reached:  # noqa: PLR2004
+            msg += " " + self._where_to_look()
         raise WistiaError(msg)
+
+    def _where_to_look(self) -> str:
+        """What to check when the very first request finds no such endpoint."""
+        version = self.version
+        if version.current:
+            return (
+                f"Nothing of {version.describe()} answers at api_url {self.api_url}: check "
+                f"`api_url` (Wistia's is {version.default_url}) and `api_version`."
+            )
+        return (
+            f"Nothing of {version.describe()} answers at api_url {self.api_url}: check `api_url` "
+            f"(Wistia's is {version.default_url}; the current API needs `api_version` too)."
+        )
 
     # -- backoff hooks -----------------------------------------------------------------------
 
@@ -490,16 +542,47 @@ def _without_lone_surrogates(value: Any) -> Any:
     return value
 
 
-def _error_detail(body: bytes) -> str:
-    """Wistia's own words from an error body (`error`, `code`), or nothing."""
+def _error_detail(body: bytes, headers: Mapping[str, str]) -> str:
+    """Wistia's own words from an error body, or nothing.
+
+    Errors are JSON objects (`error`, `code`, `errors`, `message`), except the 429 of the rate
+    limit: plain text ("Rate limit exceeded", `text/plain`), which is taken as it reads and
+    never handed to a JSON parser. A body without a content type is tried as JSON.
+    """
+    if not body:
+        return ""
+    kind = headers.get("Content-Type", "").partition(";")[0].strip().lower()
+    if kind.startswith("text/"):
+        text = body.decode("utf-8", "replace").strip()
+        return redact(" ".join(text.split()))[:300] if kind == "text/plain" else ""
     try:
-        data = json.loads(body) if body else None
+        data = json.loads(body)
     except ValueError:
         return ""
     if not isinstance(data, dict):
         return ""
     parts = [str(data[k]) for k in ("error", "code", "message") if data.get(k)]
+    errors = data.get("errors")
+    if isinstance(errors, list):
+        parts += [str(item) for item in errors]
     return redact("; ".join(parts))[:300]
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost error behind a requests/urllib3 failure (socket errors sit at the bottom)."""
+    seen: set[int] = set()
+    current: BaseException = exc
+    while id(current) not in seen:
+        seen.add(id(current))
+        inner = current.__cause__ or current.__context__
+        if inner is None and current.args and isinstance(current.args[0], BaseException):
+            inner = current.args[0]
+        if inner is None:
+            inner = getattr(current, "reason", None)
+        if not isinstance(inner, BaseException):
+            return current
+        current = inner
+    return current
 
 
 def _describe(path: str, params: Mapping[str, Any] | None) -> str:

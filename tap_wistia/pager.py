@@ -147,16 +147,18 @@ class EventPager:
         max_held: int | None = None,
         live_from: dt.date | None = None,
         stopping: Callable[[], bool] = lambda: False,
+        path: str = EVENTS_PATH,
     ) -> None:
         """Plan the reading of `units` (in order); nothing is sent before `pages()` runs.
 
         Units of `live_from` and later days are read one page at a time (None: every day may be
         read in parallel, for periods that no longer change). Once `stopping()` says so, the
         pager stops between two pages with `RunInterruptedError`, without waiting for requests
-        still out.
+        still out. `path` is the events endpoint of the API the run speaks (v1's by default).
         """
         self._client = client
         self._stopping = stopping
+        self._path = path
         self._live_from = live_from
         self._units = list(units)
         self._since = since
@@ -224,7 +226,7 @@ class EventPager:
                 progress.next_page += 1
                 progress.in_flight.add(number)
                 params = unit.params(number)
-                futures[pool.submit(self._client.get_array, EVENTS_PATH, params)] = (index, number)
+                futures[pool.submit(self._client.get_array, self._path, params)] = (index, number)
             if len(futures) >= self._max_parallel:
                 return
 

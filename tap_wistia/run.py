@@ -192,6 +192,7 @@ class ViewingRun:
             max_held=HELD_PAGES_PER_REQUEST * self._settings.max_parallel_requests,
             live_from=live_from(self._now),
             stopping=lambda: self._client.budget.stopped,
+            path=self._client.version.events_path,
         )
 
     def _watermark_after(self, day: dt.date, window: Window) -> dt.datetime:

@@ -1,4 +1,4 @@
-"""JSON schemas of the three streams, typed after Wistia's API reference.
+"""JSON schemas of the four streams, typed after Wistia's API reference.
 
 Every field Wistia can omit or null is nullable; objects whose members vary between accounts
 (`conversion_data`, `thumbnail`, `user_agent_details`) allow extra members.
@@ -71,26 +71,60 @@ EVENTS = th.PropertiesList(
     th.Property("user_agent_details", USER_AGENT),
 ).to_dict()
 
-PROJECT = th.ObjectType(
+FILING = th.ObjectType(
     th.Property("id", _int),
     th.Property("name", _str),
     th.Property("hashed_id", _str),
-    additional_properties=True,
 )
+"""Where a media is filed: a folder (v1: its project) or a subfolder."""
+
+TAG = th.ObjectType(th.Property("name", _str))
 
 MEDIAS = th.PropertiesList(
     th.Property("hashed_id", _str, required=True),
     th.Property("id", _int),
     th.Property("name", _str),
-    th.Property("type", _str),
-    th.Property("duration", _num, description="Seconds; null for media without one"),
+    th.Property("type", _str, description="Video, Audio, Image, PdfDocument, ..."),
+    th.Property(
+        "duration",
+        _num,
+        description="As Wistia sends it: seconds for video and audio, pages for a document",
+    ),
     th.Property("created", _ts),
     th.Property("updated", _ts),
     th.Property("status", _str),
     th.Property("archived", _bool),
-    th.Property("project", PROJECT),
+    th.Property("folder", FILING, description="The folder (v1: the project)"),
+    th.Property("subfolder", FILING),
     th.Property("thumbnail", THUMBNAIL),
-    th.Property("tags", th.ArrayType(th.CustomType({}))),
+    th.Property("tags", th.ArrayType(TAG)),
+).to_dict()
+
+ORG = th.ObjectType(
+    th.Property("name", _str), th.Property("title", _str), additional_properties=True
+)
+
+VISITOR_IDENTITY = th.ObjectType(
+    th.Property("name", _str),
+    th.Property("email", _str),
+    th.Property("org", ORG),
+    additional_properties=True,
+)
+
+VISITORS = th.PropertiesList(
+    th.Property("visitor_key", _str, required=True),
+    th.Property("created_at", _ts),
+    th.Property("last_active_at", _ts),
+    th.Property("last_event_key", _str),
+    th.Property("identifying_event_key", _str, description="The event that identified them"),
+    th.Property("load_count", _int),
+    th.Property("play_count", _int),
+    th.Property("visitor_identity", VISITOR_IDENTITY, description="As Wistia sends it"),
+    th.Property("user_agent_details", USER_AGENT),
+    th.Property("email", _str, description="visitor_identity.email, trimmed and lower-cased"),
+    th.Property("name", _str, description="visitor_identity.name; null when empty"),
+    th.Property("org_name", _str, description="visitor_identity.org.name"),
+    th.Property("org_title", _str, description="visitor_identity.org.title"),
 ).to_dict()
 
 ACTIVITY = th.PropertiesList(
@@ -98,7 +132,11 @@ ACTIVITY = th.PropertiesList(
     th.Property("visitor_key", _str, required=True),
     th.Property("media_id", _str, required=True),
     th.Property("media_name", _str),
-    th.Property("media_duration", _num, description="Seconds; null when the media is gone"),
+    th.Property(
+        "media_duration",
+        _num,
+        description="Seconds of a video or audio; null when gone, unknown or not playing",
+    ),
     th.Property("percent_viewed", _num, description="Highest percent_viewed, 0..1"),
     th.Property("duration_viewed", _num, description="Seconds watched; null without duration"),
     th.Property("started_at", _ts, required=True),

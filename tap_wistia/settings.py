@@ -14,11 +14,22 @@ from typing import TYPE_CHECKING, Any
 from singer_sdk import typing as th
 
 from api_http.transport import is_loopback_url
+from tap_wistia.api_versions import (
+    CURRENT_URL,
+    EXAMPLE_RELEASE,
+    FIRST_RELEASE,
+    V1_URL,
+    ApiVersion,
+    api_of_url,
+    is_release,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-DEFAULT_API_URL = "https://api.wistia.com/v1"
+DEFAULT_API_URL = V1_URL
+"""The base URL when neither `api_url` nor `api_version` is set."""
+DEFAULT_VISITORS_REFRESH_HOURS = 24
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _HASHED_ID = re.compile(r"^[A-Za-z0-9]{1,64}$")
 
@@ -37,11 +48,22 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "api_url",
         th.StringType,
-        default=DEFAULT_API_URL,
         title="API base URL",
         description=(
-            "Wistia Data API base URL. Point it at a sandbox for local runs "
-            "(plain http:// is accepted only for loopback hosts)."
+            f"Wistia Data API base URL. Empty: {V1_URL}, or {CURRENT_URL} when `api_version` "
+            "is set. Point it at a sandbox for local runs (plain http:// is accepted only for "
+            "loopback hosts)."
+        ),
+    ),
+    th.Property(
+        "api_version",
+        th.StringType,
+        default="",
+        title="API version",
+        description=(
+            "Empty: Wistia's v1 API (frozen, the default). A release of the current API, such "
+            f"as {EXAMPLE_RELEASE}, reads {CURRENT_URL} and sends `X-Wistia-Api-Version: "
+            "<release>` with every request. Both give the same events, sessions and visitors."
         ),
     ),
     th.Property(
@@ -128,6 +150,16 @@ CONFIG_SCHEMA = th.PropertiesList(
         title="Tries per request",
         description="Attempts per request on 429/5xx/timeouts/resets before the run fails.",
     ),
+    th.Property(
+        "visitors_refresh_hours",
+        th.IntegerType,
+        default=DEFAULT_VISITORS_REFRESH_HOURS,
+        title="Visitors refresh (hours)",
+        description=(
+            "`wistia_visitors` (when selected) is read whole, one request per 100 visitors, only "
+            "when its last complete read began at least this long ago. 0 reads it every run."
+        ),
+    ),
 ).to_dict()
 
 
@@ -136,6 +168,7 @@ class TapSettings:
     """The run's settings after validation, in the types the code uses."""
 
     api_url: str
+    api_version: ApiVersion
     start_date: dt.date | None
     end_date: dt.date | None
     keep_updated: bool
@@ -146,12 +179,15 @@ class TapSettings:
     max_parallel_requests: int
     request_timeout: float
     max_retries: int
+    visitors_refresh: dt.timedelta
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TapSettings:
         """Build settings from a config that `problems(config)` found nothing wrong with."""
+        version = ApiVersion(str(config.get("api_version") or "").strip() or None)
         return cls(
-            api_url=str(config.get("api_url") or DEFAULT_API_URL).rstrip("/"),
+            api_url=str(config.get("api_url") or version.default_url).rstrip("/"),
+            api_version=version,
             start_date=_date(config.get("start_date")),
             end_date=_date(config.get("end_date")),
             keep_updated=bool(config.get("keep_updated", True)),
@@ -162,6 +198,9 @@ class TapSettings:
             max_parallel_requests=int(config.get("max_parallel_requests", 8)),
             request_timeout=float(config.get("request_timeout_seconds", 60)),
             max_retries=int(config.get("max_retries", 8)),
+            visitors_refresh=dt.timedelta(
+                hours=int(config.get("visitors_refresh_hours", DEFAULT_VISITORS_REFRESH_HOURS))
+            ),
         )
 
 
@@ -179,6 +218,7 @@ def problems(config: Mapping[str, Any]) -> list[str]:
             "as Wistia shows it."
         )
     found += _url_problems(config.get("api_url"))
+    found += _version_problems(config.get("api_version"), config.get("api_url"))
     dates: dict[str, dt.date] = {}
     for name in ("start_date", "end_date"):
         value = config.get(name)
@@ -220,6 +260,33 @@ def _url_problems(url: object) -> list[str]:
     return []
 
 
+def _version_problems(version: object, url: object) -> list[str]:
+    """An `api_version` that is no release, or one that contradicts `api_url`."""
+    release = str(version or "").strip()
+    if release and not is_release(release):
+        problem = (
+            f"api_version: {version!r} is not a release of Wistia's current API; use a month "
+            f"such as {EXAMPLE_RELEASE} (YYYY-MM, {FIRST_RELEASE} or later), or leave it empty "
+            "for v1."
+        )
+        return [problem]
+    api = api_of_url(str(url)) if url else None
+    if release and api == "v1":
+        problem = (
+            f"api_url: {url} is Wistia's v1 API, but api_version {release} asks for the "
+            f"current API; leave api_url empty ({CURRENT_URL} is then used) or point it at a "
+            "/modern URL, or leave api_version empty to read v1."
+        )
+        return [problem]
+    if not release and api == "modern":
+        problem = (
+            f"api_url: {url} is Wistia's current API, which needs a release: set api_version "
+            f"(e.g. {EXAMPLE_RELEASE}), or use {V1_URL} to read v1."
+        )
+        return [problem]
+    return []
+
+
 def _range_problems(config: Mapping[str, Any]) -> list[str]:
     bounds = {
         "lookback_minutes": (0, 7 * 24 * 60, "minutes"),
@@ -228,6 +295,7 @@ def _range_problems(config: Mapping[str, Any]) -> list[str]:
         "max_parallel_requests": (1, 64, "requests"),
         "request_timeout_seconds": (1, 3600, "seconds"),
         "max_retries": (1, 100, "tries"),
+        "visitors_refresh_hours": (0, 24 * 366, "hours"),
     }
     found = []
     for name, (low, high, unit) in bounds.items():

@@ -1,4 +1,4 @@
-"""The three streams: thin adapters between Singer and the import run.
+"""The four streams: thin adapters between Singer and the import run.
 
 `wistia_events` and `wistia_activity` do not page on their own: both are fed by one
 `ViewingRun` (see `tap_wistia.run`), which moves their bookmarks only at safe watermarks. The
@@ -20,6 +20,7 @@ from singer_sdk.helpers._util import utc_now
 
 from tap_wistia import schemas
 from tap_wistia.events import format_timestamp
+from tap_wistia.visitors import READ_MARK, mark_read, read_due, read_visitors, visitor_record
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -215,3 +216,49 @@ class MediasStream(Stream):
     def get_records(self, context: Context | None) -> Iterable[Record]:  # noqa: ARG002
         """The run's media list (the same one that gave the sessions their durations)."""
         return iter(self._wistia_tap.medias())
+
+
+class VisitorsStream(Stream):
+    """Every visitor of the account (`GET /stats/visitors`), read whole when due.
+
+    Not selected by default: a read costs one request per 100 visitors. It is due when the
+    last complete read is `visitors_refresh_hours` old; the state's mark moves only after the
+    last page was written (see `tap_wistia.visitors`).
+    """
+
+    name = "wistia_visitors"
+    primary_keys = ("visitor_key",)
+    replication_key = None
+    schema = schemas.VISITORS
+    selected_by_default = False
+
+    def __init__(self, tap: TapWistia) -> None:
+        """Keep a typed handle on the tap, which owns the client and the run's clock."""
+        super().__init__(tap)
+        self._wistia_tap = tap
+
+    def get_records(self, context: Context | None) -> Iterable[Record]:  # noqa: ARG002
+        """The whole visitor list when a read is due, else nothing."""
+        tap = self._wistia_tap
+        started, refresh = tap.started_at, tap.settings.visitors_refresh
+        state = self.stream_state
+        if not read_due(state, started, refresh):
+            self.logger.info(
+                "Visitors were read whole at %s, less than %s ago: not read this run "
+                "(visitors_refresh_hours).",
+                state.get(READ_MARK),
+                refresh,
+            )
+            return
+        client = tap.client
+        skipped = 0
+        for page in read_visitors(client.get, client.version):
+            for raw in page:
+                record = visitor_record(raw) if isinstance(raw, dict) else None
+                if record is None:
+                    skipped += 1
+                    continue
+                yield record
+        if skipped:
+            self.logger.warning("Skipped %d visitors without a visitor_key", skipped)
+        mark_read(state, started)

@@ -24,14 +24,13 @@ from singer_sdk.singerlib import RecordMessage, StateMessage
 from api_http.secrets import keep_secret
 from tap_wistia import settings as tap_settings
 from tap_wistia.client import RunInterruptedError, WistiaClient, WistiaError
+from tap_wistia.medias import media_durations, read_medias
 from tap_wistia.run import ViewingRun
-from tap_wistia.streams import ActivityStream, EventsStream, MediasStream
+from tap_wistia.streams import ActivityStream, EventsStream, MediasStream, VisitorsStream
 
 if TYPE_CHECKING:
     from singer_sdk.singerlib import Message
     from singer_sdk.streams import Stream
-
-MEDIAS_PATH = "medias.json"
 
 
 class StateFlushingWriter(MsgSpecWriter):
@@ -115,8 +114,8 @@ class TapWistia(Tap):
         self.client.budget.stop()
 
     def discover_streams(self) -> list[Stream]:
-        """The three streams, in the order the SDK syncs them (by name)."""
-        return [ActivityStream(self), EventsStream(self), MediasStream(self)]
+        """The four streams, in the order the SDK syncs them (by name)."""
+        return [ActivityStream(self), EventsStream(self), MediasStream(self), VisitorsStream(self)]
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """JSON-schema checks plus the ones it cannot express, all reported together."""
@@ -149,44 +148,21 @@ class TapWistia(Tap):
             timeout=settings.request_timeout,
             max_tries=settings.max_retries,
             logger=self.logger,
+            version=settings.api_version,
         )
 
     def medias(self) -> list[dict[str, Any]]:
-        """Every media of the account, read once per run (all pages)."""
+        """Every media of the account as `wistia_medias` records, read once per run."""
         return self._medias
 
     @cached_property
     def _medias(self) -> list[dict[str, Any]]:
-        wanted = set(self.settings.media_ids)
-        found: list[dict[str, Any]] = []
-        page = 1
-        while True:
-            params = {"page": page, "per_page": 100, "sort_by": "created", "sort_direction": 1}
-            batch = self.client.get(MEDIAS_PATH, params)
-            if not isinstance(batch, list):
-                msg = f"Wistia answered {MEDIAS_PATH} with a {type(batch).__name__}, not a list."
-                raise WistiaError(msg)
-            found += [
-                m
-                for m in batch
-                if isinstance(m, dict) and (not wanted or m.get("hashed_id") in wanted)
-            ]
-            if len(batch) < 100:  # noqa: PLR2004
-                return found
-            page += 1
+        settings = self.settings
+        return read_medias(self.client.get, settings.api_version, set(settings.media_ids))
 
     def media_durations(self) -> dict[str, float | None]:
-        """Seconds per hashed media id; None where Wistia has no duration."""
-        durations: dict[str, float | None] = {}
-        for media in self.medias():
-            value = media.get("duration")
-            number = (
-                value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-            )
-            durations[str(media.get("hashed_id"))] = (
-                float(number) if number is not None and number > 0 else None
-            )
-        return durations
+        """Seconds per hashed media id; None where a media does not play or has no duration."""
+        return media_durations(self.medias())
 
     def write_record(
         self, stream: str, record: dict[str, Any], version: int | None, extracted: dt.datetime

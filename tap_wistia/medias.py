@@ -1,0 +1,162 @@
+"""Medias: one record for v1 and the current API, and which medias have a time to watch.
+
+Both APIs describe a media alike, except where it is filed: v1 says `project`, the current API
+`folder` (with `subfolder`). The `wistia_medias` record says `folder`, as the current API does,
+with v1's project mapped onto it; `tags` are `[{"name": ...}]` in both (bare tag names, seen in
+older data, are turned into that form). Fields a pagination or an embed needs (`cursor`,
+`embedCode`, `assets`) are left out.
+
+`duration` is seconds for video and audio only: for a document it is the page count, and images
+have none. So only a media that plays has a playing time (`playing_seconds`); a session on any
+other media gets no time viewed, as for a media of unknown duration.
+
+`media_record`, `playing_seconds` and `media_durations` are pure; `read_medias` pages through
+the list over the run's client (page numbers in v1, cursors in the current API).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from tap_wistia.client import WistiaError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Iterable, Mapping
+
+    from tap_wistia.api_versions import ApiVersion
+
+PLAYING_TYPES = frozenset({"video", "audio"})
+"""Media types whose `duration` is seconds (compared case-insensitively); Wistia's enum spells
+them `Video` and `Audio` in both APIs, next to `Image`, `PdfDocument`,
+`MicrosoftOfficeDocument`, `Swf` and `UnknownType`."""
+PER_PAGE = 100
+_PLAIN_FIELDS = ("id", "name", "type", "duration", "created", "updated", "status", "archived")
+
+
+def media_record(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The `wistia_medias` record of a media as either API serves it."""
+    record: dict[str, Any] = {"hashed_id": raw.get("hashed_id")}
+    for name in _PLAIN_FIELDS:
+        record[name] = raw.get(name)
+    folder = raw.get("folder")
+    record["folder"] = _filing(folder if isinstance(folder, dict) else raw.get("project"))
+    record["subfolder"] = _filing(raw.get("subfolder"))
+    thumbnail = raw.get("thumbnail")
+    record["thumbnail"] = thumbnail if isinstance(thumbnail, dict) else None
+    record["tags"] = _tags(raw.get("tags"))
+    return record
+
+
+def _filing(value: object) -> dict[str, Any] | None:
+    """A folder, subfolder or v1 project as `{id, name, hashed_id}`.
+
+    Wistia writes the hashed id `hashedId` in folders and v1 projects (its OpenAPI specs) and
+    `hashed_id` in subfolders and some v1 answers: either is read.
+    """
+    if not isinstance(value, dict):
+        return None
+    hashed = value.get("hashed_id", value.get("hashedId"))
+    return {"id": value.get("id"), "name": value.get("name"), "hashed_id": hashed}
+
+
+def _tags(value: object) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        return []
+    tags = []
+    for tag in value:
+        if isinstance(tag, dict):
+            tags.append({"name": tag.get("name")})
+        elif isinstance(tag, str):
+            tags.append({"name": tag})
+    return tags
+
+
+def playing_seconds(media: Mapping[str, Any]) -> float | None:
+    """A media's length in seconds, or None when it does not play or its length is unknown.
+
+    A document's `duration` counts pages and an image has none: neither is a time.
+    """
+    kind = media.get("type")
+    if not isinstance(kind, str) or kind.casefold() not in PLAYING_TYPES:
+        return None
+    value = media.get("duration")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    seconds = float(value)
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
+
+
+def media_durations(medias: Iterable[Mapping[str, Any]]) -> dict[str, float | None]:
+    """Seconds per hashed media id, None for medias without a playing time."""
+    return {str(media.get("hashed_id")): playing_seconds(media) for media in medias}
+
+
+def read_medias(
+    get: Callable[[str, Mapping[str, Any]], Any],
+    version: ApiVersion,
+    wanted: Collection[str] = (),
+) -> list[dict[str, Any]]:
+    """Every media of the account as records (only `wanted` hashed ids when given).
+
+    `get(path, params)` is the run's client. v1 pages by number; the current API by cursor
+    (`cursor[enabled]=1`, then `cursor[after]=` the last record's `cursor`), sorted by
+    creation, the one order both paginations offer. A short page ends the list.
+    """
+    path = version.medias_path
+    params: dict[str, Any] = {"per_page": PER_PAGE, "sort_by": "created", "sort_direction": 1}
+    if version.current:
+        pages = _cursor_pages(get, path, params)
+    else:
+        pages = _numbered_pages(get, path, params)
+    return [
+        media_record(raw)
+        for page in pages
+        for raw in page
+        if isinstance(raw, dict) and (not wanted or raw.get("hashed_id") in wanted)
+    ]
+
+
+def _numbered_pages(
+    get: Callable[[str, Mapping[str, Any]], Any], path: str, params: dict[str, Any]
+) -> Iterable[list[Any]]:
+    page = 1
+    while True:
+        batch = _page(get, path, {**params, "page": page})
+        yield batch
+        if len(batch) < PER_PAGE:
+            return
+        page += 1
+
+
+def _cursor_pages(
+    get: Callable[[str, Mapping[str, Any]], Any], path: str, params: dict[str, Any]
+) -> Iterable[list[Any]]:
+    position: dict[str, Any] = {"cursor[enabled]": 1}
+    seen: set[str] = set()
+    while True:
+        batch = _page(get, path, {**params, **position})
+        yield batch
+        if len(batch) < PER_PAGE:
+            return
+        last = batch[-1]
+        cursor = last.get("cursor") if isinstance(last, dict) else None
+        if not isinstance(cursor, str) or not cursor or cursor in seen:
+            used = isinstance(cursor, str) and cursor in seen
+            problem = "a cursor already used" if used else "no cursor"
+            msg = (
+                f"Wistia answered GET /{path} with cursor pagination on but with {problem} on "
+                "the page's last media: the list cannot be continued. Leave `api_version` empty "
+                "to read the medias through v1, and report it to Wistia."
+            )
+            raise WistiaError(msg)
+        seen.add(cursor)
+        position = {"cursor[after]": cursor}
+
+
+def _page(get: Callable[[str, Mapping[str, Any]], Any], path: str, params: dict[str, Any]) -> list:
+    batch = get(path, params)
+    if not isinstance(batch, list):
+        msg = f"Wistia answered GET /{path} with a {type(batch).__name__}, not a list."
+        raise WistiaError(msg)
+    return batch
