@@ -67,6 +67,10 @@ def moment(event: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(event["received_at"])
 
 
+def visitors_of(events: list[dict[str, Any]]) -> set[str]:
+    return {event["visitor_key"] for event in events if event["visitor_key"]}
+
+
 @pytest.fixture(scope="module")
 def account() -> Account:
     return Account(SPEC)
@@ -107,6 +111,16 @@ def walk(sandbox: WistiaSandbox, **params: Any) -> list[dict[str, Any]]:
     seen: list[dict[str, Any]] = []
     for page in range(1, 1000):
         batch = events(sandbox, per_page=100, page=page, **params)
+        seen.extend(batch)
+        if len(batch) < 100:
+            return seen
+    pytest.fail("paging never ended")
+
+
+def walk_visitors(sandbox: WistiaSandbox) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    for page in range(1, 1000):
+        batch = call(sandbox, "/stats/visitors.json", per_page=100, page=page).json()
         seen.extend(batch)
         if len(batch) < 100:
             return seen
@@ -199,7 +213,14 @@ def test_every_documented_field_with_realistic_variety(account, everything):
     )
     assert any(stamp.endswith(".000Z") for stamp in stamps)
     assert any(not stamp.endswith(".000Z") for stamp in stamps)
-    assert all(re.fullmatch(r"[0-9A-F]{40}", event["visitor_key"]) for event in everything)
+    older = re.compile(r"[0-9A-F]{40}")
+    today = re.compile(r"\d{7}_[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+    forms = collections.Counter(
+        "older" if older.fullmatch(key) else "today" if today.fullmatch(key) else key
+        for key in visitors_of(everything)
+    )
+    assert set(forms) == {"older", "today"}
+    assert forms["older"] < forms["today"]  # most visitors have a key of today's form
     media_ids = {media["hashed_id"] for media in account.medias()}
     assert {event["media_id"] for event in everything} <= media_ids
     percents = [event["percent_viewed"] for event in everything]
@@ -210,6 +231,7 @@ def test_every_documented_field_with_realistic_variety(account, everything):
     regions = {event["region"] for event in everything}
     assert any(re.fullmatch(r"[A-Z]{2}", region) for region in regions)
     assert any(len(region) > 3 for region in regions)
+    assert {"34", "07"} & regions  # numeric codes, as Wistia's geo lookup gives for some places
     cities = {event["city"] for event in everything}
     assert cities & {"São Paulo", "Zürich", "東京", "서울", "İstanbul", "Kraków"}
     assert all(len(event["country"]) == 2 for event in everything)
@@ -221,6 +243,20 @@ def test_every_documented_field_with_realistic_variety(account, everything):
     assert set(sample["thumbnail"]) == {"url", "width", "height", "fileSize", "contentType", "type"}
     assert set(sample["user_agent_details"]) == {"browser", "browser_version", "platform", "mobile"}
     assert isinstance(sample["lat"], float)
+    agents = [event["user_agent_details"] for event in everything]
+    assert {"Unknown Browser"} <= {agent["browser"] for agent in agents}
+    assert {"0"} <= {agent["browser_version"] for agent in agents}
+    assert {"iOS (iPhone)", "mac"} <= {agent["platform"] for agent in agents}
+    assert all(isinstance(agent["mobile"], bool) for agent in agents)
+    assert all(
+        re.fullmatch(
+            r"https://api\.wistia\.com/v1/stats/events/(?P<key>[^/]+)/iframe\.html"
+            r"\?public_token=[0-9a-f]{32}",
+            event["iframe_heatmap_url"],
+        )
+        and event["iframe_heatmap_url"].split("/")[-2] == event["event_key"]
+        for event in everything
+    )
 
 
 def test_converted_visitors_carry_their_email_from_then_on(everything):
@@ -282,18 +318,28 @@ def test_medias_look_like_wistia_medias(account):
         re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", media["created"]) for media in medias
     )
     kinds = collections.Counter(media["type"] for media in medias)
-    assert kinds["Video"] == SPEC.medias - 2
-    audio = next(media for media in medias if media["type"] == "Audio")
-    image = next(media for media in medias if media["type"] == "Image")
-    assert audio["duration"] is None
-    assert "duration" not in image
-    videos = [media for media in medias if media["type"] == "Video"]
+    assert kinds == {
+        "Video": SPEC.medias - 4,
+        "Audio": 1,
+        "Image": 1,
+        "PdfDocument": 1,
+        "MicrosoftOfficeDocument": 1,
+    }
+    by_type = {media["type"]: media for media in medias}
+    assert "duration" not in by_type["Image"]  # "Omitted for other types of media"
+    for document in ("PdfDocument", "MicrosoftOfficeDocument"):  # "number of pages"
+        pages = by_type[document]["duration"]
+        assert isinstance(pages, int)
+        assert 4 <= pages <= 40
+    players = [media for media in medias if media["type"] in ("Video", "Audio")]
     assert all(
-        isinstance(media["duration"], float) and 30 <= media["duration"] <= 3600 for media in videos
+        isinstance(media["duration"], float) and 30 <= media["duration"] <= 3600
+        for media in players
     )
     assert any(not media["name"].isascii() for media in medias)
-    assert {"id", "name", "hashed_id"} <= set(medias[0]["project"])
-    assert medias[0]["tags"] == []
+    assert all(set(media["project"]) == {"id", "name", "hashedId"} for media in medias)
+    assert all(all(set(tag) == {"name"} for tag in media["tags"]) for media in medias)
+    assert any(media["tags"] for media in medias)
 
 
 def test_odd_events_appear_when_asked_for():
@@ -458,7 +504,7 @@ def test_one_event_by_key_or_a_bodiless_404(shared, everything):
     ("params", "named"),
     [
         ({"page": "x"}, "page"),
-        ({"page": "0"}, "page"),
+        ({"page": "-1"}, "page"),
         ({"per_page": "ten"}, "per_page"),
         ({"start_date": "2025-3-1"}, "start_date"),
         ({"end_date": "2025-02-30"}, "end_date"),
@@ -523,7 +569,8 @@ def test_rate_limit_answers_429_with_retry_after_seconds():
     assert statuses == [200] * 5
     assert limited.status_code == 429
     assert 1 <= int(limited.headers["Retry-After"]) <= 60
-    assert "error" in limited.json()
+    assert limited.headers["Content-Type"].startswith("text/plain")  # Wistia's spec: text/plain
+    assert limited.text == "Rate limit exceeded"
     assert stats["rate_limited"] == 1
     assert len(stats["rate_limited_at"]) == 1
     assert stats["by_status"] == {"200": 5, "429": 1}
@@ -723,13 +770,25 @@ def test_visitors_list_filter_and_lookup(shared, everything):
     assert listed == sorted(listed, key=lambda visitor: visitor["last_active_at"], reverse=True)
     first = listed[0]
     assert set(first) == {
-        "visitor_key", "created_at", "last_active_at", "last_event_key",
+        "visitor_key", "created_at", "last_active_at", "last_event_key", "identifying_event_key",
         "load_count", "play_count", "visitor_identity", "user_agent_details",
     }  # fmt: skip
     own = [event for event in everything if event["visitor_key"] == first["visitor_key"]]
     assert first["load_count"] == len(own)
     assert first["play_count"] == sum(event["percent_viewed"] > 0 for event in own)
     assert first["last_event_key"] == own[-1]["event_key"]
+    every = walk_visitors(shared)
+    assert {visitor["visitor_key"] for visitor in every} == visitors_of(everything)
+    for visitor in every:
+        own = [event for event in everything if event["visitor_key"] == visitor["visitor_key"]]
+        identified = [event for event in own if event["email"]]
+        if identified:  # the first event with an email identified them
+            assert visitor["identifying_event_key"] == identified[0]["event_key"]
+            assert visitor["visitor_identity"]["email"] == identified[-1]["email"].strip()
+        else:
+            assert visitor["identifying_event_key"] is None
+            assert visitor["visitor_identity"]["email"] is None
+    assert any(visitor["identifying_event_key"] for visitor in every)
     emailed = call(shared, "/stats/visitors.json", per_page=100, filter="has_email").json()
     assert emailed
     assert all(visitor["visitor_identity"]["email"] for visitor in emailed)

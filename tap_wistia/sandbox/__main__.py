@@ -35,7 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line: the account to generate and how the server behaves."""
     parser = argparse.ArgumentParser(
         prog="wistia-sandbox",
-        description="A local Wistia Data API v1 with a generated account, for trying tap-wistia.",
+        description=(
+            "A local Wistia Data API (v1 and the current API) with a generated account, for "
+            "trying tap-wistia."
+        ),
     )
     account = parser.add_argument_group("account")
     account.add_argument("--seed", type=int, default=1, help="same seed, same data (default 1)")
@@ -128,7 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(1, f"wistia-sandbox: cannot listen on {args.host}:{args.port}: {error}\n")
     try:
         if not args.quiet:
-            print(f"Wistia sandbox at {sandbox.url}  token: {SANDBOX_TOKEN}", flush=True)  # noqa: T201
+            print(  # noqa: T201
+                f"Wistia sandbox at {sandbox.url}  token: {SANDBOX_TOKEN}  (current API: "
+                f"{sandbox.current_url} with X-Wistia-Api-Version)",
+                flush=True,
+            )
         if args.ready_file is not None:
             _write_ready_file(args.ready_file, sandbox.url)
         while not stop.wait(0.5):

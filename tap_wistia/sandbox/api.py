@@ -1,6 +1,10 @@
-"""The Wistia Data API v1 endpoints over an ``Account``: routes, auth, parameters and bodies.
+"""The Wistia Data API over an ``Account``, v1 and the current API: routes, auth, parameters.
 
-Transport-free on purpose: a path, a query string and an Authorization header in, a ``Reply`` out.
+Both APIs serve the one account. v1 lives under ``/v1`` (paths with or without ``.json``, as
+Wistia's guide shows both), the current API under ``/modern`` (paths exactly as its OpenAPI spec
+writes them, release in ``X-Wistia-Api-Version``; see ``current.py`` for what differs).
+
+Transport-free on purpose: a path, a query string and the request's headers in, a ``Reply`` out.
 The HTTP shell (``server.py``) wraps latency, the rate limit and wire-level faults around it.
 """
 
@@ -14,6 +18,14 @@ from urllib.parse import parse_qs, unquote
 import msgspec
 
 from tap_wistia.sandbox.account import EventQuery
+from tap_wistia.sandbox.current import (
+    CURSOR_SORTS,
+    ReleaseError,
+    current_media,
+    cursor_of,
+    resolve_release,
+    split_at,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -43,8 +55,12 @@ DEFAULT_TOKENS: Mapping[str, frozenset[str]] = {
 DEFAULT_PER_PAGE = 10
 MAX_PER_PAGE = 100
 JSON_TYPE = "application/json; charset=utf-8"
+TEXT_TYPE = "text/plain; charset=utf-8"
+V1 = "/v1"
+CURRENT = "/modern"
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-_MEDIA_SORTS = ("name", "created", "updated")
+_MEDIA_SORTS = ("name", "created", "updated", "position")
+_CURSOR_PARAMS = ("cursor[enabled]", "cursor[before]", "cursor[after]")
 _VISITOR_FILTERS = ("has_email", "has_name", "identified_by_email_gate")
 
 
@@ -56,6 +72,7 @@ class Reply(NamedTuple):
     headers: tuple[tuple[str, str], ...] = ()
     event_keys: Sequence[str] = ()
     events_page: bool = False
+    content_type: str = JSON_TYPE
 
 
 def json_reply(status: int, value: Any, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
@@ -63,17 +80,31 @@ def json_reply(status: int, value: Any, headers: tuple[tuple[str, str], ...] = (
     return Reply(status, msgspec.json.encode(value), headers)
 
 
+def text_reply(status: int, text: str, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
+    """A plain-text answer (Wistia's 429 is ``text/plain``: "Rate limit exceeded")."""
+    return Reply(status, text.encode(), headers, content_type=TEXT_TYPE)
+
+
 class ParamError(ValueError):
-    """A query parameter Wistia would answer 422 for; the message names the parameter."""
+    """A query parameter Wistia refuses (422, or 400 where its spec says so); names it."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        """Keep the status the endpoint answers bad parameters with."""
+        super().__init__(message)
+        self.status = status
 
 
 class Route(NamedTuple):
-    """A matched endpoint: its template (for stats), permission, handler and path argument."""
+    """A matched endpoint: its template (for stats), permission, handler and path argument.
+
+    ``current`` marks the current API's routes, which read ``X-Wistia-Api-Version``.
+    """
 
     template: str
     permission: str
     answer: Callable[[dict[str, str], str], Reply]
     argument: str = ""
+    current: bool = False
 
 
 class WistiaApi:
@@ -95,31 +126,110 @@ class WistiaApi:
         self._tokens = dict(DEFAULT_TOKENS if tokens is None else tokens)
         self._scope_error_status = scope_error_status
         medias = account.medias()
-        self._media_json = {media["hashed_id"]: msgspec.json.encode(media) for media in medias}
-        self._media_orders = {sort_by: _media_order(medias, sort_by) for sort_by in _MEDIA_SORTS}
-        self._lists = {
-            "/v1/stats/events.json": Route("/v1/stats/events.json", STATS, self._events),
-            "/v1/medias.json": Route("/v1/medias.json", MEDIA, self._medias),
-            "/v1/stats/visitors.json": Route("/v1/stats/visitors.json", STATS, self._visitors),
+        for position, media in enumerate(medias):
+            media["position"] = position  # a sort key only: not a field of a media
+        self._medias_v1 = {media["hashed_id"]: media for media in medias}
+        self._media_json = {
+            media["hashed_id"]: msgspec.json.encode(_without_position(media)) for media in medias
         }
-        self._items: tuple[tuple[str, str, str, Callable[[dict[str, str], str], Reply]], ...] = (
-            ("/v1/stats/events/", "/v1/stats/events/{event_key}.json", STATS, self._event),
-            ("/v1/medias/", "/v1/medias/{hashed_id}.json", MEDIA, self._media),
-            ("/v1/stats/visitors/", "/v1/stats/visitors/{visitor_key}.json", STATS, self._visitor),
+        self._current_media_json = {
+            media["hashed_id"]: msgspec.json.encode(current_media(_without_position(media)))
+            for media in medias
+        }
+        self._media_orders = {sort_by: _media_order(medias, sort_by) for sort_by in _MEDIA_SORTS}
+        self._media_orders["id"] = _media_order(medias, "id")
+        self._lists: dict[str, Route] = {}
+        self._items: list[tuple[str, Route]] = []
+        self._add(
+            "/stats/events",
+            STATS,
+            self._events,
+            self._event,
+            v1_name="event_key",
+            current_name="eventKey",
+        )
+        self._add(
+            "/medias",
+            MEDIA,
+            self._medias,
+            self._media,
+            v1_name="hashed_id",
+            current_name="mediaHashedId",
+        )
+        self._lists[CURRENT + "/medias"] = Route(
+            CURRENT + "/medias", MEDIA, self._current_medias, current=True
+        )
+        self._add(
+            "/stats/visitors",
+            STATS,
+            self._visitors,
+            self._visitor,
+            v1_name="visitor_key",
+            current_name="visitorKey",
+        )
+
+    def _add(  # noqa: PLR0913 - one endpoint pair, named as each API's documents name it
+        self,
+        resource: str,
+        permission: str,
+        listing: Callable[[dict[str, str], str], Reply],
+        item: Callable[[dict[str, str], str], Reply],
+        *,
+        v1_name: str,
+        current_name: str,
+    ) -> None:
+        """Route a list and its items in both APIs (v1 with ``.json``, the current API without).
+
+        An item's template names its argument as each API's spec does (``{event_key}`` in v1,
+        ``{eventKey}`` in the current API).
+        """
+        v1_list = f"{V1}{resource}.json"
+        current_list = CURRENT + resource
+        self._lists[v1_list] = Route(v1_list, permission, listing)
+        self._lists[current_list] = Route(current_list, permission, listing, current=True)
+        self._items.append(
+            (f"{V1}{resource}/", Route(f"{V1}{resource}/{{{v1_name}}}.json", permission, item))
+        )
+        self._items.append(
+            (
+                f"{CURRENT}{resource}/",
+                Route(f"{CURRENT}{resource}/{{{current_name}}}", permission, item, current=True),
+            )
         )
 
     # ---- routing and auth -------------------------------------------------------------------
 
     def resolve(self, path: str) -> Route | None:
-        """The endpoint a path names, or None (404)."""
+        """The endpoint a path names, or None (404).
+
+        v1 paths may leave out ``.json`` (Wistia's migration guide writes ``/v1/medias``); the
+        current API's never carry it.
+        """
+        v1 = path.startswith(V1 + "/")
+        if v1 and not path.endswith(".json"):
+            path += ".json"
         route = self._lists.get(path)
         if route is not None:
             return route
-        for prefix, template, permission, answer in self._items:
-            if path.startswith(prefix) and path.endswith(".json"):
-                argument = unquote(path[len(prefix) : -len(".json")])
-                if argument and "/" not in argument:
-                    return Route(template, permission, answer, argument)
+        for prefix, item in self._items:
+            if not path.startswith(prefix) or v1 != (not item.current):
+                continue
+            argument = path[len(prefix) :]
+            if v1:
+                argument = argument.removesuffix(".json")
+            argument = unquote(argument)
+            if argument and "/" not in argument:
+                return item._replace(argument=argument)
+        return None
+
+    def check_release(self, route: Route, header: str | None) -> Reply | None:
+        """None when the current API can serve the release asked for (v1 ignores the header)."""
+        if not route.current:
+            return None
+        try:
+            resolve_release(header)
+        except ReleaseError as error:
+            return json_reply(400, {"error": str(error)})
         return None
 
     def authorize(self, authorization: str | None, permission: str) -> Reply | None:
@@ -149,7 +259,7 @@ class WistiaApi:
         try:
             return route.answer(params, route.argument)
         except ParamError as error:
-            return json_reply(422, {"error": str(error)})
+            return json_reply(error.status, {"error": str(error)})
 
     # ---- events -----------------------------------------------------------------------------
 
@@ -179,9 +289,57 @@ class WistiaApi:
 
     def _medias(self, params: dict[str, str], _: str) -> Reply:
         page, per_page = _paging(params)
+        order = self._ordered(params, _MEDIA_SORTS)
+        chosen = order[(page - 1) * per_page : page * per_page]
+        return Reply(200, b"[" + b",".join([self._media_json[media] for media in chosen]) + b"]")
+
+    def _media(self, _: dict[str, str], hashed_id: str) -> Reply:
+        body = self._media_json.get(hashed_id)
+        if body is None or hashed_id in self._faults.deleted_medias():
+            return json_reply(404, {"error": "Media not found."})
+        return Reply(200, body)
+
+    def _current_medias(self, params: dict[str, str], _: str) -> Reply:
+        """``GET /modern/medias``: offset pages as v1, or cursor pages (bad parameters: 400)."""
+        if not any(name in params for name in _CURSOR_PARAMS) or (
+            params.get("cursor[enabled]") == "0"
+            and not {"cursor[before]", "cursor[after]"} & set(params)
+        ):
+            _check_enabled(params)
+            try:
+                page, per_page = _paging(params)
+                order = self._ordered(params, _MEDIA_SORTS)
+            except ParamError as error:
+                raise ParamError(str(error), 400) from None
+            chosen = order[(page - 1) * per_page : page * per_page]
+            return self._current_page(chosen, None)
+        _check_enabled(params)
+        if "page" in params:
+            msg = "page cannot be combined with cursor pagination (cursor[...])"
+            raise ParamError(msg, 400)
+        if "cursor[before]" in params and "cursor[after]" in params:
+            msg = "cursor[before] and cursor[after] cannot be combined"
+            raise ParamError(msg, 400)
         sort_by = params.get("sort_by", "created")
-        if sort_by not in _MEDIA_SORTS:
-            msg = f"sort_by must be one of {', '.join(_MEDIA_SORTS)}, got {sort_by!r}"
+        if sort_by not in CURSOR_SORTS:
+            msg = (
+                f"sort_by {sort_by!r} requires offset pagination; with a cursor only "
+                f"{' and '.join(CURSOR_SORTS)} are supported"
+            )
+            raise ParamError(msg, 400)
+        try:
+            per_page = _paging({"per_page": params.get("per_page", str(DEFAULT_PER_PAGE))})[1]
+            self._ordered(params, CURSOR_SORTS)  # checks sort_direction
+        except ParamError as error:
+            raise ParamError(str(error), 400) from None
+        ascending = [self._medias_v1[media] for media in self._ordered({"sort_by": sort_by}, ())]
+        return self._current_page(_cursor_window(params, sort_by, ascending, per_page), sort_by)
+
+    def _ordered(self, params: dict[str, str], sorts: Sequence[str]) -> list[str]:
+        """Hashed ids of the medias not deleted, in the ``sort_by``/``sort_direction`` asked."""
+        sort_by = params.get("sort_by", "created")
+        if sorts and sort_by not in sorts:
+            msg = f"sort_by must be one of {', '.join(sorts)}, got {sort_by!r}"
             raise ParamError(msg)
         direction = params.get("sort_direction", "1")
         if direction not in ("0", "1"):
@@ -191,14 +349,16 @@ class WistiaApi:
         order = [media for media in self._media_orders[sort_by] if media not in deleted]
         if direction == "0":
             order.reverse()
-        chosen = order[(page - 1) * per_page : page * per_page]
-        return Reply(200, b"[" + b",".join([self._media_json[media] for media in chosen]) + b"]")
+        return order
 
-    def _media(self, _: dict[str, str], hashed_id: str) -> Reply:
-        body = self._media_json.get(hashed_id)
-        if body is None or hashed_id in self._faults.deleted_medias():
-            return json_reply(404, {"error": "Media not found."})
-        return Reply(200, body)
+    def _current_page(self, chosen: Sequence[str], sort_by: str | None) -> Reply:
+        """A bare array of current-API medias, each with its ``cursor`` (null without one)."""
+        parts = []
+        for hashed_id in chosen:
+            cursor = None if sort_by is None else cursor_of(sort_by, self._medias_v1[hashed_id])
+            body = self._current_media_json[hashed_id]
+            parts.append(body[:-1] + b',"cursor":' + msgspec.json.encode(cursor) + b"}")
+        return Reply(200, b"[" + b",".join(parts) + b"]")
 
     # ---- visitors ---------------------------------------------------------------------------
 
@@ -222,27 +382,57 @@ class WistiaApi:
         return json_reply(200, visitor)
 
 
+def _without_position(media: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in media.items() if key != "position"}
+
+
+def _check_enabled(params: dict[str, str]) -> None:
+    enabled = params.get("cursor[enabled]")
+    if enabled is not None and enabled not in ("0", "1"):
+        msg = f"cursor[enabled] must be 0 or 1, got {enabled!r}"
+        raise ParamError(msg, 400)
+
+
+def _cursor_window(
+    params: dict[str, str], sort_by: str, ascending: list[dict[str, Any]], per_page: int
+) -> list[str]:
+    """Hashed ids of the page after or before the cursor (the first page without), in order."""
+    descending = params.get("sort_direction", "1") == "0"
+    after, before = params.get("cursor[after]"), params.get("cursor[before]")
+    if after is None and before is None:
+        listed = ascending[::-1] if descending else ascending
+        return [media["hashed_id"] for media in listed[:per_page]]
+    try:
+        lower, higher = split_at(after if after is not None else str(before), sort_by, ascending)
+    except ValueError as error:
+        raise ParamError(str(error), 400) from None
+    if descending:  # the list runs from high keys to low ones
+        lower, higher = higher[::-1], lower[::-1]
+    chosen = higher[:per_page] if after is not None else lower[-per_page:]
+    return [media["hashed_id"] for media in chosen]
+
+
 def _media_order(medias: list[dict[str, Any]], sort_by: str) -> list[str]:
     """Hashed ids in ascending ``sort_by`` order, ties in creation order."""
     ordered = sorted(medias, key=lambda media: (media[sort_by], media["created"], media["id"]))
     return [media["hashed_id"] for media in ordered]
 
 
-def _whole(params: dict[str, str], name: str, default: int) -> int:
+def _whole(params: dict[str, str], name: str, default: int, lowest: int = 1) -> int:
     value = params.get(name)
     if value is None:
         return default
-    if not (value.isascii() and value.isdigit()) or int(value) < 1:
-        msg = f"{name} must be a positive integer, got {value!r}"
+    if not (value.isascii() and value.isdigit()) or int(value) < lowest:
+        kind = "positive" if lowest else "non-negative"
+        msg = f"{name} must be a {kind} integer, got {value!r}"
         raise ParamError(msg)
     return int(value)
 
 
 def _paging(params: dict[str, str]) -> tuple[int, int]:
-    """Page (1-based) and per_page (default 10; above 100 means 100, as Wistia caps it)."""
-    return _whole(params, "page", 1), min(
-        _whole(params, "per_page", DEFAULT_PER_PAGE), MAX_PER_PAGE
-    )
+    """Page (1-based; 0 is served as 1, as Wistia does) and per_page (default 10, capped at 100)."""
+    page = max(1, _whole(params, "page", 1, lowest=0))
+    return page, min(_whole(params, "per_page", DEFAULT_PER_PAGE), MAX_PER_PAGE)
 
 
 def _day(params: dict[str, str], name: str) -> date | None:

@@ -1,9 +1,11 @@
 """The cast of a sandbox account: its medias and its visitors, drawn from realistic pools.
 
-Realism here is what exercises the pipeline downstream: unicode titles and cities, both region
-styles ("WA" and "Florida"), ISP organisations, mobile and desktop browsers, people whose names are
-not ASCII. Every profile also carries its pre-encoded JSON fragments, because an event is rendered
-by joining fragments (a few hundred nanoseconds) rather than by encoding a dict per event.
+Realism here is what exercises the pipeline downstream: unicode titles and cities, the three
+region styles ("WA", "Florida" and numeric codes such as "34"), ISP organisations, browsers as
+Wistia names them ("iOS (iPhone)", "Unknown Browser" version "0"), visitor keys in today's form
+and the older one, documents and images among the medias, people whose names are not ASCII.
+Every profile also carries its pre-encoded JSON fragments, because an event is rendered by joining
+fragments (a few hundred nanoseconds) rather than by encoding a dict per event.
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ PLACES: tuple[Place, ...] = (
     Place("NL", "North Holland", "Amsterdam", 52.3676, 4.9041, ("KPN B.V.", "Ziggo B.V.")),
     Place("PL", "14", "Kraków", 50.0647, 19.945, ("Orange Polska S.A.", "UPC Polska")),
     Place("SE", "AB", "Stockholm", 59.3293, 18.0686, ("Telia Company AB", "Bahnhof AB")),
-    Place("TR", "Istanbul", "İstanbul", 41.0082, 28.9784, ("Turk Telekom", "Superonline")),
+    Place("TR", "34", "İstanbul", 41.0082, 28.9784, ("Turk Telekom", "Superonline")),
+    Place("IT", "07", "Roma", 41.9028, 12.4964, ("Telecom Italia", "Fastweb SpA")),
     Place("IN", "MH", "Mumbai", 19.076, 72.8777, ("Reliance Jio Infocomm", "Bharti Airtel")),
     Place("JP", "13", "東京", 35.6762, 139.6503, ("NTT Communications", "KDDI Corporation")),
     Place("KR", "Seoul", "서울", 37.5665, 126.978, ("Korea Telecom", "SK Broadband")),
@@ -64,25 +67,21 @@ PLACES: tuple[Place, ...] = (
 )
 
 USER_AGENTS: tuple[dict[str, Any], ...] = (
-    {"browser": "Chrome", "browser_version": "120.0.0.0", "platform": "Windows", "mobile": False},
+    {"browser": "Chrome", "browser_version": "120", "platform": "windows", "mobile": False},
+    {"browser": "Chrome", "browser_version": "121", "platform": "mac", "mobile": False},
+    {"browser": "Safari", "browser_version": "17", "platform": "mac", "mobile": False},
     {
-        "browser": "Chrome",
-        "browser_version": "121.0.6167",
-        "platform": "Macintosh",
-        "mobile": False,
-    },
-    {"browser": "Safari", "browser_version": "17.2", "platform": "Macintosh", "mobile": False},
-    {"browser": "Safari", "browser_version": "17.1", "platform": "iPhone", "mobile": True},
-    {"browser": "Chrome", "browser_version": "119.0.6045", "platform": "Android", "mobile": True},
-    {"browser": "Firefox", "browser_version": "121.0", "platform": "Linux", "mobile": False},
-    {"browser": "Edge", "browser_version": "120.0.2210", "platform": "Windows", "mobile": False},
-    {
-        "browser": "Samsung Internet",
-        "browser_version": "23.0",
-        "platform": "Android",
+        "browser": "Mobile Safari",
+        "browser_version": "17",
+        "platform": "iOS (iPhone)",
         "mobile": True,
     },
+    {"browser": "Chrome", "browser_version": "119", "platform": "android", "mobile": True},
+    {"browser": "Firefox", "browser_version": "121", "platform": "linux", "mobile": False},
+    {"browser": "Edge", "browser_version": "120", "platform": "windows", "mobile": False},
+    {"browser": "Unknown Browser", "browser_version": "0", "platform": "unknown", "mobile": False},
 )
+"""Browsers as Wistia's stats name them (platforms in lower case, iOS devices spelled out)."""
 
 MEDIA_TITLES: tuple[str, ...] = (
     "Product tour 2025",
@@ -91,12 +90,12 @@ MEDIA_TITLES: tuple[str, ...] = (
     "Kundenstimmen – Müller & Söhne",  # noqa: RUF001 - a real title's en dash
     "Podcast ep. 12 — Data at scale",
     "製品紹介ビデオ",
-    "Webinar: scaling your pipeline 🚀",
-    "Customer story: Açaí Co.",
     "Team offsite photo",
+    "Customer story: Açaí Co. (PDF)",
+    "Webinar: scaling your pipeline 🚀",
     "Onboarding, part 1",
     "Onboarding, part 2",
-    "Pricing explained",
+    "Pricing explained (slides)",
     "年度总结 2024",
     "¿Qué hay de nuevo?",
     "Feature deep dive: reports",
@@ -108,6 +107,8 @@ MEDIA_TITLES: tuple[str, ...] = (
 )
 
 PROJECTS: tuple[str, ...] = ("Marketing", "Produkt & Technik", "Customer Success")
+"""The account's folders (v1 calls them projects)."""
+TAGS: tuple[str, ...] = ("product", "onboarding", "webinar", "2025", "customer-story")
 
 FIRST_NAMES: tuple[tuple[str, str], ...] = (
     ("José", "jose"),
@@ -149,10 +150,15 @@ EMBED_PAGES: tuple[str, ...] = (
     "https://www.example.com/webinars/{slug}?utm_source=newsletter&lang=de",
 )
 PUBLIC_FIRST_OCTETS: tuple[int, ...] = (24, 50, 67, 73, 81, 88, 92, 98, 104, 126, 177, 185, 201)
-PODCAST_INDEX = 4
-"""The fifth media is the account's podcast (type "Audio", duration null)."""
-IMAGE_INDEX = 8
-"""The ninth is a still image (type "Image", no duration)."""
+MEDIA_TYPES = {4: "Audio", 6: "Image", 7: "PdfDocument", 11: "MicrosoftOfficeDocument"}
+"""Medias that are not videos, by index: a podcast, a still image (no duration), a PDF and a
+slide deck (their duration is a page count). Accounts of 8 medias or more have the first three."""
+PAGES = (4, 40)
+"""The page counts documents are drawn from."""
+OLD_VISITOR_SHARE = 0.2
+"""Visitors first seen before Wistia's current key form, whose keys are 40 hex digits."""
+VISITOR_HISTORY_MS = 400 * 86_400_000
+"""How long before the data a visitor of today's key form may have been first seen."""
 MAX_ACTIVITY = 40.0
 """Cap on how much more often the keenest viewer shows up than the average one."""
 _IPV6_SHARE = 0.08
@@ -228,9 +234,13 @@ class VisitorProfile:
 def build_medias(
     rng: Random, count: int, before: datetime, titles: tuple[str, ...] = MEDIA_TITLES
 ) -> list[MediaProfile]:
-    """The account's medias: mostly videos, one or two audio/image, all created before the data."""
+    """The account's medias: mostly videos, some audio, image, documents, made before the data.
+
+    v1 files each in a project written ``{id, name, hashedId}`` (as Wistia's v1 OpenAPI spec
+    writes it; the current API calls the same object a folder).
+    """
     projects = [
-        {"id": 4_000_000 + rng.randrange(900_000), "name": name, "hashed_id": hashed_id(rng)}
+        {"id": 4_000_000 + rng.randrange(900_000), "name": name, "hashedId": hashed_id(rng)}
         for name in PROJECTS
     ]
     seen: set[str] = set()
@@ -241,7 +251,7 @@ def build_medias(
 
 
 def _media_type(index: int) -> str:
-    return {PODCAST_INDEX: "Audio", IMAGE_INDEX: "Image"}.get(index, "Video")
+    return MEDIA_TYPES.get(index, "Video")
 
 
 def _media(  # noqa: PLR0913 - one call site, all inputs of one media
@@ -273,17 +283,19 @@ def _media(  # noqa: PLR0913 - one call site, all inputs of one media
         "created": iso_seconds(created),
         "updated": iso_seconds(updated),
         "status": "ready",
+        "progress": 1.0,
         "archived": False,
+        "description": "",
         "project": rng.choice(projects),
         "thumbnail": {
             "url": f"https://embed-ssl.wistia.com/deliveries/{delivery}.jpg?image_crop_resized=200x120",
             "width": 200,
             "height": 120,
         },
-        "tags": [],
+        "tags": [{"name": tag} for tag in rng.sample(TAGS, k=rng.randint(0, 2))],
     }
-    if kind == "Audio":
-        api["duration"] = None
+    if kind.endswith("Document"):
+        api["duration"] = rng.randint(*PAGES)  # Wistia: "number of pages in the document"
     elif kind == "Image":
         del api["duration"]
     media_url = f"https://{ACCOUNT_HOST}/medias/{identifier}"
@@ -439,14 +451,15 @@ class Audience:
         built = self._profiles[index]
         if built is None:
             rng = seeded(self._seed, "visitor", index)
-            built = self._profiles[index] = self._build(rng, _visitor_key(rng))
+            key = _visitor_key(rng, self._window_ms[0])
+            built = self._profiles[index] = self._build(rng, key)
         return built
 
     def find(self, key: str) -> VisitorProfile | None:
         """The account's visitor with this key, or None."""
         if self._by_key is None:
             self._by_key = {
-                _visitor_key(seeded(self._seed, "visitor", index)): index
+                _visitor_key(seeded(self._seed, "visitor", index), self._window_ms[0]): index
                 for index in range(len(self._profiles))
             }
         index = self._by_key.get(key)
@@ -488,6 +501,19 @@ class Audience:
         )
 
 
-def _visitor_key(rng: Random) -> str:
-    """A Wistia visitor key: 40 upper-case hex digits (the first draw of a visitor's seed)."""
-    return f"{rng.getrandbits(160):040X}"
+def _visitor_key(rng: Random, data_start_ms: int) -> str:
+    """A Wistia visitor key, from the first draws of a visitor's seed.
+
+    Today's form is the kilosecond the visitor was first seen and a UUID,
+    ``1760721_33d184e1-0ad6-4cc2-9d5b-7e0b2a3cf4ea``; visitors older than that form keep 40
+    upper-case hex digits, ``B6D1F47963577AF26697138FAB75BD1B7086697B``.
+    """
+    if rng.random() < OLD_VISITOR_SHARE:
+        return f"{rng.getrandbits(160):040X}"
+    first_seen_ms = data_start_ms - int(rng.random() * VISITOR_HISTORY_MS)
+    digits = rng.randbytes(16).hex()
+    variant = "89ab"[int(digits[16], 16) & 3]
+    return (
+        f"{first_seen_ms // 1_000_000}_{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-"
+        f"{variant}{digits[17:20]}-{digits[20:]}"
+    )

@@ -33,14 +33,17 @@ class Faults:
 
     ``fail_paths`` are path prefixes that the one-shot faults (``fail_next``, ``timeout_next``,
     ``reset_next``, ``truncate_next``, ``bad_json_next``) apply to; the default is the events
-    endpoints, ``["/v1/"]`` means any API endpoint. ``latency_ms`` applies to every API request.
+    endpoints of both APIs, ``["/v1/", "/modern/"]`` means any API endpoint. ``latency_ms``
+    applies to every API request.
     ``events_order``: Wistia is observed to page events newest first, which is undocumented;
     ``"oldest_first"`` serves the other order.
     """
 
     latency_ms: int = 0
     fail_next: list[int] = field(default_factory=list)
-    fail_paths: list[str] = field(default_factory=lambda: ["/v1/stats/events"])
+    fail_paths: list[str] = field(
+        default_factory=lambda: ["/v1/stats/events", "/modern/stats/events"]
+    )
     retry_after_seconds: int = 1
     timeout_next: int = 0
     timeout_seconds: float = 30.0

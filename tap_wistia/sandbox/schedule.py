@@ -71,7 +71,8 @@ class Schedule:
         self._media_cumulative = list(itertools.accumulate(weights))
         window = (self.start_ms, self.end_ms)
         self.audience = Audience(spec.seed, spec.visitors, weights, window, spec.conversion_rate)
-        self._writer = SessionWriter(self.ghosts)
+        self.heatmap_token = f"{seeded(spec.seed, 'heatmap').getrandbits(128):032x}"
+        self._writer = SessionWriter(self.ghosts, self.heatmap_token)
         self._odd_share = ODD_SHARE if spec.odd_events else 0.0
         self.counts = self._apportion()
 

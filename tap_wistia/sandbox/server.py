@@ -1,4 +1,4 @@
-"""The Wistia sandbox server: the v1 API and an admin API over real HTTP on 127.0.0.1.
+"""The Wistia sandbox server: v1, the current API and an admin API over real HTTP on 127.0.0.1.
 
 ``WistiaSandbox`` is the thin HTTP shell around ``WistiaApi``: it adds what only the wire can
 show (latency, the per-account rate limit, timeouts, resets, truncated bodies, invalid JSON),
@@ -25,7 +25,7 @@ from urllib.parse import unquote
 import msgspec
 
 from tap_wistia.sandbox.account import Account, EventError
-from tap_wistia.sandbox.api import JSON_TYPE, Reply, Route, WistiaApi, json_reply
+from tap_wistia.sandbox.api import CURRENT, V1, Reply, Route, WistiaApi, json_reply, text_reply
 from tap_wistia.sandbox.faults import FaultError, Faults, FaultState, WireFault
 from tap_wistia.sandbox.limits import RateLimiter
 from tap_wistia.sandbox.traffic import Traffic
@@ -38,14 +38,27 @@ __all__ = ["WistiaSandbox"]
 
 _LOG = logging.getLogger(__name__)
 ADMIN_PREFIX = "/_sandbox/"
-"""The admin API's home; also reachable as ``/v1/_sandbox/`` so ``url`` + path works too."""
+"""The admin API's home; also under ``/v1/_sandbox/`` and ``/modern/_sandbox/``, so that
+``url`` or ``current_url`` + path works too."""
+ADMIN_API: dict[str, str] = {
+    "GET /_sandbox/": "this list",
+    "GET /_sandbox/stats": "traffic counters (requests, by_path, by_status, rate_limited, ...)",
+    "POST /_sandbox/reset-stats": "forget the traffic seen so far",
+    "GET /_sandbox/faults": "the fault settings in force",
+    "POST /_sandbox/faults": "replace the fault settings: a JSON object of Faults fields",
+    "POST /_sandbox/rate-limit": '{"per_minute": 600} (null or 0: no limit); a fresh window',
+    "POST /_sandbox/events": 'a list of events to add, or {"generate": n, "at": "ISO time"}',
+    "POST /_sandbox/events/{event_key}": "change fields of an event (e.g. a late percent_viewed)",
+}
+"""What ``GET /_sandbox/`` lists."""
+RATE_LIMIT_TEXT = "Rate limit exceeded"
+"""Wistia's 429 body: plain text (``text/plain`` in its OpenAPI spec), not JSON."""
 MAX_BODY = 64 * 1024 * 1024
 IDLE_CONNECTION_SECONDS = 120
 _QUERY = re.compile(r"\?\S*")
 _INTERNAL_ERROR = json_reply(500, {"error": "Internal server error"})
 _NOT_FOUND = json_reply(404, {"error": "Not found."})
 _FAILURE_BODIES = {
-    429: {"error": "Rate limit exceeded. Retry later."},
     500: {"error": "Internal server error"},
     502: {"error": "Bad gateway"},
     503: {"error": "Service unavailable. Retry later."},
@@ -220,8 +233,13 @@ class WistiaSandbox:
 
     @property
     def url(self) -> str:
-        """The API base URL for clients: ``http://127.0.0.1:PORT/v1``."""
-        return f"{self.base_url}/v1"
+        """The v1 API base URL for clients: ``http://127.0.0.1:PORT/v1``."""
+        return f"{self.base_url}{V1}"
+
+    @property
+    def current_url(self) -> str:
+        """The current API's base URL: ``http://127.0.0.1:PORT/modern`` (send a release)."""
+        return f"{self.base_url}{CURRENT}"
 
     # ---- admin, in Python -------------------------------------------------------------------
 
@@ -272,7 +290,7 @@ class WistiaSandbox:
 
     def handle(self, handler: _Handler) -> None:
         """Answer one request (called on the connection's thread)."""
-        path = handler.path.partition("?")[0].removeprefix("/v1")
+        path = handler.path.partition("?")[0].removeprefix(V1).removeprefix(CURRENT)
         body = _read_body(handler)
         if path.startswith(ADMIN_PREFIX):
             self._send(handler, self._admin(handler.command, path, body), None)
@@ -310,6 +328,9 @@ class WistiaSandbox:
         """The reply, the wire fault to suffer, and whether the rate limiter refused."""
         if route is None:
             return _NOT_FOUND, None, False
+        refused = self._api.check_release(route, handler.headers.get("X-Wistia-Api-Version"))
+        if refused is not None:
+            return refused, None, False
         denied = self._api.authorize(handler.headers.get("Authorization"), route.permission)
         if denied is not None:
             return denied, None, False
@@ -340,9 +361,15 @@ class WistiaSandbox:
         return "Retry-After", str(seconds)
 
     def _rate_limited(self, wait: int) -> Reply:
-        limit = self._limiter.per_minute
-        message = f"Rate limit of {limit} requests per minute exceeded. Retry in {wait} seconds."
-        return json_reply(self._rate_limit_status, {"error": message}, (self._retry_after(wait),))
+        return self._limit_reply(self._rate_limit_status, wait)
+
+    def _limit_reply(self, status: int, wait: int) -> Reply:
+        """429 as Wistia sends it (plain text), or 503 as older docs say (JSON, as every 5xx)."""
+        headers = (self._retry_after(wait),)
+        if status == 429:  # noqa: PLR2004
+            return text_reply(status, RATE_LIMIT_TEXT, headers)
+        message = f"Service unavailable. Retry in {wait} seconds."
+        return json_reply(status, {"error": message}, headers)
 
     def _faulted(self, fault: WireFault | None) -> Reply | None:
         """The reply an injected failure replaces the real one with (timeouts wait first)."""
@@ -353,10 +380,9 @@ class WistiaSandbox:
             return None
         if fault.kind != "fail":
             return None
-        headers: tuple[tuple[str, str], ...] = ()
         if fault.status in (429, 503):
-            headers = (self._retry_after(self._faults.retry_after_seconds),)
-        return json_reply(fault.status, _FAILURE_BODIES[fault.status], headers)
+            return self._limit_reply(fault.status, self._faults.retry_after_seconds)
+        return json_reply(fault.status, _FAILURE_BODIES[fault.status])
 
     def _send(self, handler: _Handler, reply: Reply, fault: WireFault | None) -> None:
         """Write the reply, or the wire fault that mangles it; a vanished client is fine."""
@@ -372,7 +398,7 @@ class WistiaSandbox:
             for name, value in reply.headers:
                 handler.send_header(name, value)
             if body:
-                handler.send_header("Content-Type", JSON_TYPE)
+                handler.send_header("Content-Type", reply.content_type)
             handler.send_header("Content-Length", str(len(body)))
             handler.end_headers()
             if kind == "truncate":
@@ -404,6 +430,8 @@ class WistiaSandbox:
         return _NOT_FOUND
 
     def _admin_read(self, path: str) -> Reply:
+        if path in ("/_sandbox/", "/_sandbox"):
+            return json_reply(200, {"admin_api": ADMIN_API, "v1": V1, "current": CURRENT})
         if path == "/_sandbox/stats":
             return json_reply(200, self.stats())
         if path == "/_sandbox/faults":

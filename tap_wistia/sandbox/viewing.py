@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 
-from tap_wistia.sandbox.catalog import ACCOUNT_HOST
-
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from random import Random
@@ -49,6 +47,8 @@ _NUMBERED_GATE = 0.05
 _UUID_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 _VIEWING_SKEW = 1.7
 """Most sessions watch a little, few watch most: percent_viewed ~ uniform ** skew."""
+HEATMAP_PREFIX = "https://api.wistia.com/v1/stats/events/"
+"""Wistia's heatmap links: ``<prefix><event_key>/iframe.html?public_token=<token>``."""
 
 
 _new_row = tuple.__new__
@@ -174,9 +174,10 @@ class SessionWriter:
     another process comes out byte for byte the same.
     """
 
-    def __init__(self, ghosts: list[MediaProfile]) -> None:
-        """Keep the deleted medias that odd events point at."""
+    def __init__(self, ghosts: list[MediaProfile], heatmap_token: str) -> None:
+        """Keep the deleted medias that odd events point at and the account's heatmap token."""
         self._ghosts = ghosts
+        self._heatmap_tail = f'/iframe.html?public_token={heatmap_token}",'
 
     def burst(  # noqa: PLR0913 - the facts of a burst of sessions, all required
         self,
@@ -198,7 +199,7 @@ class SessionWriter:
         random = rng.random
         after_stamp = f'","visitor_key":"{visitor.key}",{media.event_fields},"percent_viewed":'
         place = visitor.away if away else visitor.home
-        after_key = f'/heatmap",{media.event_thumbnail},{visitor.agent_fields}}}'
+        after_key = f"{self._heatmap_tail}{media.event_thumbnail},{visitor.agent_fields}}}"
         embeds = media.embed_urls
         rows: list[EventRow] = []
         for ts_ms in moments_ms:
@@ -224,7 +225,7 @@ class SessionWriter:
                 f'{{"event_key":"{key}","received_at":"{stamp}{after_stamp}{percent},'
                 f'"embed_url":{embeds[int(random() * len(embeds))]},{place},'
                 f"{_identity(rng, visitor, ts_ms)}"
-                f'"iframe_heatmap_url":"https://{ACCOUNT_HOST}/stats/events/{key}{after_key}'
+                f'"iframe_heatmap_url":"{HEATMAP_PREFIX}{key}{after_key}'
             )
             rows.append(
                 _new_row(EventRow, (ts_ms, key, media.hashed_id, visitor.key, text.encode()))
@@ -246,7 +247,7 @@ class SessionWriter:
             f'"visitor_key":{msgspec.json.encode(visitor_key).decode()},{media.event_fields},'
             f'"percent_viewed":{percent},"embed_url":{media.embed_urls[0]},{place},'
             f"{_identity(rng, visitor, ts_ms)}"
-            f'"iframe_heatmap_url":"https://{ACCOUNT_HOST}/stats/events/{key}/heatmap",'
+            f'"iframe_heatmap_url":"{HEATMAP_PREFIX}{key}{self._heatmap_tail}'
             f"{media.event_thumbnail},{visitor.agent_fields}}}"
         )
         return EventRow(ts_ms, key, media.hashed_id, visitor_key, text.encode())

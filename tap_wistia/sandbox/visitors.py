@@ -1,7 +1,8 @@
 """Visitor objects (``/v1/stats/visitors.json``) derived from the events a visitor produced.
 
 Wistia keeps a visitor record next to the events; the sandbox derives it from the events so the
-two can never disagree: counts, first and last activity, and the identity an email gate revealed.
+two can never disagree: counts, first and last activity, the identity an email gate revealed and
+the event that revealed it (``identifying_event_key``, null until then).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def _sight(
             "last_event_key": row.key,
             "load_count": 0,
             "play_count": 0,
+            "identifying_event_key": None,
             "visitor_identity": {"name": "", "email": None, "org": _org(None)},
             "user_agent_details": seen.user_agent_details,
         }
@@ -77,6 +79,8 @@ def _sight(
     summary["user_agent_details"] = seen.user_agent_details
     if isinstance(seen.email, str) and seen.email.strip():
         summary["visitor_identity"] = _identity(seen, profile(key))
+        if summary["identifying_event_key"] is None:
+            summary["identifying_event_key"] = row.key
 
 
 def _identity(seen: _Sighting, profile: VisitorProfile | None) -> dict[str, Any]:
