@@ -1129,10 +1129,13 @@ ActivityKey = tuple[str, str, str]
 
 
 def media_durations(medias: Iterable[Mapping[str, Any]]) -> dict[str, float | None]:
-    """Seconds per media hashed id, as tap-wistia reads them (no positive number: None)."""
+    """Seconds per media hashed id, as tap-wistia reads them (no positive number: None).
+
+    Only video and audio play: a document's duration counts pages, an image has none.
+    """
     durations: dict[str, float | None] = {}
     for media in medias:
-        value = media.get("duration")
+        value = media.get("duration") if media.get("type") in ("Video", "Audio") else None
         number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
         durations[str(media.get("hashed_id"))] = (
             float(number) if number is not None and number > 0 else None

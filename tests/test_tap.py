@@ -70,7 +70,11 @@ def expected_sessions(account: Account, events: dict[str, dict], gap_minutes: in
         view = view_event(record, problems) if record else None
         if view is not None:
             views.append(view)
-    durations = {m["hashed_id"]: m.get("duration") for m in account.medias()}
+    # duration is seconds only for media that play; a document's counts pages
+    durations = {
+        m["hashed_id"]: m.get("duration") if m["type"] in ("Video", "Audio") else None
+        for m in account.medias()
+    }
     sessions = sessionize(views, durations, dt.timedelta(minutes=gap_minutes))
     return {s.session_id: s.to_record() for s in sessions}
 

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from tap_wistia.api_versions import ApiVersion
 from tap_wistia.settings import TapSettings, problems
 
 GOOD = {"api_token": "tok", "api_url": "https://api.wistia.com/v1"}
@@ -61,3 +62,53 @@ def test_meltano_midnight_datetimes_count_as_days():
 def test_several_problems_are_reported_together():
     found = problems({**GOOD, "start_date": "x", "end_date": "y", "lookback_minutes": -5})
     assert [p.split(":")[0] for p in found] == ["start_date", "end_date", "lookback_minutes"]
+
+
+def test_the_base_url_follows_the_api_version_unless_given():
+    v1 = TapSettings.from_config({"api_token": "tok"})
+    assert v1.api_url == "https://api.wistia.com/v1"
+    assert v1.api_version == ApiVersion(None)
+    assert v1.api_version.events_path == "stats/events.json"
+    current = TapSettings.from_config({"api_token": "tok", "api_version": "2026-03"})
+    assert current.api_url == "https://api.wistia.com/modern"
+    assert current.api_version.headers == {"X-Wistia-Api-Version": "2026-03"}
+    assert current.api_version.events_path == "stats/events"
+    proxied = {"api_token": "tok", "api_version": "2026-05", "api_url": "https://proxy.example/w/"}
+    assert problems(proxied) == []
+    assert TapSettings.from_config(proxied).api_url == "https://proxy.example/w"
+    assert TapSettings.from_config({"api_token": "tok"}).visitors_refresh == dt.timedelta(hours=24)
+
+
+@pytest.mark.parametrize(
+    ("change", "setting", "hints"),
+    [
+        ({"api_version": "2026-3"}, "api_version", ["2026-03", "empty for v1"]),
+        ({"api_version": "latest"}, "api_version", ["YYYY-MM"]),
+        ({"api_version": "2025-11"}, "api_version", ["2026-01 or later"]),
+        (
+            {"api_version": "2026-03", "api_url": "https://api.wistia.com/v1"},
+            "api_url",
+            ["api_version 2026-03", "leave api_url empty", "https://api.wistia.com/modern"],
+        ),
+        (
+            {"api_url": "https://api.wistia.com/modern/"},
+            "api_url",
+            ["set api_version", "https://api.wistia.com/v1"],
+        ),
+        ({"visitors_refresh_hours": -1}, "visitors_refresh_hours", ["from 0"]),
+    ],
+)
+def test_bad_or_contradictory_versions_are_named_with_the_fix(change, setting, hints):
+    config = {"api_token": "tok", **change}
+    found = problems(config)
+    assert len(found) == 1, found
+    assert found[0].startswith(f"{setting}:")
+    for hint in hints:
+        assert hint in found[0]
+
+
+def test_a_sandbox_of_either_api_is_accepted():
+    assert problems({**GOOD, "api_url": "http://127.0.0.1:8701/v1"}) == []
+    current = {"api_token": "tok", "api_url": "http://127.0.0.1:8701/modern"}
+    assert problems({**current, "api_version": "2026-03"}) == []
+    assert problems(current)  # the current API without a release

@@ -33,8 +33,9 @@ class Faults:
 
     ``fail_paths`` are path prefixes that the one-shot faults (``fail_next``, ``timeout_next``,
     ``reset_next``, ``truncate_next``, ``bad_json_next``) apply to; the default is the events
-    endpoints of both APIs, ``["/v1/", "/modern/"]`` means any API endpoint. ``latency_ms``
-    applies to every API request.
+    endpoints of both APIs, ``["/v1/", "/modern/"]`` means any API endpoint, and a prefix may go
+    on into the query string as the client sends it (``/v1/stats/visitors.json?page=2``).
+    ``latency_ms`` applies to every API request.
     ``events_order``: Wistia is observed to page events newest first, which is undocumented;
     ``"oldest_first"`` serves the other order.
     """
@@ -175,7 +176,7 @@ class FaultState:
         return frozenset(self._faults.deleted_medias)
 
     def take(self, path: str) -> WireFault | None:
-        """The one-shot fault this request suffers, if any (consuming it)."""
+        """The one-shot fault this request (path and query) suffers, if any (consuming it)."""
         with self._lock:
             faults = self._faults
             if not any(path.startswith(prefix) for prefix in faults.fail_paths):

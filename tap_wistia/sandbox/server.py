@@ -311,12 +311,14 @@ class WistiaSandbox:
         except Exception:  # noqa: BLE001 - any bug must still answer 500, as Wistia does
             _LOG.exception("the sandbox failed to answer %s %s", handler.command, path)
             reply, fault, rate_limited = _INTERNAL_ERROR, None, False
+        current = route is not None and route.current
         self._traffic.record(
             route.template if route is not None else "(unknown)",
             "reset" if fault is not None and fault.kind == "reset" else str(reply.status),
             rate_limited=rate_limited,
             events=len(reply.event_keys),
             size=len(reply.body),
+            release=handler.headers.get("X-Wistia-Api-Version", "") if current else None,
         )
         self._send(handler, reply, fault)
         if reply.status == HTTPStatus.OK:
@@ -337,7 +339,7 @@ class WistiaSandbox:
         wait = self._limiter.admit()
         if wait is not None:
             return self._rate_limited(wait), None, True
-        fault = self._faults.take(path)
+        fault = self._faults.take(handler.path)  # with its query: fail_paths may name one
         return self._faulted(fault) or self._api.answer(route, query), fault, False
 
     def _after_served(self, reply: Reply, generation: int) -> None:

@@ -27,6 +27,7 @@ class Traffic:
             self._requests = 0
             self._by_path: Counter[str] = Counter()
             self._by_status: Counter[str] = Counter()
+            self._by_release: Counter[str] = Counter()
             self._rate_limited_at: deque[float] = deque(maxlen=RATE_LIMITED_KEPT)
             self._rate_limited = 0
             self._first: float | None = None
@@ -47,13 +48,21 @@ class Traffic:
         with self._lock:
             self._in_flight -= 1
 
-    def record(
-        self, route: str, status: str, *, rate_limited: bool = False, events: int = 0, size: int = 0
+    def record(  # noqa: PLR0913 - the facts of one answered request, all keyword-only
+        self,
+        route: str,
+        status: str,
+        *,
+        rate_limited: bool = False,
+        events: int = 0,
+        size: int = 0,
+        release: str | None = None,
     ) -> None:
         """Count one answered (or deliberately dropped) request.
 
         ``rate_limited`` marks answers of the rate limiter itself (not injected 429s), so a
         benchmark can prove a client stayed under the limit while faults were being injected.
+        ``release`` is the ``X-Wistia-Api-Version`` a current-API request carried ("" for none).
         """
         now = time.time()
         with self._lock:
@@ -62,6 +71,8 @@ class Traffic:
             self._by_status[status] += 1
             self._events_served += events
             self._bytes_sent += size
+            if release is not None:
+                self._by_release[release] += 1
             if self._first is None:
                 self._first = now
             self._last = now
@@ -76,6 +87,7 @@ class Traffic:
                 "requests": self._requests,
                 "by_path": dict(self._by_path),
                 "by_status": dict(self._by_status),
+                "by_release": dict(self._by_release),
                 "rate_limited": self._rate_limited,
                 "rate_limited_at": list(self._rate_limited_at),
                 "first_request_at": self._first,
