@@ -34,7 +34,9 @@ _PROBLEM_PHRASES = {
     BAD_PERCENT_VIEWED: "with a null or non-numeric percent_viewed (kept as null)",
     PERCENT_OUT_OF_RANGE: "with percent_viewed outside 0..1 (kept in events, clamped in sessions)",
     BAD_RECEIVED_AT: "with an unparseable received_at (skipped)",
-    UNKNOWN_MEDIA_DURATION: "of a media deleted or without a duration (duration_viewed null)",
+    UNKNOWN_MEDIA_DURATION: (
+        "of a media deleted, without a duration or that does not play (duration_viewed null)"
+    ),
 }
 
 Details = tuple[tuple[str, Any], ...]

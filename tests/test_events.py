@@ -167,7 +167,8 @@ def test_summary_reads_as_one_line_in_a_stable_order() -> None:
     assert problems.summary() == (
         "3 events without visitor_key (not sessionized), "
         "1 event with a null or non-numeric percent_viewed (kept as null), "
-        "2 events of a media deleted or without a duration (duration_viewed null)"
+        "2 events of a media deleted, without a duration or that does not play"
+        " (duration_viewed null)"
     )
 
 

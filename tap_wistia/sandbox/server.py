@@ -307,7 +307,7 @@ class WistiaSandbox:
         route = self._api.resolve(path) if handler.command == "GET" else None
         try:
             self._pause(self._faults.latency_seconds)
-            reply, fault, rate_limited = self._decide(handler, route, path, query)
+            reply, fault, rate_limited = self._decide(handler, route, query)
         except Exception:  # noqa: BLE001 - any bug must still answer 500, as Wistia does
             _LOG.exception("the sandbox failed to answer %s %s", handler.command, path)
             reply, fault, rate_limited = _INTERNAL_ERROR, None, False
@@ -325,7 +325,7 @@ class WistiaSandbox:
             self._after_served(reply, generation)
 
     def _decide(
-        self, handler: _Handler, route: Route | None, path: str, query: str
+        self, handler: _Handler, route: Route | None, query: str
     ) -> tuple[Reply, WireFault | None, bool]:
         """The reply, the wire fault to suffer, and whether the rate limiter refused."""
         if route is None:
