@@ -235,12 +235,12 @@ class EventPager:
             return False
         if progress.next_page == 1 or not progress.in_flight:
             return True
-        if self.may_move(unit):
+        if self.is_live(unit):
             return False  # still receiving events: never ahead of an unanswered page
         return progress.next_page <= self._safe_pages(unit, progress)
 
-    def may_move(self, unit: Unit) -> bool:
-        """Whether `unit`'s pages may still shift while read (its day may receive events)."""
+    def is_live(self, unit: Unit) -> bool:
+        """Whether `unit`'s day may still receive events, so its pages may shift while read."""
         return self._live_from is not None and unit.day >= self._live_from
 
     def _safe_pages(self, unit: Unit, progress: _UnitProgress) -> int:

@@ -165,11 +165,11 @@ class ViewingRun:
                 continue
             if item.unit != unit:
                 unit = item.unit
-                still = not pager.may_move(unit)  # a day past: its pages do not move
-                seen = SeenKeys(whole_unit=not still)
+                live = pager.is_live(unit)  # else a day past: its pages do not move
+                seen = SeenKeys(whole_unit=live)
                 self._repeats.new_unit()
                 if builder is not None and self._walking:
-                    builder.start_walk(still=still)
+                    builder.start_walk(live=live)
             else:
                 seen.next_page()
             self._take_page(window, item, seen, builder)

@@ -16,20 +16,18 @@ from hypothesis import strategies as st
 
 from tap_wistia.events import UNKNOWN_MEDIA_DURATION, EventProblems, ViewEvent, Viewing
 from tap_wistia.sessions import (
-    _BY_END,
     ActivityBuilder,
     Carry,
     Sessions,
     UnreadableStateError,
     ViewingSession,
     WalkBrokenError,
-    _pack,
-    _packed_facts,
-    _unpack,
     dedupe,
     fetch_start,
     sessionize,
 )
+from tap_wistia.sessions.packing import pack, packed_facts, unpack
+from tap_wistia.sessions.record import BY_END
 
 # Deeper runs: SESSIONS_EXAMPLES_SCALE=20 pytest tests/test_sessions.py
 SCALE = int(os.environ.get("SESSIONS_EXAMPLES_SCALE", "1"))
@@ -822,13 +820,13 @@ def test_walking_a_busy_day_newest_first_holds_a_fraction_of_its_events() -> Non
     assert emitted == sessionize(events, DURATIONS, GAP)  # also sorted the same way
 
 
-def test_a_still_walk_remembers_the_events_of_its_last_two_sweeps_only() -> None:
+def test_a_walk_of_a_day_past_remembers_the_events_of_its_last_two_sweeps_only() -> None:
     events = burst_history(days=1, bursts_per_day=600, seed=11)
     newest_first = sorted(events, key=lambda e: e.received_at, reverse=True)
     remembered = {}
-    for still in (False, True):
+    for live in (True, False):
         builder = ActivityBuilder(DURATIONS, gap=GAP, lookback=HOUR, carry=None)
-        builder.start_walk(still=still)
+        builder.start_walk(live=live)
         most = 0
         for start in range(0, len(newest_first), 100):
             for event in newest_first[start : start + 100]:
@@ -837,10 +835,10 @@ def test_a_still_walk_remembers_the_events_of_its_last_two_sweeps_only() -> None
             walk = builder._walk
             assert walk is not None
             most = max(most, len(walk.swept_keys) + len(walk.swept_before))
-        remembered[still] = most
+        remembered[live] = most
         assert builder.finish(at(24 * 60 * 2)) == sessionize(events, DURATIONS, GAP)
-    assert remembered[False] > len(events) / 2  # every swept event of the day
-    assert remembered[True] <= 200 + 100  # two sweeps, each of about a page
+    assert remembered[True] > len(events) / 2  # every swept event of the day
+    assert remembered[False] <= 200 + 100  # two sweeps, each of about a page
 
 
 def test_a_day_walked_oldest_first_breaks_the_walk_at_once_and_still_gives_its_sessions() -> None:
@@ -850,10 +848,10 @@ def test_a_day_walked_oldest_first_breaks_the_walk_at_once_and_still_gives_its_s
     assert builder.finish(at(24 * 60 * 2)) == sessionize(events, DURATIONS, GAP)
 
 
-def swept_walk(*, still: bool = False) -> ActivityBuilder:
+def swept_walk(*, live: bool = True) -> ActivityBuilder:
     """A walk that has swept v2's session (minute 100) and kept v1's, the day's newest (200)."""
     builder = ActivityBuilder(DURATIONS, gap=GAP, lookback=HOUR, carry=None)
-    builder.start_walk(still=still)
+    builder.start_walk(live=live)
     for event in WALKED:
         builder.add(event)
     builder.sweep()
@@ -864,7 +862,7 @@ def swept_walk(*, still: bool = False) -> ActivityBuilder:
 WALKED = [ev("a", 200), ev("b", 100, visitor="v2"), ev("c", 10, visitor="v3")]
 
 
-@pytest.mark.parametrize("still", [False, True])
+@pytest.mark.parametrize("live", [True, False])
 @pytest.mark.parametrize(
     ("breaker", "why"),
     [
@@ -876,9 +874,9 @@ WALKED = [ev("a", 200), ev("b", 100, visitor="v2"), ev("c", 10, visitor="v3")]
     ],
 )
 def test_an_event_breaking_the_order_near_decided_sessions_breaks_the_walk(
-    breaker: ViewEvent, why: str, still: bool
+    breaker: ViewEvent, why: str, live: bool
 ) -> None:
-    builder = swept_walk(still=still)
+    builder = swept_walk(live=live)
     with pytest.raises(WalkBrokenError, match=why):
         builder.add(breaker)
     builder.abandon_walk()
@@ -1069,9 +1067,9 @@ def odd_session(
 
 def test_a_packed_session_unpacks_equal_field_for_field_with_the_same_fingerprint() -> None:
     for session in (odd_session(), odd_session(percent=None, conversion_type="", city=None)):
-        packed = _pack(session)
+        packed = pack(session)
         assert packed is not None
-        back = _unpack(packed)
+        back = unpack(packed)
         assert back == session
         assert [type(value) for value in back] == [type(value) for value in session]
         assert back.user_agent_details == session.user_agent_details  # pairs stay tuples
@@ -1079,9 +1077,9 @@ def test_a_packed_session_unpacks_equal_field_for_field_with_the_same_fingerprin
         assert back.to_record() == session.to_record()
         assert len(packed) < 400
         unknown = session.event_count if session.media_duration is None else 0
-        assert _packed_facts(packed) == (session.ended_at, session.session_id, unknown)
+        assert packed_facts(packed) == (session.ended_at, session.session_id, unknown)
     known = odd_session(media="m-video")
-    assert _packed_facts(_pack(known) or b"") == (known.ended_at, "a", 0)
+    assert packed_facts(pack(known) or b"") == (known.ended_at, "a", 0)
 
 
 @pytest.mark.parametrize(
@@ -1093,7 +1091,7 @@ def test_a_packed_session_unpacks_equal_field_for_field_with_the_same_fingerprin
     ],
 )
 def test_what_packing_cannot_hold_exactly_is_not_packed(session: ViewingSession) -> None:
-    assert _pack(session) is None
+    assert pack(session) is None
 
 
 @given(
@@ -1104,16 +1102,16 @@ def test_what_packing_cannot_hold_exactly_is_not_packed(session: ViewingSession)
 )
 def test_packed_sessions_sort_as_sessions_do(keys: list[tuple[int, str]]) -> None:
     sessions = [odd_session(key, minutes) for minutes, key in keys]
-    packed = [_pack(session) for session in sessions]
-    assert sorted([_unpack(p) for p in packed if p is not None], key=_BY_END) == [
-        _unpack(p) for p in sorted(p for p in packed if p is not None)
+    packed = [pack(session) for session in sessions]
+    assert sorted([unpack(p) for p in packed if p is not None], key=BY_END) == [
+        unpack(p) for p in sorted(p for p in packed if p is not None)
     ]
 
 
 def test_sessions_merge_packed_and_whole_in_order_and_compare_as_lists() -> None:
     made = [odd_session(key, minutes) for key, minutes in [("b", 1), ("a", 3), ("c", 3), ("d", 0)]]
-    sessions = sorted(made, key=_BY_END)
-    packed = sorted(p for p in (_pack(sessions[1]), _pack(sessions[3])) if p is not None)
+    sessions = sorted(made, key=BY_END)
+    packed = sorted(p for p in (pack(sessions[1]), pack(sessions[3])) if p is not None)
     merged = Sessions(packed, [sessions[0], sessions[2]])
     assert len(merged) == 4
     assert list(merged) == sessions
