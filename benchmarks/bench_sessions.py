@@ -23,6 +23,7 @@ import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tap_wistia.events import EventProblems, ViewEvent, normalize_event, view_event
@@ -239,6 +240,47 @@ def measure_daily(count: int, days: int) -> dict[str, Any]:
     }
 
 
+def write_day_pages(count: int, path: Path) -> int:
+    """One day of `count` events as API pages, newest first, one JSON array per line."""
+    pages = 0
+    with path.open("wb") as out:
+        for _, day in day_pages(count, days=1):
+            for page in day:
+                out.write(page + b"\n")
+                pages += 1
+    return pages
+
+
+def measure_one_day(path: Path, *, walked: bool) -> dict[str, Any]:
+    """An ActivityBuilder fed one day's pages from `path`, walked newest first or held whole.
+
+    Walked, it sweeps after every page as the tap does; held whole, it keeps the day's events
+    until the settle, as the tap does once Wistia broke its order. The process's peak RSS is the
+    figure: one page is read at a time, so it is the builder's memory plus the interpreter's.
+    """
+    builder = ActivityBuilder(DURATIONS, gap=GAP, lookback=timedelta(hours=1), carry=None)
+    if walked:
+        builder.start_walk(live=False)
+    began = time.process_time()
+    events = held_peak = 0
+    with path.open("rb") as pages:
+        for page in pages:
+            views = compact_all(json.loads(page))
+            for view in views:
+                builder.add(view)
+            events += len(views)
+            held_peak = max(held_peak, builder.held_events)
+            if walked:
+                builder.sweep()
+    sessions = len(builder.finish(START + timedelta(days=3)))
+    return {
+        "events": events,
+        "sessions": sessions,
+        "held_events_peak": held_peak,
+        "cpu_seconds": time.process_time() - began,
+    }
+
+
 def report(count: int) -> None:
     """The human-readable report (the script's original output)."""
     raws = raw_events(count)
@@ -267,12 +309,21 @@ def report(count: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--json", choices=("sessionize", "daily"), help="one JSON line out")
+    parser.add_argument(
+        "--json",
+        choices=("sessionize", "daily", "day-pages", "day-walked", "day-whole"),
+        help="one JSON line out",
+    )
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--pages", type=Path, help="day-*: the file of one day's pages")
     parser.add_argument("events", type=int, nargs="?", default=200_000)
     args = parser.parse_args()
-    if args.json == "sessionize":
+    if args.json == "day-pages":
+        print(json.dumps({"pages": write_day_pages(args.events, args.pages)}))
+    elif args.json in {"day-walked", "day-whole"}:
+        print(json.dumps(measure_one_day(args.pages, walked=args.json == "day-walked")))
+    elif args.json == "sessionize":
         print(json.dumps(measure_sessionize(args.events, args.days, args.runs)))
     elif args.json == "daily":
         print(json.dumps(measure_daily(args.events, args.days)))
