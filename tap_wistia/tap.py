@@ -12,14 +12,14 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from singer_sdk import Tap
-from singer_sdk.contrib.msgspec import MsgSpecWriter, serialize_jsonl
+from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import (
     CapabilitiesEnum,
     PluginCapabilities,
     TapCapabilities,
 )
-from singer_sdk.singerlib import RecordMessage, StateMessage
+from singer_sdk.singerlib import StateMessage
 
 from api_http.secrets import keep_secret
 from tap_wistia import settings as tap_settings
@@ -47,20 +47,6 @@ class StateFlushingWriter(MsgSpecWriter):
         sys.stdout.buffer.write(self.format_message(message))
         if isinstance(message, StateMessage):
             sys.stdout.flush()
-
-    def write_record(
-        self, stream: str, record: dict[str, Any], version: int | None, extracted: dt.datetime
-    ) -> None:
-        """Write a RECORD message, byte for byte as `RecordMessage` would be written.
-
-        Without the message object: building it (and converting its UTC time to UTC) costs as
-        much as encoding the record.
-        """
-        message: dict[str, Any] = {"type": "RECORD", "stream": stream, "record": record}
-        if version is not None:
-            message["version"] = version
-        message["time_extracted"] = extracted
-        sys.stdout.buffer.write(serialize_jsonl(message))
 
 
 class TapWistia(Tap):
@@ -163,20 +149,6 @@ class TapWistia(Tap):
     def media_durations(self) -> dict[str, float | None]:
         """Seconds per hashed media id; None where a media does not play or has no duration."""
         return media_durations(self.medias())
-
-    def write_record(
-        self, stream: str, record: dict[str, Any], version: int | None, extracted: dt.datetime
-    ) -> None:
-        """Write one RECORD message (`extracted` in UTC) the cheapest way the writer allows."""
-        writer = self.message_writer
-        if isinstance(writer, StateFlushingWriter):
-            writer.write_record(stream, record, version, extracted)
-        else:
-            self.write_message(
-                RecordMessage(
-                    stream=stream, record=record, version=version, time_extracted=extracted
-                )
-            )
 
     def viewing_run(self) -> ViewingRun:
         """The run shared by `wistia_events` and `wistia_activity` (events are read once)."""
