@@ -35,6 +35,7 @@ from api_http.retry_after import parse_retry_after
 from api_http.secrets import redact
 from tap_wistia import heap
 from tap_wistia.api_versions import ApiVersion
+from tap_wistia.settings import SETTING_DEFAULTS
 
 if TYPE_CHECKING:
     import logging
@@ -208,10 +209,10 @@ class WistiaClient:
         api_url: str,
         token: str,
         *,
-        max_requests_per_minute: int = 600,
-        max_parallel_requests: int = 8,
-        timeout: float = 60.0,
-        max_tries: int = 8,
+        max_requests_per_minute: int = SETTING_DEFAULTS["max_requests_per_minute"],
+        max_parallel_requests: int = SETTING_DEFAULTS["max_parallel_requests"],
+        timeout: float = SETTING_DEFAULTS["request_timeout_seconds"],
+        max_tries: int = SETTING_DEFAULTS["max_retries"],
         backoff_factor: float = 1.0,
         backoff_cap: float = 60.0,
         logger: logging.Logger | None = None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from singer_sdk import typing as th
 
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
 DEFAULT_API_URL = V1_URL
 """The base URL when neither `api_url` nor `api_version` is set."""
-DEFAULT_VISITORS_REFRESH_HOURS = 24
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _HASHED_ID = re.compile(r"^[A-Za-z0-9]{1,64}$")
 
@@ -96,7 +95,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "lookback_minutes",
-        th.IntegerType,
+        th.IntegerType(minimum=0, maximum=7 * 24 * 60),
         default=60,
         title="Lookback (minutes)",
         description=(
@@ -105,7 +104,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "session_gap_minutes",
-        th.IntegerType,
+        th.IntegerType(minimum=0, maximum=24 * 60),
         default=30,
         title="Session gap (minutes)",
         description=(
@@ -121,7 +120,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "max_requests_per_minute",
-        th.IntegerType,
+        th.IntegerType(minimum=1, maximum=100_000),
         default=600,
         title="Request budget per minute",
         description=(
@@ -131,29 +130,29 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "max_parallel_requests",
-        th.IntegerType,
+        th.IntegerType(minimum=1, maximum=64),
         default=8,
         title="Parallel requests",
         description="Requests in flight at once (enough to use the budget on a slow API).",
     ),
     th.Property(
         "request_timeout_seconds",
-        th.IntegerType,
+        th.IntegerType(minimum=1, maximum=3600),
         default=60,
         title="Request timeout (seconds)",
         description="A request taking longer is abandoned and retried.",
     ),
     th.Property(
         "max_retries",
-        th.IntegerType,
+        th.IntegerType(minimum=1, maximum=100),
         default=8,
         title="Tries per request",
         description="Attempts per request on 429/5xx/timeouts/resets before the run fails.",
     ),
     th.Property(
         "visitors_refresh_hours",
-        th.IntegerType,
-        default=DEFAULT_VISITORS_REFRESH_HOURS,
+        th.IntegerType(minimum=0, maximum=24 * 366),
+        default=24,
         title="Visitors refresh (hours)",
         description=(
             "`wistia_visitors` (when selected) is read whole, one request per 100 visitors, only "
@@ -161,6 +160,12 @@ CONFIG_SCHEMA = th.PropertiesList(
         ),
     ),
 ).to_dict()
+
+
+#: The schema's defaults: the one place they are written down (meltano.yml is checked against it).
+SETTING_DEFAULTS: Final[dict[str, Any]] = {
+    name: spec["default"] for name, spec in CONFIG_SCHEMA["properties"].items() if "default" in spec
+}
 
 
 @dataclass(frozen=True)
@@ -184,23 +189,23 @@ class TapSettings:
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TapSettings:
         """Build settings from a config that `problems(config)` found nothing wrong with."""
-        version = ApiVersion(str(config.get("api_version") or "").strip() or None)
+        given = {key: value for key, value in config.items() if value is not None}
+        values = {**SETTING_DEFAULTS, **given}
+        version = ApiVersion(str(values["api_version"]).strip() or None)
         return cls(
-            api_url=str(config.get("api_url") or version.default_url).rstrip("/"),
+            api_url=str(values.get("api_url") or version.default_url).rstrip("/"),
             api_version=version,
-            start_date=_date(config.get("start_date")),
-            end_date=_date(config.get("end_date")),
-            keep_updated=bool(config.get("keep_updated", True)),
-            lookback=dt.timedelta(minutes=int(config.get("lookback_minutes", 60))),
-            session_gap=dt.timedelta(minutes=int(config.get("session_gap_minutes", 30))),
-            media_ids=tuple(config.get("media_ids") or ()),
-            max_requests_per_minute=int(config.get("max_requests_per_minute", 600)),
-            max_parallel_requests=int(config.get("max_parallel_requests", 8)),
-            request_timeout=float(config.get("request_timeout_seconds", 60)),
-            max_retries=int(config.get("max_retries", 8)),
-            visitors_refresh=dt.timedelta(
-                hours=int(config.get("visitors_refresh_hours", DEFAULT_VISITORS_REFRESH_HOURS))
-            ),
+            start_date=_date(values.get("start_date")),
+            end_date=_date(values.get("end_date")),
+            keep_updated=bool(values["keep_updated"]),
+            lookback=dt.timedelta(minutes=int(values["lookback_minutes"])),
+            session_gap=dt.timedelta(minutes=int(values["session_gap_minutes"])),
+            media_ids=tuple(values.get("media_ids") or ()),
+            max_requests_per_minute=int(values["max_requests_per_minute"]),
+            max_parallel_requests=int(values["max_parallel_requests"]),
+            request_timeout=float(values["request_timeout_seconds"]),
+            max_retries=int(values["max_retries"]),
+            visitors_refresh=dt.timedelta(hours=int(values["visitors_refresh_hours"])),
         )
 
 
@@ -288,24 +293,15 @@ def _version_problems(version: object, url: object) -> list[str]:
 
 
 def _range_problems(config: Mapping[str, Any]) -> list[str]:
-    bounds = {
-        "lookback_minutes": (0, 7 * 24 * 60, "minutes"),
-        "session_gap_minutes": (0, 24 * 60, "minutes"),
-        "max_requests_per_minute": (1, 100_000, "requests"),
-        "max_parallel_requests": (1, 64, "requests"),
-        "request_timeout_seconds": (1, 3600, "seconds"),
-        "max_retries": (1, 100, "tries"),
-        "visitors_refresh_hours": (0, 24 * 366, "hours"),
-    }
+    """Whole numbers outside the schema's bounds, each named with its range."""
     found = []
-    for name, (low, high, unit) in bounds.items():
-        value = config.get(name)
-        if value is None:
+    for name, spec in CONFIG_SCHEMA["properties"].items():
+        value, low, high = config.get(name), spec.get("minimum"), spec.get("maximum")
+        if value is None or low is None or high is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             found.append(
-                f"{name}: {value!r} is out of range; use a whole number of {unit} "
-                f"from {low} to {high}."
+                f"{name}: {value!r} is out of range; use a whole number from {low} to {high}."
             )
     return found
 

@@ -104,9 +104,19 @@ class TapWistia(Tap):
         return [ActivityStream(self), EventsStream(self), MediasStream(self), VisitorsStream(self)]
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """JSON-schema checks plus the ones it cannot express, all reported together."""
-        errors = super()._validate_config(raise_errors=False)
-        errors += tap_settings.problems(self.config)
+        """JSON-schema checks plus the ones it cannot express, all reported together.
+
+        The SDK's own messages about a setting this tap names itself (a range, with the fix)
+        are left out, so each problem is said once.
+        """
+        ours = tap_settings.problems(self.config)
+        named = {problem.split(":", 1)[0] for problem in ours}
+        errors = [
+            error
+            for error in super()._validate_config(raise_errors=False)
+            if not any(f"config['{name}']" in error for name in named)
+        ]
+        errors += ours
         if errors and raise_errors:
             msg = "Config validation failed"
             raise ConfigValidationError(msg, errors=errors)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -47,3 +48,24 @@ def test_the_csv_the_readme_loads_is_shipped():
     assert "TAP_CSV_FILE_PATH=playground/signups.csv" in readme
     header = (ROOT / "playground" / "signups.csv").read_text().splitlines()[0]
     assert header.split(",")[0] == "email"
+
+
+@pytest.mark.parametrize(
+    ("name", "defaults"),
+    [
+        ("tap-wistia", "tap_wistia.settings:SETTING_DEFAULTS"),
+        ("target-lytics", "target_lytics.target:SETTING_DEFAULTS"),
+    ],
+)
+def test_meltano_yml_declares_each_default_the_plugin_has(name, defaults):
+    module, attribute = defaults.split(":")
+    plugin_defaults = getattr(importlib.import_module(module), attribute)
+    declared = {s["name"]: s for s in plugin(name)["settings"]}
+    assert set(plugin_defaults) <= set(declared), set(plugin_defaults) - set(declared)
+    for setting, value in plugin_defaults.items():
+        if "value" in declared[setting]:
+            assert declared[setting]["value"] == value, setting
+        else:
+            # Left undeclared so an environment's or a project's value is not shadowed: the
+            # plugin's own default applies.
+            assert value in ("", None, False), (setting, value)
