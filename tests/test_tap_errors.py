@@ -63,6 +63,7 @@ def test_a_refused_connection_at_the_first_request_names_api_url_and_its_host(ca
     assert f"api_url {url}" in message
     assert url.split("/")[2] in message  # host:port
     assert "refused" in message
+    assert "`make sandboxes`" in message  # a loopback URL: the sandbox is not running
 
 
 def test_an_unknown_host_at_the_first_request_names_api_url_and_the_host(caplog):
