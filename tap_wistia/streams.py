@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from tap_wistia.tap import TapWistia
 
 
-class _ViewingStream(Stream):
+class ViewingStream(Stream):
     """A stream fed by the run: its messages are written as the run produces records."""
 
     replication_method = "INCREMENTAL"
@@ -78,7 +78,7 @@ class _ViewingStream(Stream):
         return state
 
 
-class EventsStream(_ViewingStream):
+class EventsStream(ViewingStream):
     """Every viewing-session event Wistia reports (`GET /stats/events.json`)."""
 
     name = "wistia_events"
@@ -91,7 +91,7 @@ class EventsStream(_ViewingStream):
         self._save(watermark, import_until)
 
 
-class ActivityStream(_ViewingStream):
+class ActivityStream(ViewingStream):
     """Viewing sessions with their time viewed, built from the events."""
 
     name = "wistia_activity"

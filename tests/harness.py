@@ -12,11 +12,22 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tap_wistia.events import parse_timestamp
 from tap_wistia.tap import TapWistia
 
+if TYPE_CHECKING:
+    import datetime as dt
+
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def moment(text: object) -> dt.datetime:
+    """A timestamp the tap wrote, as a datetime (it must be one)."""
+    parsed = parse_timestamp(text)
+    assert parsed is not None, f"{text!r} is not a timestamp"
+    return parsed
 
 
 @dataclass
@@ -26,7 +37,7 @@ class TapOutput:
     messages: list[dict[str, Any]]
     stderr: str = ""
     returncode: int = 0
-    tap: TapWistia | None = None
+    ran: TapWistia | None = None
     error: BaseException | None = None
     records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     states: list[dict[str, Any]] = field(default_factory=list)
@@ -43,9 +54,16 @@ class TapOutput:
                 self.schemas[message["stream"]] = self.schemas.get(message["stream"], 0) + 1
 
     @property
-    def state(self) -> dict[str, Any] | None:
-        """The last STATE message's value."""
-        return self.states[-1] if self.states else None
+    def state(self) -> dict[str, Any]:
+        """The last STATE message's value (the run must have written one)."""
+        assert self.states, "the tap wrote no STATE message"
+        return self.states[-1]
+
+    @property
+    def tap(self) -> TapWistia:
+        """The tap that ran in this process (not available for a tap run as a process)."""
+        assert self.ran is not None, "the tap ran as a process: only its output is known"
+        return self.ran
 
     def of(self, stream: str) -> list[dict[str, Any]]:
         """The records of one stream."""
@@ -91,7 +109,7 @@ def run_tap(
         msg = "the tap run was expected to fail but completed"
         raise AssertionError(msg)
     lines = raw.getvalue().decode().splitlines()
-    return TapOutput([json.loads(line) for line in lines if line.strip()], tap=tap, error=error)
+    return TapOutput([json.loads(line) for line in lines if line.strip()], ran=tap, error=error)
 
 
 def run_tap_process(

@@ -435,7 +435,11 @@ def test_sharing_keeps_values_python_deems_equal_apart() -> None:
         compact(event_key=f"k{index}", user_agent_details={"mobile": value})
         for index, value in enumerate(sent)
     ]
-    kept = [event.viewing.user_agent_details[0][1] for event in events if event is not None]
+    kept = [
+        details[0][1]
+        for event in events
+        if event is not None and (details := event.viewing.user_agent_details) is not None
+    ]
     assert [type(value) for value in kept] == [bool, int, float]
     south = compact(lat=-0.0)
     assert south is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -12,6 +12,9 @@ from tap_wistia.api_versions import ApiVersion, api_of_url, is_release
 from tap_wistia.client import WistiaError
 from tap_wistia.medias import media_durations, media_record, playing_seconds, read_medias
 from tap_wistia.visitors import READ_MARK, mark_read, read_due, visitor_record
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 NOW = dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)
 
@@ -41,7 +44,7 @@ def test_only_media_that_play_have_seconds(kind, duration, seconds):
 
 
 def test_durations_map_every_media_even_those_without_time():
-    medias = [
+    medias: list[dict[str, Any]] = [
         {"hashed_id": "vid", "type": "Video", "duration": 60.0},
         {"hashed_id": "pdf", "type": "PdfDocument", "duration": 12},
         {"hashed_id": "img", "type": "Image"},
@@ -117,8 +120,8 @@ def test_a_cursor_that_repeats_stops_instead_of_looping():
     page = [{"hashed_id": f"m{n}", "cursor": "same"} for n in range(100)]
     calls: list[dict[str, Any]] = []
 
-    def get(path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        calls.append(params)
+    def get(path: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        calls.append(dict(params))
         return page
 
     with pytest.raises(WistiaError, match="already used"):

@@ -25,6 +25,7 @@ from tap_wistia.events import EventProblems, normalize_event, view_event
 from tap_wistia.sandbox.account import Account, AccountSpec
 from tap_wistia.sandbox.server import WistiaSandbox
 from tap_wistia.sessions import sessionize
+from tap_wistia.streams import ViewingStream
 from tap_wistia.tap import TapWistia
 from tests.clock import END, clock_at, run_moment
 from tests.harness import catalog_selecting, run_tap
@@ -34,8 +35,7 @@ ACCOUNT = Account(AccountSpec(seed=9, events=400, days=2, visitors=40, medias=5,
 
 def real_records() -> dict[str, list[dict[str, Any]]]:
     problems = EventProblems()
-    events = [normalize_event(raw, problems) for raw in ACCOUNT.all_events()]
-    events = [event for event in events if event is not None]
+    events = [e for raw in ACCOUNT.all_events() if (e := normalize_event(raw, problems))]
     views = [view for view in (view_event(e, problems) for e in events) if view]
     durations = {m["hashed_id"]: m.get("duration") for m in ACCOUNT.medias()}
     sessions = sessionize(views, durations, dt.timedelta(minutes=30))
@@ -96,6 +96,12 @@ def tap_for(settings: dict[str, Any], *, deselect: bool) -> TapWistia:
     return TapWistia(config=config, catalog=catalog)
 
 
+def viewing(tap: TapWistia, name: str) -> ViewingStream:
+    stream = tap.streams[name]
+    assert isinstance(stream, ViewingStream)
+    return stream
+
+
 def written(write: Any, record: dict[str, Any]) -> bytes:
     raw = io.BytesIO()
     out = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
@@ -110,7 +116,7 @@ def written(write: Any, record: dict[str, Any]) -> bytes:
 @pytest.mark.parametrize("stream_name", ["wistia_events", "wistia_activity"])
 def test_the_shortcut_writes_the_bytes_the_sdk_pipeline_writes(stream_name, config, deselect):
     tap = tap_for(config, deselect=deselect)
-    stream = tap.streams[stream_name]
+    stream = viewing(tap, stream_name)
     records = real_records()[stream_name]
     changed = changed_records(stream_name, records[0])
     records += changed + kept_records(records[0])
@@ -132,7 +138,7 @@ def test_the_shortcut_writes_the_bytes_the_sdk_pipeline_writes(stream_name, conf
 def test_records_conformance_would_change_leave_the_shortcut():
     tap = tap_for({}, deselect=False)
     for name, records in real_records().items():
-        conformance = tap.streams[name].output._conformance
+        conformance = viewing(tap, name).output._conformance
         assert all(conformance.holds(record) for record in records)
         for record in changed_records(name, records[0]):
             assert not conformance.holds(record), record

@@ -9,6 +9,7 @@ import math
 import os
 import random
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import given, settings
@@ -28,6 +29,9 @@ from tap_wistia.sessions import (
 )
 from tap_wistia.sessions.packing import pack, packed_facts, unpack
 from tap_wistia.sessions.record import BY_END
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 # Deeper runs: SESSIONS_EXAMPLES_SCALE=20 pytest tests/test_sessions.py
 SCALE = int(os.environ.get("SESSIONS_EXAMPLES_SCALE", "1"))
@@ -92,12 +96,12 @@ def ev(
     )
 
 
-def only(sessions: list[ViewingSession]) -> ViewingSession:
+def only(sessions: Sequence[ViewingSession]) -> ViewingSession:
     assert len(sessions) == 1, sessions
     return sessions[0]
 
 
-def records(sessions: list[ViewingSession]) -> dict[str, dict[str, object]]:
+def records(sessions: Sequence[ViewingSession]) -> dict[str, dict[str, object]]:
     return {session.session_id: session.to_record() for session in sessions}
 
 
@@ -1053,9 +1057,9 @@ def test_fetch_start_reaches_back_to_the_lookback_or_the_earliest_window_session
 
 
 def odd_session(
-    key: str = "a", when: float = 0, media: str = "m-audio", **fields: object
+    key: str = "a", when: float = 0, media: str = "m-audio", **fields: Any
 ) -> ViewingSession:
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "media_name": "東京 🎬",
         "user_agent_details": {"nested": [1, {"b": None}], "t": True, "i": 1, "f": 1.0},
         "conversion_type": 7,

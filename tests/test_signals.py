@@ -33,7 +33,7 @@ def slow_wistia():
 
 
 def start_tap(server: WistiaSandbox, folder: Path, state: dict | None = None) -> subprocess.Popen:
-    start = (server.account.spec.end - dt.timedelta(days=6)).date().isoformat()
+    start = (server.account.spec.end_at - dt.timedelta(days=6)).date().isoformat()
     config = {
         "api_token": TOKEN,
         "api_url": server.url,

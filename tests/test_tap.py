@@ -14,7 +14,7 @@ from tap_wistia.sandbox.account import Account, AccountSpec
 from tap_wistia.sandbox.server import WistiaSandbox
 from tap_wistia.sessions import sessionize
 from tests.clock import END, ENDS, clock_at, run_moment
-from tests.harness import TapOutput, run_tap
+from tests.harness import TapOutput, moment, run_tap
 
 TOKEN = "sandbox-wistia-token"
 DAYS = 4
@@ -48,7 +48,7 @@ def sandbox(account: Account):
 
 
 def config_for(server: WistiaSandbox, **extra: Any) -> dict[str, Any]:
-    start = (server.account.spec.end - dt.timedelta(days=DAYS)).date()
+    start = (server.account.spec.end_at - dt.timedelta(days=DAYS)).date()
     return {"api_token": TOKEN, "api_url": server.url, "start_date": start.isoformat(), **extra}
 
 
@@ -81,7 +81,7 @@ def expected_sessions(account: Account, events: dict[str, dict], gap_minutes: in
 
 def pages_today(account: Account) -> int:
     """Pages of 100 the account's newest UTC day has now: page drift shows only past the first."""
-    newest = account.spec.end.date()
+    newest = account.spec.end_at.date()
     today = sum(1 for e in account.all_events() if e["received_at"][:10] == newest.isoformat())
     return -(-today // 100)
 
@@ -202,13 +202,13 @@ def test_state_is_small_and_timestamps_are_one_utc_format(sandbox):
 def test_second_run_emits_only_new_events_and_those_in_the_lookback(sandbox):
     config = config_for(sandbox, lookback_minutes=60)
     first = run_tap(config)
-    bookmark = parse_timestamp(first.state["bookmarks"]["wistia_events"]["replication_key_value"])
+    bookmark = moment(first.state["bookmarks"]["wistia_events"]["replication_key_value"])
     new = sandbox.generate_events(15, at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5))
     second = run_tap(config, first.state)
     emitted = {e["event_key"]: e for e in second.of("wistia_events")}
     assert {e["event_key"] for e in new} <= set(emitted)
     for record in emitted.values():
-        assert parse_timestamp(record["received_at"]) >= bookmark - dt.timedelta(minutes=60)
+        assert moment(record["received_at"]) >= bookmark - dt.timedelta(minutes=60)
     # sessions: only those touched by the new events come out again
     new_sessions = second.of("wistia_activity")
     assert new_sessions
@@ -250,11 +250,9 @@ def test_resuming_from_any_state_of_an_interrupted_backfill_loses_nothing(sandbo
     assert len(states) >= DAYS, "a backfill must checkpoint at least once per day"
     for durable, resumed in assert_resumes_from_every_state(config, full, wanted, expected):
         # the resumed run did not start from scratch
-        bookmark = parse_timestamp(
-            durable.state["bookmarks"]["wistia_events"]["replication_key_value"]
-        )
+        bookmark = moment(durable.state["bookmarks"]["wistia_events"]["replication_key_value"])
         assert all(
-            parse_timestamp(e["received_at"]) >= bookmark - dt.timedelta(minutes=30)
+            moment(e["received_at"]) >= bookmark - dt.timedelta(minutes=30)
             for e in resumed.of("wistia_events")
         )
 
@@ -375,7 +373,7 @@ def test_422_names_the_parameter(sandbox):
 
 
 def test_start_and_end_dates_bound_the_import_when_not_kept_updated(sandbox, account):
-    end = account.spec.end.date() - dt.timedelta(days=2)
+    end = account.spec.end_at.date() - dt.timedelta(days=2)
     start = end - dt.timedelta(days=1)
     config = {
         **config_for(sandbox),
@@ -396,10 +394,10 @@ def test_start_and_end_dates_bound_the_import_when_not_kept_updated(sandbox, acc
 
 
 def test_keep_updated_ignores_the_end_date(sandbox, account):
-    end = account.spec.end.date() - dt.timedelta(days=2)
+    end = account.spec.end_at.date() - dt.timedelta(days=2)
     config = {**config_for(sandbox), "end_date": end.isoformat(), "keep_updated": True}
     out = run_tap(config, select={"wistia_events"})
-    newest = max(parse_timestamp(e["received_at"]) for e in out.of("wistia_events"))
+    newest = max(moment(e["received_at"]) for e in out.of("wistia_events"))
     assert newest.date() > end
 
 
@@ -452,7 +450,7 @@ def test_odd_events_are_emitted_counted_and_never_crash(end, caplog):
         AccountSpec(seed=5, events=1500, days=2, visitors=80, medias=5, odd_events=True, end=end)
     )
     with WistiaSandbox(odd, rate_limit_per_minute=None) as server:
-        start = (odd.spec.end - dt.timedelta(days=2)).date().isoformat()
+        start = (odd.spec.end_at - dt.timedelta(days=2)).date().isoformat()
         config = {"api_token": TOKEN, "api_url": server.url, "start_date": start}
         with caplog.at_level("WARNING"):
             out = run_tap(config)
@@ -480,7 +478,7 @@ def test_accounts_whose_days_are_not_utc_lose_nothing_even_when_resumed(end, tz_
     )
     zoned = Account(spec)
     with WistiaSandbox(zoned, rate_limit_per_minute=None) as server:
-        start = (zoned.spec.end - dt.timedelta(days=3)).date().isoformat()
+        start = (zoned.spec.end_at - dt.timedelta(days=3)).date().isoformat()
         config = {"api_token": TOKEN, "api_url": server.url, "start_date": start}
         full = run_tap(config)
         since = dt.datetime.fromisoformat(start).replace(tzinfo=dt.UTC)

@@ -25,7 +25,7 @@ def sandbox():
 
 
 def config(server: WistiaSandbox, **extra):
-    start = (server.account.spec.end - dt.timedelta(days=2)).date().isoformat()
+    start = (server.account.spec.end_at - dt.timedelta(days=2)).date().isoformat()
     return {"api_token": SECRET, "api_url": server.url, "start_date": start, **extra}
 
 

@@ -20,7 +20,7 @@ ACCOUNT = Account(AccountSpec(seed=3, events=600, days=2, visitors=60, medias=5)
 # Filled in with the sandbox's URL before any test creates a tap (the runners share this dict).
 SANDBOX_CONFIG: dict[str, Any] = {
     "api_token": "sandbox-wistia-token",
-    "start_date": (ACCOUNT.spec.end - dt.timedelta(days=2)).date().isoformat(),
+    "start_date": (ACCOUNT.spec.end_at - dt.timedelta(days=2)).date().isoformat(),
 }
 
 STREAMS = {"wistia_activity", "wistia_events", "wistia_medias", "wistia_visitors"}

@@ -61,7 +61,7 @@ def cursor_walk(sandbox: WistiaSandbox, per_page: int, **params: Any) -> list[di
 
 def test_statistics_are_the_same_bytes_in_both_apis(shared):
     for page in (1, 2):
-        params = {"per_page": 100, "page": page, "start_date": "2025-03-09"}
+        params: dict[str, Any] = {"per_page": 100, "page": page, "start_date": "2025-03-09"}
         assert current(shared, "/stats/events", **params).content == (
             v1(shared, "/stats/events.json", **params).content
         )
@@ -164,7 +164,8 @@ def test_cursor_rules_of_the_spec_are_enforced_with_400(shared, params, named):
 
 
 def test_a_cursor_is_only_valid_for_the_sort_it_came_from(shared):
-    by_id = ok(current(shared, "/medias", per_page=3, sort_by="id", **{"cursor[enabled]": 1}))
+    cursor: dict[str, Any] = {"cursor[enabled]": 1}
+    by_id = ok(current(shared, "/medias", per_page=3, sort_by="id", **cursor))
     refused = current(
         shared, "/medias", per_page=3, sort_by="created", **{"cursor[after]": by_id[-1]["cursor"]}
     )
