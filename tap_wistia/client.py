@@ -143,16 +143,13 @@ class RequestBudget:
                     wait = self._sent[0] + self._span - now
             self._sleep(max(wait, 0.001))
 
-    def rate_per_minute(self) -> float:
-        """Requests sent per minute lately (over the window, or the time since the first)."""
+    def sent_last_minute(self) -> int:
+        """Requests sent in the budget's window (a minute and its margin): never over the budget."""
         with self._lock:
             now = self._clock()
             while self._sent and self._sent[0] <= now - self._span:
                 self._sent.popleft()
-            if not self._sent:
-                return 0.0
-            seconds = max(now - self._sent[0], 1.0)
-            return len(self._sent) * 60.0 / min(self._span, seconds)
+            return len(self._sent)
 
     def pause_for(self, seconds: float) -> None:
         """Hold every worker back for `seconds` (Wistia's `Retry-After`)."""

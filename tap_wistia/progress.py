@@ -1,9 +1,9 @@
 """Progress of a long run, logged at a steady pace: a backfill at Wistia's limit takes hours.
 
 A line goes out after each day read and at least every `every` seconds while pages are read:
-days read of days planned, events read, viewing sessions written, the request rate against
-the budget, rate-limit answers, and an estimate of the time left (from the pace of the days
-read so far, so it settles after a few days).
+days read of days planned, events read, viewing sessions written, the requests of the last
+minute against the budget, rate-limit answers, and an estimate of the time left (from the pace
+of the days read so far, so it settles after a few days).
 """
 
 from __future__ import annotations
@@ -75,13 +75,13 @@ class Progress:
             eta = ", time left not known before the first day is read"
         self._logger.info(
             "Progress: %d of %d days read%s, %s events read, %s viewing sessions written, "
-            "%d requests/min of the %d allowed, %d rate-limited answers%s",
+            "%d requests in the last minute of the %d allowed, %d rate-limited answers%s",
             self.days_done,
             self._days_planned,
             f" ({day.isoformat()} done)" if day else "",
             f"{events_read:,}",
             f"{sessions_written:,}",
-            round(budget.rate_per_minute()),
+            budget.sent_last_minute(),
             budget.per_minute,
             stats.rate_limited,
             eta,

@@ -65,7 +65,8 @@ def test_each_day_read_logs_progress_and_the_summary_names_each_stream(sandbox, 
     assert len(lines) == days
     assert lines[0].startswith(f"Progress: 1 of {days} days read")
     assert f"Progress: {days} of {days} days read" in lines[-1]
-    assert re.search(r"\d+ requests/min of the 600 allowed, 0 rate-limited answers", lines[-1])
+    allowed = r"\d+ requests in the last minute of the 600 allowed, 0 rate-limited"
+    assert re.search(allowed, lines[-1])
     summary = next(m for m in messages(caplog) if m.startswith("Wrote "))
     events = len(out.of("wistia_events"))
     sessions = len(out.of("wistia_activity"))
