@@ -14,22 +14,24 @@ import datetime as dt
 import functools
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from playground.stack import (
-    Meltano,
-    Stack,
+from playground.expected import (
     check_delivery,
     claimed_sessions,
     expected_profiles,
     profile_differences,
 )
+from playground.meltano import Meltano
+from playground.stack import Stack
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
-    from playground.stack import DeliveryReport, MeltanoResult, PipelineRun
+    from playground.expected import DeliveryReport
+    from playground.meltano import MeltanoResult, PipelineRun
     from tap_wistia.sandbox import AccountSpec
 
 RUN_TIMEOUT = 240.0
@@ -93,3 +95,14 @@ def assert_clean_failure(run: MeltanoResult, message: str) -> None:
 def plugin_lines(run: PipelineRun, *names: str) -> list[str]:
     """The output lines the named plugins wrote (Meltano prefixes each with the plugin name)."""
     return [line for line in run.output.splitlines() if any(f" {n} " in line for n in names)]
+
+
+def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    """Poll ``check`` until it is true or ``timeout`` seconds passed; returns its last answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if check():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
