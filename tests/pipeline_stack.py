@@ -18,6 +18,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import yaml
+
+from playground import PROJECT_ROOT
 from playground.expected import (
     check_delivery,
     claimed_sessions,
@@ -53,6 +56,28 @@ def running_stack(workdir: Path, spec: AccountSpec, **options: Any) -> Iterator[
     """Both sandboxes started for ``spec``, Meltano pointed at them with the shared plugins."""
     with Stack(workdir, spec, sys_dir=plugins_dir(), **options) as stack:
         yield stack
+
+
+def project_copy(directory: Path, additions: dict[str, Any]) -> Path:
+    """A Meltano project in ``directory``: the repository's meltano.yml plus ``additions``.
+
+    ``additions`` holds lists to append (``plugins.extractors``, ``plugins.loaders``, ``jobs``,
+    ``schedules``), as a README example gives them. ``pip_url: -e .`` and relative executables
+    point at the repository, so the plugins installed by ``plugins_dir`` serve this project too.
+    """
+    project = yaml.safe_load((PROJECT_ROOT / "meltano.yml").read_text())
+    for kind in ("extractors", "loaders"):
+        for plugin in project["plugins"][kind]:
+            if plugin.get("pip_url") == "-e .":
+                plugin["pip_url"] = f"-e {PROJECT_ROOT}"
+            if str(plugin.get("executable", "")).startswith("playground/"):
+                plugin["executable"] = str(PROJECT_ROOT / plugin["executable"])
+        project["plugins"][kind] += additions.get("plugins", {}).get(kind, [])
+    for section in ("jobs", "schedules"):
+        project[section] = project.get(section, []) + additions.get(section, [])
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "meltano.yml").write_text(yaml.safe_dump(project, sort_keys=False))
+    return directory
 
 
 def assert_delivered(stack: Stack, *, served: bool = False, context: str = "") -> DeliveryReport:
