@@ -8,7 +8,8 @@ One concern per module:
 - ``processes``: a run's process tree, each process's role, memory and CPU (psutil);
 - ``lifetime``: nothing the playground starts outlives it;
 - ``expected``: what a correct pipeline delivers, computed from the Wistia account alone;
-- ``demo`` (``make demo``) and ``narration`` (what it prints while Meltano works);
+- ``demo`` (``make demo``), ``narration`` (what it prints while Meltano works) and
+  ``profile_view`` (a Lytics profile next to the Wistia events it came from);
 - ``sandboxes`` (``make sandboxes``: both sandboxes in the foreground);
 - ``tap_csv``: a tiny extractor that shows target-lytics composing with another tap.
 

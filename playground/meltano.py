@@ -435,15 +435,19 @@ class Meltano:
         extra_env: Mapping[str, str] | None = None,
         environment: str = ENVIRONMENT,
         force: bool = False,
+        install: bool = True,
     ) -> RunningPipeline:
         """Start ``meltano --environment=ENV run BLOCKS...`` in the background.
 
         ``force`` adds ``--force``: after meltano itself was killed, its run stays marked as
         running and Meltano refuses the same pipeline until the mark is 5 minutes stale.
-        Default blocks: ``tap-wistia target-lytics``.
+        ``install=False`` adds ``--no-install``: Meltano then runs the plugins as installed,
+        without reinstalling one whose ``pip_url`` changed (jobs sharing a virtualenv would
+        reinstall it at the same moment). Default blocks: ``tap-wistia target-lytics``.
         """
         blocks = blocks or ("tap-wistia", "target-lytics")
-        args = (f"--environment={environment}", "run", *(["--force"] if force else []), *blocks)
+        options = [*(["--force"] if force else []), *([] if install else ["--no-install"])]
+        args = (f"--environment={environment}", "run", *options, *blocks)
         return RunningPipeline(args, self.env(extra_env), self._log_path(args), self.project)
 
     def run(

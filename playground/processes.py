@@ -23,13 +23,7 @@ from pathlib import Path
 
 import psutil
 
-__all__ = [
-    "ProcessInfo",
-    "ProcessWatch",
-    "group_alive",
-    "process_tree",
-    "read_process",
-]
+__all__ = ["ProcessInfo", "ProcessWatch", "group_alive", "process_tree"]
 
 _GONE = (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError, PermissionError)
 """A process that exited (``ZombieProcess`` is a ``NoSuchProcess``) or is not ours to read."""
@@ -63,16 +57,11 @@ class ProcessInfo:
         return "other"
 
 
-def read_process(pid: int) -> ProcessInfo | None:
-    """The process ``pid`` now, or None when it is gone (or a zombie)."""
-    try:
-        return _read(psutil.Process(pid))
-    except _GONE:
-        return None
-
-
 def _read(process: psutil.Process) -> ProcessInfo | None:
-    """One consistent reading of a process (psutil's ``oneshot`` reads /proc once)."""
+    """One consistent reading of a process, None when it is gone (or a zombie).
+
+    psutil's ``oneshot`` reads each /proc file of the process once for all the figures.
+    """
     try:
         with process.oneshot():
             if process.status() in _ENDED:
@@ -116,7 +105,7 @@ def group_alive(pgid: int) -> bool:
     return False
 
 
-def high_water_mark(pid: int) -> int:
+def _high_water_mark(pid: int) -> int:
     """A process's peak resident set in bytes, as the kernel keeps it; 0 when it is gone.
 
     Read by hand from ``/proc/<pid>/status`` (``VmHWM``): psutil reads the current resident
@@ -167,7 +156,7 @@ class ProcessWatch:
             )
             for info in tree:
                 self.seen[info.pid] = info
-                peak = max(info.rss_bytes, high_water_mark(info.pid))
+                peak = max(info.rss_bytes, _high_water_mark(info.pid))
                 role = info.role
                 self.peak_rss_bytes[role] = max(self.peak_rss_bytes.get(role, 0), peak)
                 self._cpu_by_pid[info.pid] = (role, info.cpu_seconds)
