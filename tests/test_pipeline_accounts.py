@@ -30,7 +30,7 @@ from tests.pipeline_stack import RUN_TIMEOUT, plugins_dir, project_copy
 
 pytestmark = pytest.mark.e2e
 
-LIMIT = 40
+LIMIT = 45
 """Requests per minute each Wistia sandbox allows and each tap budgets (Wistia: 600)."""
 BRANDS = {
     "brand-a": AccountSpec(seed=31, events=2600, days=2, medias=6, visitors=150),
