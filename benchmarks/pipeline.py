@@ -2,9 +2,9 @@
 
 `playground.stack` starts both sandboxes as processes (Wistia without rate limit or latency)
 and runs `meltano --environment=sandbox run tap-wistia target-lytics` with its own system
-database; its process watch samples /proc for the CPU seconds and peak RSS of Meltano, the tap
-and the target separately. Meltano's plugin virtualenvs live in `benchmarks/out/meltano`, made
-once by `meltano install` (not timed).
+database; its process watch (`playground.processes`, psutil) samples the run's process tree for
+the CPU seconds and peak RSS of Meltano, the tap and the target separately. Meltano's plugin
+virtualenvs live in `benchmarks/out/meltano`, made once by `meltano install` (not timed).
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from benchmarks.report import Figure, Row
 from benchmarks.workloads import NO_LIMIT
-from playground.stack import PipelineRun, Stack
+from playground.stack import Stack
 from tap_wistia.sandbox import AccountSpec
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from benchmarks.workloads import Bench
+    from playground.meltano import PipelineRun
 
 MB = 1024 * 1024
 DEMO_EVENTS, DEMO_DAYS = 6000, 5  # the size `make demo` shows: thousands of events, days
@@ -109,8 +110,9 @@ def measure(bench: Bench) -> Figure:
             "default settings but the tap's request budget raised to 100,000/min, keep_updated "
             "on, start_date = the account's first day; at the default 600/min the run takes "
             "Wistia's 1,000 events/s and no more). CPU "
-            "seconds and peak RSS per process come from the stack's /proc watch (every 50 ms; "
-            "a process's last 50 ms are not seen). events = what the sandbox served. The demo "
+            "seconds and peak RSS per process come from the stack's process watch (psutil every "
+            "100 ms, peak RSS from the kernel's high-water mark `VmHWM`; a process's last 100 ms "
+            "of CPU are not seen). events = what the sandbox served. The demo "
             f"run is the same stack on a {DEMO_EVENTS:,}-event account over "
             f"{DEMO_DAYS} days: a backfill, then 200 new events and an incremental run; "
             "peak RSS there is the largest sum over Meltano, tap and target at one sample."

@@ -1,8 +1,9 @@
-"""Processes for the benchmarks: the two sandboxes, measured plugin runs, /proc sampling.
+"""Processes for the benchmarks: the two sandboxes, measured plugin runs, the machine.
 
 A plugin's cost is read from the kernel, not from inside the plugin: `os.wait4` gives the CPU
 seconds and peak RSS of exactly the process that ran (and of any children it waited for), which
-is what a user pays. Sandboxes run as their own processes and never count.
+is what a user pays. Sandboxes run as their own processes and never count; psutil reads their
+CPU time. The CPU model is read from /proc/cpuinfo by hand: psutil does not report it.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import psutil
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -30,8 +32,6 @@ BIN = Path(PYTHON).parent
 # The sandboxes' published demo tokens, not secrets.
 WISTIA_TOKEN = "sandbox-wistia-token"  # noqa: S105
 LYTICS_TOKEN = "sandbox-lytics-token"  # noqa: S105
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
 @dataclass
@@ -198,96 +198,10 @@ def run_measured(
 def process_cpu(pid: int) -> float | None:
     """CPU seconds (user + system) a live process has used so far; None once it is gone."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError, IndexError):
+        times = psutil.Process(pid).cpu_times()
+    except psutil.NoSuchProcess:
         return None
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def _peak_rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return None
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except (FileNotFoundError, ProcessLookupError):
-        return ""
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except (FileNotFoundError, ProcessLookupError):
-        return []
-    for task in tasks:
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-            found += [int(child) for child in (task / "children").read_text().split()]
-    return found
-
-
-@dataclass
-class Watched:
-    """The last readings of one descendant process."""
-
-    command: str
-    cpu: float = 0.0
-    peak_rss_mb: float = 0.0
-    first_seen: float = 0.0
-    last_seen: float = 0.0
-
-
-@dataclass
-class TreeSampler:
-    """Samples the CPU time and peak RSS of every descendant of a process, by command line.
-
-    Meltano waits for its plugins itself, so `wait4` on Meltano mixes them all together; this
-    reads /proc every `interval` seconds instead. A process's last `interval` is not seen.
-    """
-
-    root: int
-    interval: float = 0.1
-    seen: dict[int, Watched] = field(default_factory=dict)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            now = time.perf_counter()
-            pending = _children(self.root)
-            while pending:
-                pid = pending.pop()
-                pending += _children(pid)
-                cpu = process_cpu(pid)
-                if cpu is None:
-                    continue
-                watched = self.seen.get(pid)
-                if watched is None:
-                    watched = self.seen[pid] = Watched(_cmdline(pid), first_seen=now)
-                watched.cpu = cpu
-                watched.peak_rss_mb = _peak_rss_mb(pid) or watched.peak_rss_mb
-                watched.last_seen = now
-            self._stop.wait(self.interval)
-
-    def matching(self, word: str) -> list[Watched]:
-        """The processes whose command line holds `word` (e.g. `tap-wistia`)."""
-        return [w for w in self.seen.values() if word in w.command]
+    return times.user + times.system
 
 
 def machine() -> dict[str, str]:
@@ -298,11 +212,7 @@ def machine() -> dict[str, str]:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    memory = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    memory = f"{psutil.virtual_memory().total / 1024**3:.1f} GiB"
     return {
         "cpu": model,
         "cores": str(os.cpu_count()),

@@ -1,8 +1,26 @@
 """The local playground: both sandboxes, Meltano and the plugins, run together on one machine.
 
-``playground.stack`` starts the Wistia and Lytics sandboxes as real processes on free ports,
-points ``meltano --environment=sandbox run tap-wistia target-lytics`` at them and says what Lytics
-should hold afterwards; ``playground.demo`` (``make demo``), the end-to-end tests and the
-benchmarks are built on it. ``playground/tap_csv.py`` is a tiny extractor that shows
-target-lytics composing with a tap other than tap-wistia.
+One concern per module:
+
+- ``stack``: one disposable pipeline, both sandboxes and Meltano pointed at them;
+- ``servers``: the Wistia and Lytics sandbox servers as child processes, and their admin APIs;
+- ``meltano``: Meltano commands and runs, each with its own state, their logs followed live;
+- ``processes``: a run's process tree, each process's role, memory and CPU (psutil);
+- ``lifetime``: nothing the playground starts outlives it;
+- ``expected``: what a correct pipeline delivers, computed from the Wistia account alone;
+- ``demo`` (``make demo``), ``narration`` (what it prints while Meltano works) and
+  ``profile_view`` (a Lytics profile next to the Wistia events it came from);
+- ``sandboxes`` (``make sandboxes``: both sandboxes in the foreground);
+- ``tap_csv``: a tiny extractor that shows target-lytics composing with another tap.
+
+``PROJECT_ROOT`` and ``StackError`` belong to all of them.
 """
+
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+"""The Meltano project (``meltano.yml``) and the repository root."""
+
+
+class StackError(RuntimeError):
+    """A step of the local stack failed; the message says which and shows the log's end."""

@@ -19,23 +19,22 @@ import datetime as dt
 import shutil
 import signal
 import sys
-import textwrap
 import time
 from collections import defaultdict
-from itertools import zip_longest
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from playground.stack import (
-    PROJECT_ROOT,
-    PipelineRun,
-    Stack,
-    StackError,
+from playground import PROJECT_ROOT, StackError
+from playground.expected import (
     activity_key,
     check_delivery,
     expected_profiles,
+    late_update_candidate,
     lytics_records,
     profile_differences,
 )
+from playground.narration import Narration
+from playground.profile_view import pick_converted, side_by_side
+from playground.stack import Stack
 from tap_wistia.sandbox import AccountSpec
 
 if TYPE_CHECKING:
@@ -43,6 +42,8 @@ if TYPE_CHECKING:
     from pathlib import Path
     from types import FrameType
 
+    from playground.expected import DeliveryReport
+    from playground.meltano import PipelineRun
     from tap_wistia.sessions import ViewingSession
 
 DEMO_DIR = PROJECT_ROOT / "var" / "demo"
@@ -52,9 +53,6 @@ NEW_EVENTS = max(50, SPEC.events // (SPEC.days * 24))
 LATE_PERCENT = 0.9
 WISTIA_RATE_LIMIT = 600
 """Requests per minute, as Wistia allows an account."""
-PROFILES_SHOWN = 3
-EVENTS_SHOWN = 9
-LEFT, RIGHT = 60, 58
 MB = 1024 * 1024
 
 
@@ -123,7 +121,7 @@ def run_demo() -> None:
     DEMO_DIR.mkdir(parents=True)
     stack = demo_stack(DEMO_DIR)
     heading("1. meltano install (custom plugins from meltano.yml, no Meltano Hub)")
-    installed = stack.meltano.install()
+    installed = stack.meltano.install(follow=Narration(say))
     say(f"   done in {installed.seconds:.1f} s")
     with stack:
         describe_sandboxes(stack)
@@ -175,7 +173,8 @@ _PLAN_LINE = "Lytics schema plan (dry run, nothing is written): "
 
 def show_plan(stack: Stack) -> None:
     """What apply would create, as target-lytics' dry run logs it."""
-    result = stack.schema_step(dryrun=True)
+    say("   meltano invoke target-lytics with dryrun: true, its input empty")
+    result = stack.schema_step(dryrun=True, follow=Narration(say))
     steps = [
         line.split(_PLAN_LINE, 1)[1] for line in result.output.splitlines() if _PLAN_LINE in line
     ]
@@ -196,7 +195,7 @@ def show_plan(stack: Stack) -> None:
 def apply_schema(stack: Stack) -> None:
     """Create the fields and mappings and publish them; show what the account holds then."""
     stack.lytics.reset_stats()
-    result = stack.schema_step(dryrun=False)
+    result = stack.schema_step(dryrun=False, follow=Narration(say))
     lytics = stack.lytics.stats()
     schema = stack.lytics.schema()
     [version] = schema["versions"]
@@ -208,7 +207,8 @@ def apply_schema(stack: Stack) -> None:
     identifiers = [field["id"] for field in schema["fields"] if field["is_identifier"]]
     say(f"   profiles now join on {' and '.join(identifiers)}")
     stack.lytics.reset_stats()
-    stack.schema_step(dryrun=False)
+    say("   the same command again:")
+    stack.schema_step(dryrun=False, follow=Narration(say))
     again = stack.lytics.stats()
     say(
         f"   the same again: {again['schema_requests']} schema reads, "
@@ -224,7 +224,7 @@ def pipeline(stack: Stack) -> PipelineRun:
     """
     stack.wistia.reset_stats()
     stack.lytics.reset_stats()
-    run = stack.meltano.run()
+    run = stack.meltano.run(follow=Narration(say))
     if not run.ok:
         msg = f"the meltano run failed (exit {run.returncode}); its log ends with:\n{run.tail()}"
         raise DemoError(msg)
@@ -283,41 +283,72 @@ def add_an_hour(stack: Stack) -> dict[str, Any]:
     """New viewing events, and a late percent_viewed update of an event already imported.
 
     Returns the event before the update.
+
+    Raises:
+        DemoError: the account has no event whose update would show (never seen so far).
     """
     now = dt.datetime.now(dt.UTC)
     stack.wistia.generate(NEW_EVENTS)
     say(f"   {NEW_EVENTS} new viewing events arrive (about an hour of this account's traffic)")
-    late = stack.wistia.late_update_candidate(now, percent_below=LATE_PERCENT / 2)
-    if late is None:
-        msg = "the generated account has no event to update in its last hour"
-        raise DemoError(msg)
+    late = pick_late_update(stack, now)
+    before = session_of(stack.expected_sessions(), late)
     stack.wistia.update_event(late["event_key"], percent_viewed=LATE_PERCENT)
     say(
         f"   Wistia updates an event the backfill read: {late['media_name']!r} watched by "
         f"visitor {late['visitor_key'][:10]}… at {late['received_at'][11:16]}, "
-        f"percent_viewed {late['percent_viewed']:.0%} -> {LATE_PERCENT:.0%}"
+        f"percent_viewed {late['percent_viewed'] or 0:.0%} -> {LATE_PERCENT:.0%}"
     )
-    say("   (the next run re-reads the last hour: lookback_minutes = 60)")
+    say(
+        f"   (its viewing session stood at {_figures(before)}; "
+        "the next run re-reads the last hour: lookback_minutes = 60)"
+    )
     return late
+
+
+def pick_late_update(stack: Stack, now: dt.datetime) -> dict[str, Any]:
+    """An event of the last hour whose session a late update to ``LATE_PERCENT`` visibly raises.
+
+    Raises:
+        DemoError: the account has no such event.
+    """
+    late = late_update_candidate(
+        stack.wistia.events(), stack.wistia.medias(), now, percent=LATE_PERCENT
+    )
+    if late is None:
+        msg = "the generated account has no event to update in its last hour"
+        raise DemoError(msg)
+    return late
+
+
+def session_of(sessions: Sequence[ViewingSession], event: dict[str, Any]) -> ViewingSession:
+    """The viewing session an event belongs to."""
+    moment = dt.datetime.fromisoformat(event["received_at"])
+    return next(
+        s
+        for s in sessions
+        if (s.visitor_key, s.media_id) == (event["visitor_key"], event["media_id"])
+        and s.started_at <= moment <= s.ended_at
+    )
+
+
+def _figures(session: ViewingSession | dict[str, Any]) -> str:
+    """A session's percent_viewed and time viewed, as the demo shows them."""
+    record = session if isinstance(session, dict) else session.to_record()
+    seconds = record.get("duration_viewed")
+    viewed = f"{seconds / 60:.1f} min viewed" if isinstance(seconds, int | float) else "no time"
+    return f"{record.get('percent_viewed') or 0:.0%} and {viewed}"
 
 
 def report_late_update(stack: Stack, late: dict[str, Any]) -> None:
     """Show the late update reaching Lytics as a new version of its session."""
-    moment = dt.datetime.fromisoformat(late["received_at"])
-    session = next(
-        s
-        for s in stack.expected_sessions()
-        if (s.visitor_key, s.media_id) == (late["visitor_key"], late["media_id"])
-        and s.started_at <= moment <= s.ended_at
-    )
+    session = session_of(stack.expected_sessions(), late)
     key = activity_key(lytics_records([session])[0])
     versions = [
-        event["record"].get("percent_viewed", 0)
+        _figures(event["record"])
         for event in stack.lytics.stored_events()
         if activity_key(event["record"]) == key
     ]
-    shown = " -> ".join(f"{percent:.0%}" for percent in versions)
-    say(f"   its session in Lytics, version by version: percent_viewed {shown}")
+    say(f"   its session in Lytics, version by version: {' -> '.join(versions)}")
 
 
 def check_everything(stack: Stack) -> list[ViewingSession]:
@@ -335,12 +366,24 @@ def check_everything(stack: Stack) -> list[ViewingSession]:
         raise DemoError("Lytics' profiles differ:\n" + "\n".join(differences[:10]))
     say(
         f"   Lytics holds all {report.expected:,} viewing sessions of the account, each with "
-        f"the figures computed independently from the Wistia events"
+        f"the figures computed independently from the Wistia events,"
     )
-    if report.earlier_versions:
-        say(f"   (and {report.earlier_versions} earlier versions of sessions that grew later)")
     say("   and the merged profiles are exactly those these sessions make.")
+    say(f"   The {report.stored:,} records stored over both runs: {_accounted(report)}.")
     return sessions
+
+
+def _accounted(report: DeliveryReport) -> str:
+    """Every stored record in words: the sessions, their earlier versions, repeats."""
+    parts = [f"{report.delivered:,} sessions"]
+    if report.earlier_versions:
+        parts.append(
+            f"{_count(report.earlier_versions, 'earlier version')} of sessions that grew or were "
+            "updated after a run had sent them (the latest version is the one on profiles)"
+        )
+    if report.repeats:
+        parts.append(f"{_count(report.repeats, 'repeat')} sent again unchanged")
+    return " + ".join(parts)
 
 
 # --------------------------------------------------------------------------------------------
@@ -366,82 +409,9 @@ def show_profiles(
         "into one person."
     )
     for profile in chosen:
-        keys = profile["_ids"].get("wistia_visitor_key", [])
-        history = sorted((e for key in keys for e in events[key]), key=lambda e: e["received_at"])
         say()
-        left = ["Wistia events (oldest first)", *event_lines(history)]
-        right = ["Lytics profile", *profile_lines(profile, stack.wistia.medias())]
-        for one, two in zip_longest(left, right, fillvalue=""):
-            say(f"   {one:<{LEFT}} | {two}".rstrip())
-
-
-def pick_converted(
-    profiles: list[dict[str, Any]], events: dict[str, list[dict[str, Any]]]
-) -> list[dict[str, Any]]:
-    """Profiles whose visitor watched anonymously before giving an email, short histories first."""
-    candidates = []
-    for profile in profiles:
-        keys = profile["_ids"].get("wistia_visitor_key", [])
-        if not profile["_ids"].get("email") or not keys:
-            continue
-        history = sorted((e for k in keys for e in events[k]), key=lambda e: e["received_at"])
-        medias = {e["media_id"] for e in history}
-        if len(history) >= 3 and not history[0].get("email") and len(medias) > 1:  # noqa: PLR2004
-            candidates.append((len(history), profile))
-    candidates.sort(key=lambda item: item[0])
-    return [profile for _, profile in candidates[:PROFILES_SHOWN]]
-
-
-def event_lines(history: list[dict[str, Any]]) -> list[str]:
-    """One line per event: when, which media, how much, and who (anonymous or the email)."""
-    lines = []
-    for event in history[:EVENTS_SHOWN]:
-        percent = event.get("percent_viewed") or 0
-        line = (
-            f"{event['received_at'][5:16].replace('T', ' ')}  {event['media_name'][:21]:<21} "
-            f"{percent:>4.0%}  "
-        )
-        lines.append(line + _clip(event.get("email") or "anonymous", LEFT - len(line)))
-    if len(history) > EVENTS_SHOWN:
-        lines.append(f"… and {len(history) - EVENTS_SHOWN} more")
-    return lines
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def profile_lines(profile: dict[str, Any], medias: list[dict[str, Any]]) -> list[str]:
-    """The profile's identity and Wistia fields, wrapped to the right column."""
-    names = {media["hashed_id"]: media["name"] for media in medias}
-    name = " ".join(filter(None, (profile.get("first_name"), profile.get("last_name"))))
-    keys = ", ".join(key[:10] + "…" for key in profile["_ids"].get("wistia_visitor_key", []))
-    place = ", ".join(
-        filter(
-            None,
-            (
-                profile.get("wistia_city"),
-                profile.get("wistia_state"),
-                profile.get("wistia_country"),
-            ),
-        )
-    )
-    percent = profile.get("wisita_media_percent") or {}
-    seconds = profile.get("wistia_media_duation") or {}
-    lines = [
-        f"email        {profile.get('email', '-')}",
-        f"name         {name or '-'}",
-        f"visitor keys {keys}",
-        f"place        {place or '-'}",
-        "per media    % viewed, time viewed (latest session):",
-    ]
-    for media_id in sorted(percent, key=lambda m: names.get(m, m)):
-        viewed = seconds.get(media_id)
-        time_viewed = f"{viewed / 60:.1f} min" if isinstance(viewed, int | float) else "-"
-        lines.append(
-            f"  {names.get(media_id, media_id)[:24]:<24} {percent[media_id]:>4.0%} {time_viewed:>9}"
-        )
-    return [piece for line in lines for piece in textwrap.wrap(line, RIGHT) or [""]]
+        for line in side_by_side(profile, events, stack.wistia.medias()):
+            say(f"   {line}")
 
 
 if __name__ == "__main__":

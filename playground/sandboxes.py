@@ -14,7 +14,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from playground.stack import PROJECT_ROOT
+from playground import PROJECT_ROOT
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -14,22 +14,27 @@ import datetime as dt
 import functools
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from playground.stack import (
-    Meltano,
-    Stack,
+import yaml
+
+from playground import PROJECT_ROOT
+from playground.expected import (
     check_delivery,
     claimed_sessions,
     expected_profiles,
     profile_differences,
 )
+from playground.meltano import Meltano
+from playground.stack import Stack
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
-    from playground.stack import DeliveryReport, MeltanoResult, PipelineRun
+    from playground.expected import DeliveryReport
+    from playground.meltano import MeltanoResult, PipelineRun
     from tap_wistia.sandbox import AccountSpec
 
 RUN_TIMEOUT = 240.0
@@ -51,6 +56,28 @@ def running_stack(workdir: Path, spec: AccountSpec, **options: Any) -> Iterator[
     """Both sandboxes started for ``spec``, Meltano pointed at them with the shared plugins."""
     with Stack(workdir, spec, sys_dir=plugins_dir(), **options) as stack:
         yield stack
+
+
+def project_copy(directory: Path, additions: dict[str, Any]) -> Path:
+    """A Meltano project in ``directory``: the repository's meltano.yml plus ``additions``.
+
+    ``additions`` holds lists to append (``plugins.extractors``, ``plugins.loaders``, ``jobs``,
+    ``schedules``), as a README example gives them. ``pip_url: -e .`` and relative executables
+    point at the repository, so the plugins installed by ``plugins_dir`` serve this project too.
+    """
+    project = yaml.safe_load((PROJECT_ROOT / "meltano.yml").read_text())
+    for kind in ("extractors", "loaders"):
+        for plugin in project["plugins"][kind]:
+            if plugin.get("pip_url") == "-e .":
+                plugin["pip_url"] = f"-e {PROJECT_ROOT}"
+            if str(plugin.get("executable", "")).startswith("playground/"):
+                plugin["executable"] = str(PROJECT_ROOT / plugin["executable"])
+        project["plugins"][kind] += additions.get("plugins", {}).get(kind, [])
+    for section in ("jobs", "schedules"):
+        project[section] = project.get(section, []) + additions.get(section, [])
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "meltano.yml").write_text(yaml.safe_dump(project, sort_keys=False))
+    return directory
 
 
 def assert_delivered(stack: Stack, *, served: bool = False, context: str = "") -> DeliveryReport:
@@ -93,3 +120,14 @@ def assert_clean_failure(run: MeltanoResult, message: str) -> None:
 def plugin_lines(run: PipelineRun, *names: str) -> list[str]:
     """The output lines the named plugins wrote (Meltano prefixes each with the plugin name)."""
     return [line for line in run.output.splitlines() if any(f" {n} " in line for n in names)]
+
+
+def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    """Poll ``check`` until it is true or ``timeout`` seconds passed; returns its last answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if check():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from playground.stack import published_version
+from playground.expected import published_version
 from target_lytics.mapping import (
     StreamPlan,
     lytics_value,

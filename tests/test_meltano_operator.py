@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from playground.stack import Meltano
+from playground.meltano import Meltano
 from tests.pipeline_stack import RUN_TIMEOUT, plugins_dir
 
 pytestmark = pytest.mark.e2e

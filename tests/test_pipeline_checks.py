@@ -7,25 +7,27 @@ made from them, then broken on purpose.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import io
 import json
 
 import pytest
 
-from playground import tap_csv
-from playground.stack import (
+from playground import demo, tap_csv
+from playground.expected import (
     activity_key,
     check_delivery,
     claimed_sessions,
     expected_profiles,
     expected_sessions,
+    late_update_candidate,
     lytics_records,
     profile_differences,
 )
 from tap_wistia.sandbox import Account, AccountSpec
 from tap_wistia.sessions import Carry
-from tests.clock import END
+from tests.clock import END, ENDS, run_moment
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +48,51 @@ def test_an_exact_delivery_passes_and_earlier_versions_are_recognised(sessions):
     report = check_delivery(sessions, stored([*lytics_records([earlier]), *records]))
     assert report.ok, report.describe()
     assert (report.delivered, report.earlier_versions) == (len(sessions), 1)
+
+
+def test_every_stored_record_is_accounted_for_a_late_update_and_a_repeat_included(sessions):
+    # A late percent_viewed update changes a session's figures but not when it ended: its first
+    # version has the same (visitor, media, ended_at) as the final one, and must count as an
+    # earlier version all the same (the demo's totals were one record off without it). A record
+    # sent again unchanged (a re-send after an interrupted run) is a repeat.
+    records = lytics_records(sessions)
+    viewed = next(record for record in records if record.get("percent_viewed"))
+    before_update = {**viewed, "percent_viewed": viewed["percent_viewed"] / 2}
+    sent_again = records[1] if records[1] is not viewed else records[2]
+    report = check_delivery(sessions, stored([before_update, *records, sent_again]))
+    assert report.ok, report.describe()
+    assert (report.delivered, report.earlier_versions, report.repeats) == (len(records), 1, 1)
+    assert report.stored == report.delivered + report.earlier_versions + report.repeats
+
+
+@pytest.mark.parametrize("end", ENDS.values(), ids=ENDS.keys())
+def test_the_demos_late_update_visibly_raises_its_sessions_percent_viewed(end):
+    # The demo showed `percent_viewed 100% -> 100%` when it picked an event of a session that
+    # another event had already taken further than the update.
+    account = Account(dataclasses.replace(demo.SPEC, end=end), prefetch=False)
+    now = run_moment(end)
+
+    def session_of(event):
+        moment = dt.datetime.fromisoformat(event["received_at"])
+        [session] = [
+            s
+            for s in expected_sessions(account.all_events(), account.medias())
+            if (s.visitor_key, s.media_id) == (event["visitor_key"], event["media_id"])
+            and s.started_at <= moment <= s.ended_at
+        ]
+        return session
+
+    late = late_update_candidate(
+        list(account.all_events()), account.medias(), now, percent=demo.LATE_PERCENT
+    )
+    assert late is not None
+    received = dt.datetime.fromisoformat(late["received_at"])
+    assert now - dt.timedelta(minutes=50) <= received <= now - dt.timedelta(minutes=5)
+    before = session_of(late)
+    account.update_event(late["event_key"], percent_viewed=demo.LATE_PERCENT)
+    after = session_of(late)
+    assert before.percent_viewed < after.percent_viewed == demo.LATE_PERCENT
+    assert before.duration_viewed < after.duration_viewed
 
 
 def test_a_missing_a_changed_and_an_invented_record_are_each_caught(sessions):

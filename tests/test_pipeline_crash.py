@@ -20,7 +20,6 @@ import time
 
 import pytest
 
-from playground.stack import wait_until
 from tap_wistia.sandbox import AccountSpec
 from tests.pipeline_stack import (
     RUN_TIMEOUT,
@@ -28,6 +27,7 @@ from tests.pipeline_stack import (
     assert_delivered,
     assert_profiles,
     running_stack,
+    wait_until,
 )
 
 pytestmark = pytest.mark.e2e
