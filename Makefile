@@ -25,7 +25,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy api_http tap_wistia target_lytics playground
+	$(BIN)/mypy api_http sandbox_http tap_wistia target_lytics playground
 
 # Quick: everything but the tests that run Meltano (goal: under 2 minutes).
 unit: install

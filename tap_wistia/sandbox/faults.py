@@ -7,13 +7,15 @@ three requests" means exactly three requests, whichever threads serve them.
 
 from __future__ import annotations
 
-import copy
 import threading
-from dataclasses import asdict, dataclass, field, fields
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+import msgspec
+
+from sandbox_http.faults import Count, FaultError, Seconds, WireFaults
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable
 
 __all__ = ["FAILURE_STATUSES", "FaultError", "FaultState", "Faults", "WireFault"]
 
@@ -23,54 +25,30 @@ EVENTS_ORDERS = ("newest_first", "oldest_first")
 """How the events endpoint orders its pages: observed newest first, undocumented."""
 
 
-class FaultError(ValueError):
-    """Fault settings that cannot be applied (unknown name, wrong type, unsupported status)."""
-
-
-@dataclass
-class Faults:
-    """Fault settings; every field's default means "behave".
+class Faults(WireFaults, kw_only=True, forbid_unknown_fields=True):
+    """Wistia's fault settings: the shared wire faults (`WireFaults`) and Wistia's own.
 
     ``fail_paths`` are path prefixes that the one-shot faults (``fail_next``, ``timeout_next``,
     ``reset_next``, ``truncate_next``, ``bad_json_next``) apply to; the default is the events
     endpoints of both APIs, ``["/v1/", "/modern/"]`` means any API endpoint, and a prefix may go
     on into the query string as the client sends it (``/v1/stats/visitors.json?page=2``).
-    ``latency_ms`` applies to every API request.
-    ``events_order``: Wistia is observed to page events newest first, which is undocumented;
-    ``"oldest_first"`` serves the other order.
+    ``retry_after_seconds`` defaults to 1, as Wistia's own 429s say. ``events_order``: Wistia is
+    observed to page events newest first, which is undocumented; ``"oldest_first"`` serves the
+    other order. ``page_drift`` adds that many live events after each events page;
+    ``deleted_medias`` answers 404 for those medias; ``late_updates`` raises an event's
+    percent_viewed once it has been served.
     """
 
-    latency_ms: int = 0
-    fail_next: list[int] = field(default_factory=list)
-    fail_paths: list[str] = field(
+    fail_paths: list[str] = msgspec.field(
         default_factory=lambda: ["/v1/stats/events", "/modern/stats/events"]
     )
-    retry_after_seconds: int = 1
-    timeout_next: int = 0
-    timeout_seconds: float = 30.0
-    reset_next: int = 0
-    truncate_next: int = 0
-    bad_json_next: int = 0
-    page_drift: int = 0
+    retry_after_seconds: Seconds | None = 1
+    truncate_next: Count = 0
+    bad_json_next: Count = 0
+    page_drift: Count = 0
     events_order: str = "newest_first"
-    deleted_medias: list[str] = field(default_factory=list)
-    late_updates: dict[str, float] = field(default_factory=dict)
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> Faults:
-        """Settings from JSON-like data (the admin API's body); omitted names keep defaults.
-
-        Raises:
-            FaultError: a name is unknown or a value has the wrong type or range.
-        """
-        known = {spec.name for spec in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            msg = f"unknown fault setting(s) {unknown}; known: {sorted(known)}"
-            raise FaultError(msg)
-        faults = cls(**copy.deepcopy(dict(data)))
-        faults.check()
-        return faults
+    deleted_medias: list[str] = msgspec.field(default_factory=list)
+    late_updates: dict[str, float] = msgspec.field(default_factory=dict)
 
     def check(self) -> None:
         """Reject settings that would make the sandbox misbehave in ways Wistia does not.
@@ -78,16 +56,6 @@ class Faults:
         Raises:
             FaultError: naming the setting and what it accepts.
         """
-        counts = ("latency_ms", "timeout_next", "reset_next", "truncate_next", "bad_json_next")
-        for name in (*counts, "page_drift", "retry_after_seconds"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                msg = f"{name} must be a non-negative integer, got {value!r}"
-                raise FaultError(msg)
-        if not isinstance(self.timeout_seconds, (int, float)) or self.timeout_seconds < 0:
-            msg = f"timeout_seconds must be a non-negative number, got {self.timeout_seconds!r}"
-            raise FaultError(msg)
-        _check_list(self.fail_next, "fail_next", int)
         bad = [status for status in self.fail_next if status not in FAILURE_STATUSES]
         if bad:
             msg = f"fail_next statuses must be among {sorted(FAILURE_STATUSES)}, got {bad}"
@@ -95,24 +63,6 @@ class Faults:
         if self.events_order not in EVENTS_ORDERS:
             msg = f"events_order must be one of {list(EVENTS_ORDERS)}, got {self.events_order!r}"
             raise FaultError(msg)
-        _check_list(self.fail_paths, "fail_paths", str)
-        _check_list(self.deleted_medias, "deleted_medias", str)
-        if not isinstance(self.late_updates, dict) or not all(
-            isinstance(key, str) and isinstance(value, (int, float))
-            for key, value in self.late_updates.items()
-        ):
-            msg = "late_updates must map event_key strings to numbers (the later percent_viewed)"
-            raise FaultError(msg)
-
-    def to_mapping(self) -> dict[str, Any]:
-        """The settings as JSON-ready data (what ``GET /_sandbox/faults`` shows)."""
-        return asdict(self)
-
-
-def _check_list(value: object, name: str, kind: type) -> None:
-    if not isinstance(value, list) or not all(isinstance(item, kind) for item in value):
-        msg = f"{name} must be a list of {kind.__name__}, got {value!r}"
-        raise FaultError(msg)
 
 
 class WireFault(NamedTuple):
@@ -142,14 +92,14 @@ class FaultState:
         """
         faults.check()
         with self._lock:
-            self._faults = copy.deepcopy(faults)
+            self._faults = faults.copy()
             self._late_served = set()
             self.generation += 1
 
     def snapshot(self) -> Faults:
         """A copy of the settings, with the one-shot counters as they are now."""
         with self._lock:
-            return copy.deepcopy(self._faults)
+            return self._faults.copy()
 
     @property
     def latency_seconds(self) -> float:
@@ -167,8 +117,8 @@ class FaultState:
         return self._faults.events_order == "oldest_first"
 
     @property
-    def retry_after_seconds(self) -> int:
-        """The Retry-After that injected 429/503 answers carry."""
+    def retry_after_seconds(self) -> float | None:
+        """The Retry-After that injected 429/503 answers carry (None: no header)."""
         return self._faults.retry_after_seconds
 
     def deleted_medias(self) -> frozenset[str]:

@@ -1,9 +1,9 @@
 """The Wistia sandbox server: v1, the current API and an admin API over real HTTP on 127.0.0.1.
 
-``WistiaSandbox`` is the thin HTTP shell around ``WistiaApi``: it adds what only the wire can
-show (latency, the per-account rate limit, timeouts, resets, truncated bodies, invalid JSON),
-counts traffic, and offers every admin action both as a Python method and under ``/_sandbox/``
-for tests and benchmarks running in other processes.
+``WistiaSandbox`` wraps ``WistiaApi`` in what only a server can do (latency, the per-account
+rate limit, timeouts, resets, truncated bodies, invalid JSON), counts traffic, and offers every
+admin action both as a Python method and under ``/_sandbox/`` for tests and benchmarks running
+in other processes. It runs in the HTTP shell both sandboxes share (``sandbox_http.shell``).
 """
 
 from __future__ import annotations
@@ -11,19 +11,15 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import logging
-import re
-import socket
-import struct
-import threading
 import time
 from datetime import datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import unquote
 
 import msgspec
 
+from sandbox_http.shell import Answer, BodyError, Exchange, SandboxServer, Wire
 from tap_wistia.sandbox.account import Account, EventError
 from tap_wistia.sandbox.api import CURRENT, V1, Reply, Route, WistiaApi, json_reply, text_reply
 from tap_wistia.sandbox.faults import FaultError, Faults, FaultState, WireFault
@@ -54,8 +50,6 @@ ADMIN_API: dict[str, str] = {
 RATE_LIMIT_TEXT = "Rate limit exceeded"
 """Wistia's 429 body: plain text (``text/plain`` in its OpenAPI spec), not JSON."""
 MAX_BODY = 64 * 1024 * 1024
-IDLE_CONNECTION_SECONDS = 120
-_QUERY = re.compile(r"\?\S*")
 _INTERNAL_ERROR = json_reply(500, {"error": "Internal server error"})
 _NOT_FOUND = json_reply(404, {"error": "Not found."})
 _FAILURE_BODIES = {
@@ -64,65 +58,6 @@ _FAILURE_BODIES = {
     503: {"error": "Service unavailable. Retry later."},
     504: {"error": "Gateway timeout"},
 }
-
-
-class _HttpServer(ThreadingHTTPServer):
-    """Threaded, so concurrent clients (and injected latency) really overlap."""
-
-    daemon_threads = True
-    request_queue_size = 128
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], sandbox: WistiaSandbox) -> None:
-        self.sandbox = sandbox
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:  # noqa: ARG002
-        """Connections dropped by clients are routine here (timeouts, resets); stay quiet."""
-        _LOG.debug("connection from %s ended with an error", client_address, exc_info=True)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Hands every request to the sandbox; keep-alive, no Nagle delay, no access log."""
-
-    server: _HttpServer
-    protocol_version = "HTTP/1.1"
-    timeout = IDLE_CONNECTION_SECONDS
-    server_version = "WistiaSandbox/1"
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with self.server.connections_lock:
-            self.server.connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.server.connections_lock:
-            self.server.connections.discard(self.connection)
-        with contextlib.suppress(OSError):
-            super().finish()
-
-    def do_GET(self) -> None:
-        self.server.sandbox.handle(self)
-
-    def do_POST(self) -> None:
-        self.server.sandbox.handle(self)
-
-    def do_PUT(self) -> None:
-        self.server.sandbox.handle(self)
-
-    def do_DELETE(self) -> None:
-        self.server.sandbox.handle(self)
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:  # noqa: ARG002
-        """Log at debug level without the query string (it may hold a password)."""
-        _LOG.debug("%s %s -> %s", self.command, self.path.partition("?")[0], code)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base signature
-        """Route http.server's own messages to logging, with query strings cut out."""
-        _LOG.debug("%s", _QUERY.sub("?…", format % args))
 
 
 class WistiaSandbox:
@@ -160,49 +95,26 @@ class WistiaSandbox:
             msg = f"retry_after_style must be 'seconds' or 'http-date', got {retry_after_style!r}"
             raise ValueError(msg)
         self.account = account or Account()
-        self.host = host
-        self._requested_port = port
         self._faults = FaultState(faults)
         self._api = WistiaApi(self.account, self._faults, tokens, scope_error_status)
         self._limiter = RateLimiter(rate_limit_per_minute, rate_limit_window_seconds)
         self._rate_limit_status = rate_limit_status
         self._retry_after_style = retry_after_style
         self._traffic = Traffic()
-        self._stopping = threading.Event()
-        self._server: _HttpServer | None = None
-        self._thread: threading.Thread | None = None
+        self._shell = SandboxServer(
+            self, host=host, port=port, name="wistia-sandbox", max_body=MAX_BODY
+        )
 
     # ---- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> Self:
         """Listen and serve in a background thread; returns self for chaining."""
-        if self._server is not None:
-            return self
-        self._stopping.clear()
-        self._server = _HttpServer((self.host, self._requested_port), self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"wistia-sandbox:{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
+        self._shell.start()
         return self
 
     def stop(self) -> None:
         """Stop serving, wake sleeping requests and close every open connection."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        self._stopping.set()
-        server.shutdown()
-        server.server_close()
-        with server.connections_lock:
-            for connection in list(server.connections):
-                with contextlib.suppress(OSError):
-                    connection.shutdown(socket.SHUT_RDWR)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._shell.stop()
 
     def __enter__(self) -> Self:
         """Start serving."""
@@ -220,16 +132,12 @@ class WistiaSandbox:
     @property
     def port(self) -> int:
         """The port listened on (the real one when 0 was asked for)."""
-        if self._server is None:
-            msg = "the sandbox is not running; call start() or use it as a context manager"
-            raise RuntimeError(msg)
-        return int(self._server.server_address[1])
+        return self._shell.port
 
     @property
     def base_url(self) -> str:
         """``http://HOST:PORT`` (the admin API lives under ``/_sandbox/``)."""
-        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host  # noqa: S104
-        return f"http://{host}:{self.port}"
+        return self._shell.base_url
 
     @property
     def url(self) -> str:
@@ -288,28 +196,31 @@ class WistiaSandbox:
 
     # ---- requests ---------------------------------------------------------------------------
 
-    def handle(self, handler: _Handler) -> None:
-        """Answer one request (called on the connection's thread)."""
-        path = handler.path.partition("?")[0].removeprefix(V1).removeprefix(CURRENT)
-        body = _read_body(handler)
+    def answer(self, exchange: Exchange) -> Answer:
+        """Answer one request (called by the shell on the connection's thread)."""
+        path = exchange.path.removeprefix(V1).removeprefix(CURRENT)
         if path.startswith(ADMIN_PREFIX):
-            self._send(handler, self._admin(handler.command, path, body), None)
-            return
+            return _answer(self._admin(exchange.method, path, exchange.body), None)
         self._traffic.begin()
         try:
-            self._serve_api(handler)
+            return self._serve_api(exchange)
         finally:
             self._traffic.end()
 
-    def _serve_api(self, handler: _Handler) -> None:
-        path, _, query = handler.path.partition("?")
+    def refuse_body(self, error: BodyError) -> Answer:
+        """A body too large or badly framed: refused, as any front end would."""
+        status = 413 if error.too_large else 400
+        return _answer(json_reply(status, {"error": str(error)}), None)
+
+    def _serve_api(self, exchange: Exchange) -> Answer:
+        path, query = exchange.path, exchange.query
         generation = self._faults.generation
-        route = self._api.resolve(path) if handler.command == "GET" else None
+        route = self._api.resolve(path) if exchange.method == "GET" else None
         try:
-            self._pause(self._faults.latency_seconds)
-            reply, fault, rate_limited = self._decide(handler, route, query)
+            self._shell.pause(self._faults.latency_seconds)
+            reply, fault, rate_limited = self._decide(exchange, route, query)
         except Exception:  # noqa: BLE001 - any bug must still answer 500, as Wistia does
-            _LOG.exception("the sandbox failed to answer %s %s", handler.command, path)
+            _LOG.exception("the sandbox failed to answer %s %s", exchange.method, path)
             reply, fault, rate_limited = _INTERNAL_ERROR, None, False
         current = route is not None and route.current
         self._traffic.record(
@@ -318,28 +229,28 @@ class WistiaSandbox:
             rate_limited=rate_limited,
             events=len(reply.event_keys),
             size=len(reply.body),
-            release=handler.headers.get("X-Wistia-Api-Version", "") if current else None,
+            release=exchange.headers.get("X-Wistia-Api-Version", "") if current else None,
         )
-        self._send(handler, reply, fault)
         if reply.status == HTTPStatus.OK:
             self._after_served(reply, generation)
+        return _answer(reply, fault)
 
     def _decide(
-        self, handler: _Handler, route: Route | None, query: str
+        self, exchange: Exchange, route: Route | None, query: str
     ) -> tuple[Reply, WireFault | None, bool]:
         """The reply, the wire fault to suffer, and whether the rate limiter refused."""
         if route is None:
             return _NOT_FOUND, None, False
-        refused = self._api.check_release(route, handler.headers.get("X-Wistia-Api-Version"))
+        refused = self._api.check_release(route, exchange.headers.get("X-Wistia-Api-Version"))
         if refused is not None:
             return refused, None, False
-        denied = self._api.authorize(handler.headers.get("Authorization"), route.permission)
+        denied = self._api.authorize(exchange.headers.get("Authorization"), route.permission)
         if denied is not None:
             return denied, None, False
         wait = self._limiter.admit()
         if wait is not None:
             return self._rate_limited(wait), None, True
-        fault = self._faults.take(handler.path)  # with its query: fail_paths may name one
+        fault = self._faults.take(exchange.target)  # with its query: fail_paths may name one
         return self._faulted(fault) or self._api.answer(route, query), fault, False
 
     def _after_served(self, reply: Reply, generation: int) -> None:
@@ -353,64 +264,37 @@ class WistiaSandbox:
         except Exception:  # noqa: BLE001 - the answer is sent; log and keep serving
             _LOG.exception("the sandbox failed to apply late updates or page drift")
 
-    def _pause(self, seconds: float) -> None:
-        if seconds > 0:
-            self._stopping.wait(seconds)
-
-    def _retry_after(self, seconds: int) -> tuple[str, str]:
+    def _retry_after(self, seconds: float) -> tuple[str, str]:
         if self._retry_after_style == "http-date":
             return "Retry-After", email.utils.formatdate(time.time() + seconds, usegmt=True)
-        return "Retry-After", str(seconds)
+        return "Retry-After", f"{seconds:g}"
 
     def _rate_limited(self, wait: int) -> Reply:
         return self._limit_reply(self._rate_limit_status, wait)
 
-    def _limit_reply(self, status: int, wait: int) -> Reply:
-        """429 as Wistia sends it (plain text), or 503 as older docs say (JSON, as every 5xx)."""
-        headers = (self._retry_after(wait),)
+    def _limit_reply(self, status: int, wait: float | None) -> Reply:
+        """429 as Wistia sends it (plain text), or 503 as older docs say (JSON, as every 5xx).
+
+        `wait` is the Retry-After to send (None: none).
+        """
+        headers = () if wait is None else (self._retry_after(wait),)
         if status == 429:  # noqa: PLR2004
             return text_reply(status, RATE_LIMIT_TEXT, headers)
-        message = f"Service unavailable. Retry in {wait} seconds."
-        return json_reply(status, {"error": message}, headers)
+        later = "later" if wait is None else f"in {wait:g} seconds"
+        return json_reply(status, {"error": f"Service unavailable. Retry {later}."}, headers)
 
     def _faulted(self, fault: WireFault | None) -> Reply | None:
         """The reply an injected failure replaces the real one with (timeouts wait first)."""
         if fault is None:
             return None
         if fault.kind == "timeout":
-            self._pause(fault.seconds)
+            self._shell.pause(fault.seconds)
             return None
         if fault.kind != "fail":
             return None
         if fault.status in (429, 503):
             return self._limit_reply(fault.status, self._faults.retry_after_seconds)
         return json_reply(fault.status, _FAILURE_BODIES[fault.status])
-
-    def _send(self, handler: _Handler, reply: Reply, fault: WireFault | None) -> None:
-        """Write the reply, or the wire fault that mangles it; a vanished client is fine."""
-        kind = fault.kind if fault is not None else ""
-        if kind == "reset":
-            _reset(handler)
-            return
-        body = reply.body
-        if kind == "bad_json":
-            body = body[: len(body) // 2] + b"<!-- upstream error -->"
-        try:
-            handler.send_response(reply.status)
-            for name, value in reply.headers:
-                handler.send_header(name, value)
-            if body:
-                handler.send_header("Content-Type", reply.content_type)
-            handler.send_header("Content-Length", str(len(body)))
-            handler.end_headers()
-            if kind == "truncate":
-                handler.wfile.write(body[: len(body) // 2])
-                handler.close_connection = True
-                handler.connection.shutdown(socket.SHUT_RDWR)
-                return
-            handler.wfile.write(body)
-        except OSError:
-            handler.close_connection = True
 
     # ---- admin over HTTP --------------------------------------------------------------------
 
@@ -485,20 +369,13 @@ def _expect(value: Any, kind: type | tuple[type, ...], what: str) -> Any:
     return value
 
 
-def _read_body(handler: _Handler) -> bytes:
-    """The request body (read even when unused, so the connection stays usable)."""
-    length = int(handler.headers.get("Content-Length") or 0)
-    if length <= 0:
-        return b""
-    if length > MAX_BODY:
-        handler.close_connection = True
-        return b""
-    return handler.rfile.read(length)
-
-
-def _reset(handler: _Handler) -> None:
-    """Drop the connection with a TCP reset and no response at all."""
-    handler.close_connection = True
-    with contextlib.suppress(OSError):
-        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        handler.connection.close()
+def _answer(reply: Reply, fault: WireFault | None) -> Answer:
+    """The shell's answer for a reply, mangled as the wire fault says."""
+    kind = fault.kind if fault is not None else ""
+    if kind == "reset":
+        return Answer(0, wire="reset")
+    body = reply.body
+    if kind == "bad_json":
+        body = body[: len(body) // 2] + b"<!-- upstream error -->"
+    wire: Wire = "truncate" if kind == "truncate" else "send"
+    return Answer(reply.status, body, reply.content_type, reply.headers, wire)
