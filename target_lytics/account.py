@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from target_lytics.client import LyticsError
+from target_lytics.errors import LyticsError
 
 
 class LyticsAccountError(LyticsError):

@@ -18,13 +18,22 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from target_lytics.field_types import Shape
 
 Path = tuple[str, ...]
 """A dotted path as its parts: ``("conversion_data", "email")``."""
+
+MAX_NESTING: Final = 100
+"""How deep objects and arrays may nest in a record sent. Lytics documents no limit, and flattens
+nested objects into dotted field names; no real record nests this far, and a value nested
+deeper (a hostile or broken input) would exhaust Python's stack while being cleaned."""
+
+
+class RecordShapeError(ValueError):
+    """A record Lytics cannot take as it is; the message says what to change."""
 
 
 def dotted(path: Path) -> str:
@@ -157,17 +166,34 @@ def lytics_value(value: Any) -> Any:
     cannot carry) are dropped at every depth: Lytics would store them and erase the profile's
     existing value. Lytics takes nested objects and arrays of scalars but rejects arrays holding
     objects or arrays; those become objects keyed by position ("0", "1", ...), so nothing is lost.
+
+    Raises:
+        RecordShapeError: objects or arrays nest more than `MAX_NESTING` levels deep.
     """
+    return _lytics_value(value, 0)
+
+
+def _lytics_value(value: Any, depth: int) -> Any:
+    if isinstance(value, dict | list) and depth >= MAX_NESTING:
+        msg = (
+            f"nests objects or arrays more than {MAX_NESTING} levels deep, which no Lytics "
+            "record needs: fix the record, or leave that field out through the mapping setting"
+        )
+        raise RecordShapeError(msg)
     if isinstance(value, dict):
-        nested = {str(k): v for k, item in value.items() if (v := lytics_value(item)) is not None}
+        nested = {
+            str(k): v
+            for k, item in value.items()
+            if (v := _lytics_value(item, depth + 1)) is not None
+        }
         return nested or None
     if isinstance(value, list):
-        return _lytics_array(value)
+        return _lytics_array(value, depth)
     return _lytics_scalar(value)
 
 
-def _lytics_array(value: list[Any]) -> Any:
-    items = [lytics_value(item) for item in value]
+def _lytics_array(value: list[Any], depth: int) -> Any:
+    items = [_lytics_value(item, depth + 1) for item in value]
     if any(isinstance(item, (dict, list)) for item in items):
         by_position = {str(i): item for i, item in enumerate(items) if item is not None}
         return by_position or None

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final, Literal
 
 from target_lytics.account import LyticsAccount, choose_account, read_accounts
-from target_lytics.client import LyticsError
+from target_lytics.errors import LyticsError
 from target_lytics.schema import field_conflict, plan_schema, required_schema
 from target_lytics.schema_api import LyticsSchemaError, SchemaApi
 

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
-from target_lytics.client import LyticsAuthError, LyticsError
+from target_lytics.errors import LyticsAuthError, LyticsError
 from target_lytics.schema import AccountField, AccountMapping, AccountSchema
 
 if TYPE_CHECKING:

@@ -14,16 +14,18 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import msgspec
 from singer_sdk.sinks import BatchSink
 
-from target_lytics.client import MAX_IDENTIFIER_BYTES, MAX_RECORD_BYTES, LyticsError
-from target_lytics.mapping import dotted, lookup, plan_stream
+from target_lytics.client import MAX_IDENTIFIER_BYTES, MAX_RECORD_BYTES
+from target_lytics.errors import LyticsError
+from target_lytics.mapping import RecordShapeError, dotted, lookup, plan_stream
 from target_lytics.schema import unread_fields
+from target_lytics.singer_input import LineRefusedError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from singer_sdk.target_base import Target
 
-    from target_lytics.client import Delivery
+    from target_lytics.delivery import Delivery
     from target_lytics.mapping import Path
     from target_lytics.target import TargetLytics
 
@@ -138,12 +140,19 @@ class LyticsSink(BatchSink):
         )
 
     def process_record(self, record: dict, context: dict) -> None:
-        """Map the record and queue it; a full request leaves right away."""
+        """Map the record and queue it; a full request leaves right away.
+
+        Raises:
+            LineRefusedError: the record cannot be sent as it is (the reader names its line).
+        """
         self._deliver(record, context["delivery"])
 
     def _deliver(self, record: dict[str, Any], delivery: Delivery) -> None:
         plan = self.plan
-        out = plan.to_lytics(record)
+        try:
+            out = plan.to_lytics(record)
+        except RecordShapeError as shape:
+            raise LineRefusedError(str(shape)) from None
         if not out:
             self._notes["had no field with a value and were not sent"] += 1
             return
@@ -190,12 +199,16 @@ class LyticsSink(BatchSink):
                 self._deliver(record, delivery)
         report = delivery.finish()
         self.logger.info(
-            "Lytics accepted %d records on stream %r in %d requests (%d retries, %d splits)",
+            "Lytics accepted %d records on stream %r in %d requests (%d retries, %d splits)%s",
             report.records,
             self.plan.lytics_stream,
             report.requests,
             report.retries,
             report.splits,
+            f"; {report.parked} rejected records were parked in the dead-letter file "
+            f"({report.dry_runs} dry runs to find them)"
+            if report.parked
+            else "",
         )
         for reason, count in sorted(self._notes.items()):
             self.logger.warning("%d records of stream %r %s", count, self.stream_name, reason)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from target_lytics.account import LyticsAccount
-from target_lytics.client import LyticsRequestError
+from target_lytics.errors import LyticsRequestError
 from target_lytics.mapping_setting import mappings_from_setting
 from target_lytics.preflight import SchemaStep
 from target_lytics.schema import AccountField, AccountMapping, AccountSchema, required_schema

@@ -5,11 +5,9 @@ from __future__ import annotations
 import io
 import json
 import logging
-import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -17,139 +15,45 @@ import requests
 from singer_sdk.exceptions import ConfigValidationError
 
 from target_lytics.account import LyticsAccountError
-from target_lytics.client import (
+from target_lytics.errors import (
     LyticsAuthError,
     LyticsRejectedError,
     LyticsRequestError,
     LyticsUnavailableError,
-    backoff_delay,
-    retry_after_seconds,
 )
-from target_lytics.sandbox.server import LyticsSandbox
+from target_lytics.retries import MAX_WAIT_SECONDS, RetryLaterError, next_wait
+from target_lytics.settings import settings_from_config
 from target_lytics.sinks import OversizeRecordError
-from target_lytics.target import TargetLytics, settings_from_config
+from target_lytics.target import TargetLytics
+from tests.lytics_runs import (
+    ACTIVITY_SCHEMA,
+    EXPIRED_TOKEN,
+    SECRET_TOKEN,
+    TOKEN,
+    WRONG_TOKEN,
+    config,
+    faults,
+    printed_states,
+    run_cli,
+    run_target,
+    sandbox_in,
+    session,
+    singer_lines,
+    stats,
+    stored,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-TOKEN = "sandbox-lytics-token"
-SECRET_TOKEN = "at.k3y.s3cr3t-do-not-log"
-WRONG_TOKEN = "at.wrong.token"
-EXPIRED_TOKEN = "at.expired.token"
-ACTIVITY_SCHEMA = {
-    "type": "SCHEMA",
-    "stream": "wistia_activity",
-    "key_properties": ["session_id"],
-    "schema": {
-        "type": "object",
-        "properties": {
-            "session_id": {"type": "string"},
-            "visitor_key": {"type": "string"},
-            "media_id": {"type": "string"},
-            "media_name": {"type": ["string", "null"]},
-            "percent_viewed": {"type": ["number", "null"]},
-            "duration_viewed": {"type": ["number", "null"]},
-            "started_at": {"type": "string", "format": "date-time"},
-            "ended_at": {"type": "string", "format": "date-time"},
-            "country": {"type": ["string", "null"]},
-            "region": {"type": ["string", "null"]},
-            "city": {"type": ["string", "null"]},
-            "org": {"type": ["string", "null"]},
-            "email": {"type": ["string", "null"]},
-            "first_name": {"type": ["string", "null"]},
-            "last_name": {"type": ["string", "null"]},
-        },
-    },
-}
-
-
-# --- helpers ----------------------------------------------------------------------------------
+    from target_lytics.sandbox.server import LyticsSandbox
 
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[LyticsSandbox]:
-    with LyticsSandbox(
-        db_path=tmp_path / "lytics.db", tokens={TOKEN: "acct-sandbox", SECRET_TOKEN: "acct-2"}
-    ) as server:
+    with sandbox_in(tmp_path) as server:
         yield server
-
-
-def faults(sandbox: LyticsSandbox, **settings: Any) -> None:
-    requests.post(f"{sandbox.url}/_sandbox/faults", json=settings, timeout=5).raise_for_status()
-
-
-def stats(sandbox: LyticsSandbox) -> dict[str, Any]:
-    return requests.get(f"{sandbox.url}/_sandbox/stats", timeout=5).json()
-
-
-def stored(sandbox: LyticsSandbox, stream: str = "wistia_activity") -> list[dict[str, Any]]:
-    url = f"{sandbox.url}/_sandbox/streams/{stream}/events"
-    return requests.get(url, params={"limit": 10_000}, timeout=5).json()["events"]
-
-
-def config(sandbox: LyticsSandbox, **settings: Any) -> dict[str, Any]:
-    return {
-        "api_token": TOKEN,
-        "api_url": sandbox.url,
-        "retry_backoff_seconds": 0.01,
-        "request_timeout": 5,
-        **settings,
-    }
-
-
-def session(i: int, **fields: Any) -> dict[str, Any]:
-    record = {
-        "session_id": f"ek-{i}",
-        "visitor_key": f"vk-{i % 7}",
-        "media_id": f"m-{i % 3}",
-        "media_name": f"Video {i % 3}",
-        "percent_viewed": 0.5,
-        "duration_viewed": 30.0,
-        "started_at": "2025-10-17T17:00:00.000000Z",
-        "ended_at": f"2025-10-17T17:{i % 60:02d}:00.000000Z",
-        "country": "US",
-        "region": "Oregon",
-        "city": "Portland",
-        "org": "Acme",
-        "email": None,
-        "first_name": None,
-        "last_name": None,
-    }
-    record.update(fields)
-    return record
-
-
-def singer_lines(records: list[dict[str, Any]], *, state_every: int = 0) -> str:
-    lines = [json.dumps(ACTIVITY_SCHEMA)]
-    for i, record in enumerate(records, start=1):
-        lines.append(json.dumps({"type": "RECORD", "stream": "wistia_activity", "record": record}))
-        if state_every and i % state_every == 0:
-            lines.append(json.dumps({"type": "STATE", "value": {"sent": i}}))
-    lines.append(json.dumps({"type": "STATE", "value": {"sent": len(records)}}))
-    return "\n".join(lines) + "\n"
-
-
-def run_target(cfg: dict[str, Any], text: str) -> None:
-    target = TargetLytics(config=cfg)
-    target.listen(io.StringIO(text))
-
-
-def printed_states(out: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-
-
-def run_cli(cfg: dict[str, Any], text: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    config_file = tmp_path / "config.json"
-    config_file.write_text(json.dumps(cfg))
-    return subprocess.run(
-        [sys.executable, "-m", "target_lytics", "--config", str(config_file)],
-        input=text,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 # --- delivery ---------------------------------------------------------------------------------
@@ -509,21 +413,20 @@ def test_json_schema_validation_runs_first(sandbox):
 # --- backoff rules (pure) -----------------------------------------------------------------------
 
 
-def test_backoff_grows_exponentially_with_bounded_jitter():
-    assert backoff_delay(0, 1.0, lambda: 0.0) == 0.5
-    assert backoff_delay(0, 1.0, lambda: 1.0) == 1.0
-    assert backoff_delay(3, 1.0, lambda: 0.0) == 4.0
-    assert backoff_delay(20, 1.0, lambda: 1.0) == 60.0
+def test_backoff_is_full_jitter_of_a_doubling_ceiling_capped_at_a_minute():
+    assert next_wait(0, None, base=1.0, rand=lambda: 0.0) == 0.0
+    assert next_wait(0, None, base=1.0, rand=lambda: 1.0) == 1.0
+    assert next_wait(3, None, base=1.0, rand=lambda: 1.0) == 8.0
+    assert next_wait(3, None, base=1.0, rand=lambda: 0.5) == 4.0
+    assert next_wait(20, None, base=1.0, rand=lambda: 1.0) == MAX_WAIT_SECONDS == 60.0
 
 
-def test_retry_after_reads_seconds_and_dates():
-    now = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
-    assert retry_after_seconds("7", now) == 7.0
-    assert retry_after_seconds("Wed, 01 Jan 2025 12:00:30 GMT", now) == 30.0
-    assert retry_after_seconds("Wed, 01 Jan 2025 11:00:00 GMT", now) == 0.0
-    assert retry_after_seconds("99999", now) == 300.0
-    assert retry_after_seconds("soon", now) is None
-    assert retry_after_seconds(None, now) is None
+def test_retry_after_is_waited_whole_with_a_small_spread_and_capped_at_a_minute():
+    asked = RetryLaterError("HTTP 429", retry_after=7.0)
+    assert next_wait(5, asked, base=1.0, rand=lambda: 0.0) == 7.0
+    assert next_wait(5, asked, base=1.0, rand=lambda: 1.0) == 7.25
+    huge = RetryLaterError("HTTP 429", retry_after=99999.0)
+    assert next_wait(0, huge, base=1.0, rand=lambda: 0.0) == 60.0
 
 
 # --- the profile Lytics builds ------------------------------------------------------------------
@@ -584,31 +487,3 @@ def test_anonymous_sessions_merge_into_the_converted_profile(sandbox):
     # "Last viewed" scalars come from the newest session (11:00), though it was sent first.
     assert profile["wistia_city"] == "Seattle"
     assert profile["wistia_percent_viewed"] == 0.9
-
-
-def test_sigterm_drains_and_the_printed_state_never_passes_unsent_records(sandbox, tmp_path):
-    faults(sandbox, latency_ms=150)
-    config_file = tmp_path / "config.json"
-    config_file.write_text(json.dumps(config(sandbox, batch_size_rows=200)))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "target_lytics", "--config", str(config_file)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdin is not None
-    records = [session(i, org=f"org-{i}") for i in range(3000)]
-    text = singer_lines(records, state_every=250)
-    process.stdin.write(text.rsplit("\n", 3)[0] + "\n")  # without the last STATEs: still open
-    process.stdin.flush()
-    time.sleep(0.8)
-    process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=30)
-    assert process.returncode == 0, err
-    states = printed_states(out)
-    assert states, err
-    confirmed = states[-1]["sent"]
-    assert confirmed > 0, out
-    stored_orgs = {event["record"]["org"] for event in stored(sandbox)}
-    assert {f"org-{i}" for i in range(confirmed)} <= stored_orgs

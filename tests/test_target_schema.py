@@ -22,7 +22,8 @@ import pytest
 import requests
 
 from target_lytics.account import LyticsAccountError
-from target_lytics.client import ClientSettings, LyticsAuthError, LyticsClient
+from target_lytics.client import ClientSettings, LyticsClient
+from target_lytics.errors import LyticsAuthError
 from target_lytics.sandbox import LyticsSandbox
 from target_lytics.schema_api import LyticsSchemaError, SchemaApi
 from target_lytics.target import TargetLytics

@@ -3,9 +3,11 @@
 Off by default. Switchable at runtime from Python (``LyticsSandbox.faults``) or over HTTP
 (``POST /_sandbox/faults`` with the same fields as JSON). Counted faults are used up by the
 requests they hit, in this order: reset, timeout, failure status; ``reject_next`` applies to
-collect requests that succeed. By default only collect requests draw faults, so a loader's token
-check at start does not use up a fault a test meant for its uploads (``scope="api"`` extends them
-to every authenticated endpoint). ``latency_ms`` delays every API request.
+collect requests that succeed. ``reject_where`` is not used up: it makes the sandbox reject every
+record holding the given values, dry runs included, as Lytics' own validation would. By default
+only collect requests draw faults, so a loader's token check at start does not use up a fault a
+test meant for its uploads (``scope="api"`` extends them to every authenticated endpoint).
+``latency_ms`` delays every API request.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ class Faults:
             unanswered (nothing is stored).
         timeout_seconds: How long a timed-out request hangs.
         reset_next: How many requests have their connection reset (nothing is stored).
+        reject_where: Field path -> value: every collected record holding all of these values
+            (a dotted path reads nested objects) is rejected, in dry runs too, for as long as
+            the setting stays (e.g. ``{"visitor_key": "vk-bad"}``).
         scope: ``collect``: counted faults hit collect requests only; ``api``: every
             authenticated endpoint.
     """
@@ -48,6 +53,7 @@ class Faults:
     timeout_next: int = 0
     timeout_seconds: float = 10.0
     reset_next: int = 0
+    reject_where: dict[str, Any] = field(default_factory=dict)
     scope: Scope = "collect"
 
     @classmethod
@@ -74,6 +80,14 @@ class Faults:
             msg = (
                 "fault setting 'fail_next' must be a list of HTTP error statuses (400-599),"
                 f" got {self.fail_next!r}"
+            )
+            raise ValueError(msg)
+        if not isinstance(self.reject_where, dict) or not all(
+            isinstance(value, str | int | float | bool) for value in self.reject_where.values()
+        ):
+            msg = (
+                "fault setting 'reject_where' must be an object of field path -> JSON scalar, "
+                f"got {self.reject_where!r}"
             )
             raise ValueError(msg)
         if self.scope not in get_args(Scope):
@@ -145,6 +159,13 @@ class FaultDesk:
                 return Decision(latency, "fail", status, faults.retry_after)
             return Decision(latency, "serve")
 
+    def refuses(self, record: Mapping[str, Any]) -> bool:
+        """Whether ``reject_where`` rejects this record (it holds every value given)."""
+        wanted = self.faults.reject_where
+        return bool(wanted) and all(
+            _value_at(record, path) == value for path, value in wanted.items()
+        )
+
     def rejections(self) -> int:
         """How many records the current collect request must reject (uses up one)."""
         with self._lock:
@@ -153,3 +174,12 @@ class FaultDesk:
                 return 0
             faults.reject_next -= 1
             return faults.reject_count
+
+
+def _value_at(record: Mapping[str, Any], path: str) -> Any:
+    value: Any = record
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value

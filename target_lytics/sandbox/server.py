@@ -93,11 +93,13 @@ def screen_records(
     timestamp_field: str,
     arrival: int,
     identity_values: Callable[[Mapping[str, Any]], Iterable[Any]] | None = None,
+    refused: Callable[[Mapping[str, Any]], bool] | None = None,
 ) -> Screened:
     """Split a decoded collect body into storable events and rejections (counted by reason).
 
     ``identity_values`` gives the identifier values a record carries (through the account's
     published identifier mappings): Lytics rejects records whose values exceed 256 bytes.
+    ``refused`` picks records to reject as invalid whatever they hold (the ``reject_where`` fault).
 
     Raises:
         CollectError: the body is neither a JSON object nor an array.
@@ -117,6 +119,8 @@ def screen_records(
             continue
         body = msgspec.json.encode(record)
         problem = record_problem(record, body, limit, identity_values)
+        if problem is None and refused is not None and refused(record):
+            problem = "reject_where"
         if problem:
             screened.rejected[problem] += 1
             continue
@@ -400,6 +404,7 @@ class LyticsApi:
             identity_values=(lambda record: mapper.identity_values(stream, record))
             if mapper
             else None,
+            refused=self.desk.refuses,
         )
         self._inject_rejections(screened)
         stored = 0 if dryrun else self.store.append(account, stream, screened.accepted, arrival)
