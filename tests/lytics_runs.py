@@ -139,14 +139,23 @@ def run_cli(cfg: dict[str, Any], text: str, tmp_path: Path) -> subprocess.Comple
     )
 
 
-def start_cli(cfg: dict[str, Any], tmp_path: Path) -> subprocess.Popen[str]:
-    """The `target-lytics` CLI started as Meltano starts it: input on stdin, STATE on stdout."""
-    config_file = tmp_path / "config.json"
+def start_cli(cfg: dict[str, Any], folder: Path) -> subprocess.Popen[str]:
+    """The `target-lytics` CLI started as Meltano starts it: input on stdin, STATE on stdout.
+
+    Its output goes to `folder/out.jsonl` and `folder/err.log` (read them with `cli_output`).
+    """
+    config_file = folder / "config.json"
     config_file.write_text(json.dumps(cfg))
-    return subprocess.Popen(
-        [sys.executable, "-m", "target_lytics", "--config", str(config_file)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    with (folder / "out.jsonl").open("wb") as out, (folder / "err.log").open("wb") as err:
+        return subprocess.Popen(
+            [sys.executable, "-m", "target_lytics", "--config", str(config_file)],
+            stdin=subprocess.PIPE,
+            stdout=out,
+            stderr=err,
+            text=True,
+        )
+
+
+def cli_output(folder: Path) -> tuple[str, str]:
+    """What a CLI started by `start_cli` wrote: (stdout, stderr)."""
+    return (folder / "out.jsonl").read_text(), (folder / "err.log").read_text()
