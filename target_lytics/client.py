@@ -35,6 +35,7 @@ from requests.exceptions import ChunkedEncodingError
 from api_http.answers import AnswerCutOffError, AnswerTooLargeError, AnswerTooSlowError, read_body
 from api_http.retry_after import parse_retry_after
 from api_http.transport import is_loopback_url
+from target_lytics import retries
 from target_lytics.answer import Answer, collect_counts, describe, request_id
 from target_lytics.dead_letters import Rejection, find_rejected
 from target_lytics.delivery import CollectReport, Delivery
@@ -47,7 +48,6 @@ from target_lytics.errors import (
     LyticsUnavailableError,
 )
 from target_lytics.retries import (
-    MAX_WAIT_SECONDS,
     AbortedError,
     Pauses,
     RetryLaterError,
@@ -284,13 +284,13 @@ class LyticsClient:
         if not is_retriable(answer.status):
             raise self._refusal(answer, what)
         asked = parse_retry_after(answer.headers.get("Retry-After"))
-        if asked is not None and asked > MAX_WAIT_SECONDS:
+        if asked is not None and asked > retries.MAX_WAIT_SECONDS:
             logger.warning(
                 "Lytics asked to wait %s (Retry-After: %s) for %s; waiting %g s instead",
                 f"{asked:,.0f} s" if asked < 1e12 else "for ever",  # noqa: PLR2004
                 answer.headers.get("Retry-After", "")[:40],
                 what,
-                MAX_WAIT_SECONDS,
+                retries.MAX_WAIT_SECONDS,
             )
         raise RetryLaterError(describe(answer), asked)
 
