@@ -49,7 +49,7 @@ def find_rejected(
     """
     found: list[tuple[bytes, Any]] = []
     pending: list[tuple[list[bytes], int, Any]] = [(records, rejected, answer)]
-    while pending:
+    while pending:  # depth first, left half first: the records are found in their order
         group, count, said = pending.pop()
         if count <= 0:
             continue
@@ -57,10 +57,8 @@ def find_rejected(
             found.append((group[0], said))
             continue
         half = len(group) // 2
-        for part in (group[half:], group[:half]):  # the first half is looked at first
-            part_count, part_answer = probe(part)
-            pending.append((part, part_count, part_answer))
-    found.reverse()
+        halves = [(part, *probe(part)) for part in (group[:half], group[half:])]
+        pending += reversed(halves)
     return found
 
 

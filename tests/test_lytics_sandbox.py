@@ -549,6 +549,19 @@ def test_reject_next_answers_200_with_rejected_records_not_stored(lytics):
     assert admin(lytics, "stats")["rejected_by_reason"] == {"injected": 2}
 
 
+def test_reject_where_rejects_every_record_holding_the_values_dry_runs_too(lytics):
+    set_faults(lytics, reject_where={"email": "bad@b.co", "profile.plan": "gold"})
+    bad = {"email": "bad@b.co", "profile": {"plan": "gold"}}
+    batch = [{"email": "a@b.co"}, bad, {"email": "bad@b.co", "profile": {"plan": "free"}}]
+    for _ in range(2):  # not used up
+        data = collected(lytics, batch)
+        assert (data["message_count"], data["rejected_count"]) == (3, 1)
+    assert collected(lytics, [bad], dryrun="true")["rejected_count"] == 1
+    assert collected(lytics, [{"email": "ok@b.co"}], dryrun="true")["rejected_count"] == 0
+    assert admin(lytics, "streams") == {STREAM: 4}
+    assert admin(lytics, "stats")["rejected_by_reason"] == {"reject_where": 3}
+
+
 def test_timeout_next_hangs_then_drops_without_storing(lytics):
     set_faults(lytics, timeout_next=1, timeout_seconds=5)
     with pytest.raises(requests.ReadTimeout):  # no answer within 0.3 s: the sandbox hangs
@@ -613,6 +626,8 @@ def test_fault_settings_round_trip_and_bad_ones_are_refused_by_name(lytics):
         ({"reject_next": -1}, "reject_next"),
         ({"latency": 5}, "latency"),
         ({"scope": "everything"}, "scope"),
+        ({"reject_where": {"email": ["a", "b"]}}, "reject_where"),
+        ({"reject_where": "email=a"}, "reject_where"),
     ):
         response = requests.post(f"{lytics.url}/_sandbox/faults", json=bad, timeout=5)
         assert response.status_code == 400

@@ -1,0 +1,215 @@
+"""Records Lytics always rejects: found with dry runs, parked, counted against a limit.
+
+The sandbox's `reject_where` fault rejects every record holding a value, in dry runs too, as
+Lytics' own validation would; a rejected record was stopping the pipeline for good (every run
+re-sent the same batch and failed again).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from singer_sdk.exceptions import ConfigValidationError
+
+from target_lytics.dead_letters import find_rejected
+from target_lytics.errors import LyticsRejectedError
+from target_lytics.settings import settings_from_config
+from tests.lytics_runs import (
+    config,
+    faults,
+    printed_states,
+    run_cli,
+    run_target,
+    sandbox_in,
+    session,
+    singer_lines,
+    stats,
+    stored,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from target_lytics.sandbox.server import LyticsSandbox
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[LyticsSandbox]:
+    with sandbox_in(tmp_path) as server:
+        yield server
+
+
+def records(count: int, bad: set[int]) -> list[dict[str, Any]]:
+    """Sessions 0..count-1; those in `bad` carry the visitor key the sandbox rejects."""
+    return [
+        session(i, org=f"org-{i}", visitor_key="vk-bad" if i in bad else f"vk-{i % 7}")
+        for i in range(count)
+    ]
+
+
+def parked(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_rejected_record_is_parked_and_the_run_goes_on_past_it(sandbox, tmp_path, capsys):
+    faults(sandbox, reject_where={"visitor_key": "vk-bad"})
+    letters = tmp_path / "rejected.jsonl"
+    cfg = config(sandbox, batch_size_rows=50, dead_letter_path=str(letters), max_rejected_records=1)
+    run_target(cfg, singer_lines(records(120, bad={37}), state_every=60))
+
+    assert printed_states(capsys.readouterr().out) == [{"sent": 120}]  # the STATE passes it
+    orgs = sorted(event["record"]["org"] for event in stored(sandbox))
+    assert orgs == sorted(f"org-{i}" for i in range(120) if i != 37)  # nothing stored twice
+    (line,) = parked(letters)
+    assert line["stream"] == "wistia_activity"
+    assert line["record"]["org"] == "org-37"
+    assert line["record"]["visitor_key"] == "vk-bad"
+    assert line["lytics_answer"]["data"]["rejected_count"] == 1
+    assert line["lytics_answer"]["data"]["dryrun"] is True
+    counts = stats(sandbox)
+    assert counts["records_stored"] == 119
+    # Both halves of each group holding it, from the request of 50 down to the record.
+    assert 2 <= counts["dryrun_requests"] <= 2 * math.ceil(math.log2(50))
+
+
+def test_the_run_summary_counts_the_parked_records(sandbox, tmp_path):
+    faults(sandbox, reject_where={"visitor_key": "vk-bad"})
+    letters = tmp_path / "rejected.jsonl"
+    cfg = config(sandbox, dead_letter_path=str(letters), max_rejected_records=5)
+    result = run_cli(cfg, singer_lines(records(40, bad={3, 30})), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert printed_states(result.stdout) == [{"sent": 40}]
+    assert "Lytics accepted 38 records on stream 'wistia_activity' in 1 requests" in result.stderr
+    assert "2 rejected records were parked in the dead-letter file" in result.stderr
+    assert f"2 records Lytics rejected were parked in {letters}" in result.stderr
+    assert sorted(line["record"]["org"] for line in parked(letters)) == ["org-3", "org-30"]
+
+
+def test_past_max_rejected_records_the_run_fails_after_parking_and_prints_no_state(
+    sandbox, tmp_path, capsys
+):
+    faults(sandbox, reject_where={"visitor_key": "vk-bad"})
+    letters = tmp_path / "rejected.jsonl"
+    cfg = config(sandbox, dead_letter_path=str(letters), max_rejected_records=1)
+    with pytest.raises(
+        LyticsRejectedError, match=r"parked 2, more than max_rejected_records \(1\)"
+    ):
+        run_target(cfg, singer_lines(records(20, bad={4, 5})))
+    assert printed_states(capsys.readouterr().out) == []
+    assert len(parked(letters)) == 2  # there to look at all the same
+
+
+def test_by_default_a_rejection_still_fails_the_run_and_is_written_when_a_file_is_set(
+    sandbox, tmp_path, capsys
+):
+    faults(sandbox, reject_where={"visitor_key": "vk-bad"})
+    letters = tmp_path / "rejected.jsonl"
+    with pytest.raises(LyticsRejectedError, match=r"more than max_rejected_records \(0\)"):
+        run_target(config(sandbox, dead_letter_path=str(letters)), singer_lines(records(9, {8})))
+    assert printed_states(capsys.readouterr().out) == []
+    assert [line["record"]["org"] for line in parked(letters)] == ["org-8"]
+
+
+def test_without_a_dead_letter_file_a_rejection_fails_as_before_and_says_how_to_go_on(
+    sandbox, capsys
+):
+    faults(sandbox, reject_where={"visitor_key": "vk-bad"})
+    with pytest.raises(LyticsRejectedError, match="rejected 1 of 9 records") as caught:
+        run_target(config(sandbox), singer_lines(records(9, bad={0})))
+    assert "set dead_letter_path and max_rejected_records" in str(caught.value)
+    assert printed_states(capsys.readouterr().out) == []
+    assert stats(sandbox)["dryrun_requests"] == 0  # nothing looked for
+
+
+def test_a_rejection_no_dry_run_repeats_stops_the_run(sandbox, tmp_path, capsys):
+    # A rejection the same records do not meet again: which ones Lytics dropped is unknown.
+    faults(sandbox, reject_next=1, reject_count=1)
+    letters = tmp_path / "rejected.jsonl"
+    cfg = config(sandbox, dead_letter_path=str(letters), max_rejected_records=10)
+    with pytest.raises(LyticsRejectedError, match="dry runs of them find only 0"):
+        run_target(cfg, singer_lines(records(8, bad=set())))
+    assert printed_states(capsys.readouterr().out) == []
+    assert not letters.exists()
+
+
+def test_the_next_run_goes_on_from_the_state_past_the_parked_record(sandbox, tmp_path):
+    faults(sandbox, reject_where={"visitor_key": "vk-bad"})
+    letters = tmp_path / "rejected.jsonl"
+    cfg = config(sandbox, dead_letter_path=str(letters), max_rejected_records=1)
+    first = run_cli(cfg, singer_lines(records(10, bad={2})), tmp_path)
+    assert first.returncode == 0, first.stderr
+    # The tap resumes from that STATE: the next run's input no longer holds the bad record.
+    later = [session(i, org=f"org-{i}") for i in range(10, 15)]
+    second = run_cli(cfg, singer_lines(later), tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert len(stored(sandbox)) == 14
+    assert len(parked(letters)) == 1
+
+
+# -- settings ------------------------------------------------------------------------------------
+
+
+def problems(**settings: Any) -> list[str]:
+    with pytest.raises(ConfigValidationError) as caught:
+        settings_from_config({"api_token": "at.x.y", **settings})
+    return caught.value.errors
+
+
+def test_a_limit_without_a_file_to_park_in_is_refused_naming_both_settings(tmp_path):
+    (problem,) = problems(max_rejected_records=5)
+    assert problem.startswith("max_rejected_records: 5 lets a run go on past rejected records")
+    assert "set dead_letter_path" in problem
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        ("missing/rejected.jsonl", "does not exist; create it"),
+        (".", "is a folder; name a file in it"),
+        ("", "must be a file path"),
+    ],
+)
+def test_a_dead_letter_path_that_cannot_be_written_is_refused(tmp_path, where, expected):
+    path = str(tmp_path / where) if where else where
+    (problem,) = problems(dead_letter_path=path)
+    assert problem.startswith("dead_letter_path: ")
+    assert expected in problem
+
+
+def test_a_usable_dead_letter_path_is_taken(tmp_path):
+    chosen = settings_from_config(
+        {
+            "api_token": "at.x.y",
+            "dead_letter_path": str(tmp_path / "r.jsonl"),
+            "max_rejected_records": 3,
+        }
+    )
+    assert (chosen.dead_letter_path, chosen.max_rejected_records) == (tmp_path / "r.jsonl", 3)
+
+
+# -- finding them (pure) -------------------------------------------------------------------------
+
+
+@given(st.integers(1, 200).flatmap(lambda n: st.tuples(st.just(n), st.sets(st.integers(0, n - 1)))))
+def test_find_rejected_names_exactly_the_rejected_records_in_order(case):
+    count, bad = case
+    batch = [str(i).encode() for i in range(count)]
+    asked: list[int] = []
+
+    def probe(some: list[bytes]) -> tuple[int, Any]:
+        asked.append(len(some))
+        rejected = sum(int(item) in bad for item in some)
+        return rejected, {"rejected": rejected, "of": len(some)}
+
+    found = find_rejected(batch, len(bad), {"first": True}, probe)
+    assert [int(record) for record, _ in found] == sorted(bad)
+    for _, answer in found:  # each with an answer about it alone
+        assert answer in ({"rejected": 1, "of": 1}, {"first": True})
+    # Each halving level asks about each record at most once.
+    assert sum(asked) <= count * count.bit_length()
