@@ -222,6 +222,20 @@ def test_413_splits_the_request(sandbox):
     assert counts["by_status"]["413"] == 1
 
 
+def test_the_first_failure_of_a_batch_stops_its_other_requests_waiting_to_retry(sandbox, capsys):
+    # Two requests of one batch: one is told to retry in 30 s, the other is refused for good.
+    faults(sandbox, fail_next=[429, 400], retry_after=30)
+    started = time.monotonic()
+    with pytest.raises(LyticsRequestError, match="HTTP 400"):
+        run_target(
+            config(sandbox, batch_size_rows=10, max_requests_in_flight=2),
+            singer_lines([session(i) for i in range(20)]),
+        )
+    assert time.monotonic() - started < 20, "the other request waited out its Retry-After"
+    assert stats(sandbox)["collect_requests"] == 0
+    assert printed_states(capsys.readouterr().out) == []
+
+
 def test_exhausted_retries_stop_the_run_before_its_state(sandbox, capsys):
     faults(sandbox, fail_next=[503, 503, 503])
     with pytest.raises(LyticsUnavailableError, match=r"after 3 attempts \(last: HTTP 503"):
@@ -353,6 +367,21 @@ def test_cli_rejection_prints_no_state_and_no_traceback(sandbox, tmp_path):
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
     assert "Lytics rejected 2 of 5 records" in result.stderr
+
+
+def test_about_in_markdown_renders_its_title_and_description_as_markdown():
+    about = subprocess.run(
+        [sys.executable, "-m", "target_lytics", "--about", "--format=markdown"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    header = about.split("## Capabilities")[0]
+    assert header.splitlines()[0] == "# `target-lytics`"
+    assert f"\n\n{TargetLytics.__doc__}\n" in header
+    assert "\nBuilt with the [Meltano Singer SDK](https://sdk.meltano.com)." in header
+    assert [line for line in header.splitlines() if line.startswith(" ")] == []  # no code block
 
 
 # --- settings -----------------------------------------------------------------------------------
