@@ -60,8 +60,8 @@ def describe(answer: Answer) -> str:
     elif answer.body:
         text = answer.body.decode("utf-8", "replace")
         detail = " ".join(text.split())[:_QUOTED_CHARACTERS]
-    reason = redact(" ".join(detail.split())) or answer.reason or "no message"
-    return f"HTTP {answer.status} {reason}"
+    said = " ".join(detail.split()) or answer.reason or "no message"
+    return f"HTTP {answer.status} {redact(said)}"
 
 
 def request_id(body: Any) -> str | None:
