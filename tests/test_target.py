@@ -277,7 +277,7 @@ class WatchedInput(io.StringIO):
         super().__init__(text)
         self.lines_read = 0
 
-    def __next__(self) -> str:
+    def __next__(self) -> str:  # type: ignore[override]  # typeshed: IOBase yields bytes
         line = super().__next__()
         self.lines_read += 1
         return line
