@@ -49,7 +49,7 @@ class Answer:
 def describe(answer: Answer) -> str:
     """An answer as a message quotes it: status, Lytics' `message` and `request_id`.
 
-    A body that is not Lytics' JSON is quoted in part (its first 200 characters, on one line).
+    What the server said is quoted on one line, its first 200 characters.
     """
     body = answer.json()
     detail = ""
@@ -58,10 +58,10 @@ def describe(answer: Answer) -> str:
         if body.get("request_id"):
             detail += f", request_id {body['request_id']}"
     elif answer.body:
-        text = answer.body.decode("utf-8", "replace")
-        detail = " ".join(text.split())[:_QUOTED_CHARACTERS]
+        detail = answer.body.decode("utf-8", "replace")
     said = " ".join(detail.split()) or answer.reason or "no message"
-    return f"HTTP {answer.status} {redact(said)}"
+    # Masked before it is cut: a token cut in two would no longer be found.
+    return f"HTTP {answer.status} {redact(said)[:_QUOTED_CHARACTERS]}"
 
 
 def request_id(body: Any) -> str | None:

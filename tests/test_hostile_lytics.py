@@ -154,6 +154,18 @@ def test_a_token_echoed_by_the_server_is_masked_in_errors_and_logs(caplog):
     assert all(TOKEN not in record.getMessage() for record in caplog.records)
 
 
+def test_a_token_echoed_where_the_quote_is_cut_leaves_no_part_of_it():
+    # A text answer: 190 characters, then the token across the 200th: no prefix of it is shown.
+    def answer(request: Seen) -> Script:
+        text = "x" * 190 + " " + request.headers.get("Authorization", "")
+        return Script(401, text.encode(), {"Content-Type": "text/plain"})
+
+    with HostileServer(answer) as server, pytest.raises(LyticsAuthError) as caught:
+        run_target(settings(server), one_record())
+    assert TOKEN[:9] not in str(caught.value)
+    assert "[redact" in str(caught.value)
+
+
 def test_a_token_echoed_by_the_server_never_reaches_the_cli_output(tmp_path):
     with HostileServer(echo_token) as server:
         config_file = tmp_path / "config.json"

@@ -54,7 +54,7 @@ def test_the_csv_the_readme_loads_is_shipped():
     ("name", "defaults"),
     [
         ("tap-wistia", "tap_wistia.settings:SETTING_DEFAULTS"),
-        ("target-lytics", "target_lytics.target:SETTING_DEFAULTS"),
+        ("target-lytics", "target_lytics.settings:SETTING_DEFAULTS"),
     ],
 )
 def test_meltano_yml_declares_each_default_the_plugin_has(name, defaults):
