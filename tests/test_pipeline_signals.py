@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from playground.stack import wait_until
 from tap_wistia.sandbox import AccountSpec
 from tests.pipeline_stack import (
     RUN_TIMEOUT,
@@ -25,10 +24,11 @@ from tests.pipeline_stack import (
     assert_delivered,
     plugin_lines,
     running_stack,
+    wait_until,
 )
 
 if TYPE_CHECKING:
-    from playground.stack import PipelineRun
+    from playground.meltano import PipelineRun
 
 pytestmark = pytest.mark.e2e
 
