@@ -80,6 +80,8 @@ class FieldRule:
             return f"map({dotted(self.key_field)}, {value})"
         if self.shape == "email":
             return f"email({value})"
+        if self.definition.type == "date":
+            return f"todate({value})"  # Lytics parses the text (ISO-8601 or epoch) into a date
         return value
 
     @property
@@ -137,6 +139,7 @@ class StreamMapping:
     lytics_stream: str | None
     timestamp_field: str | None
     fields: dict[str, FieldRule] = field(default_factory=dict)
+    on_arrival: bool = False  # its schema is checked when the stream arrives, not before input
     compiled: _Projection = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -156,6 +156,70 @@ DEFAULT_MAPPING: Final[dict[str, Any]] = {
             },
         },
     },
+    # tap-wistia's wistia_visitors (not selected by default): who a viewer is, joined to the
+    # same profiles on the same identifiers. Stream fields keep Wistia's own names
+    # (`visitor_identity.org.title`); user fields follow the documented table's style. Checked
+    # when the stream arrives: an account set up by Lytics' own import, which has no such
+    # stream, passes `check` before input without them.
+    "wistia_visitors": {
+        "stream": "wistia_visitors",
+        "timestamp_field": "last_active_at",
+        "on_arrival": True,
+        "fields": {
+            "wistia_visitor_key": {"from": "visitor_key"},
+            "email": {
+                "from": "email",
+                "stream_field": "visitor_identity.email",
+                "as": "email",
+            },
+            "wistia_visitor_name": {
+                "from": "name",
+                "stream_field": "visitor_identity.name",
+                "type": "string",
+                "merge": "latest",
+                "description": "Wistia Visitor Name",
+                "pii": True,
+            },
+            "wistia_visitor_org": {
+                "from": "org_name",
+                "stream_field": "visitor_identity.org.name",
+                "type": "string",
+                "merge": "latest",
+                "description": "Wistia Visitor Organization",
+            },
+            "wistia_visitor_title": {
+                "from": "org_title",
+                "stream_field": "visitor_identity.org.title",
+                "type": "string",
+                "merge": "latest",
+                "description": "Wistia Visitor Title",
+            },
+            "wistia_load_count": {
+                "from": "load_count",
+                "type": "int",
+                "merge": "latest",
+                "description": "Wistia Load Count",
+            },
+            "wistia_play_count": {
+                "from": "play_count",
+                "type": "int",
+                "merge": "latest",
+                "description": "Wistia Play Count",
+            },
+            "wistia_last_active": {
+                "from": "last_active_at",
+                "type": "date",
+                "merge": "latest",
+                "description": "Wistia Last Active",
+            },
+            "wistia_first_seen": {
+                "from": "created_at",
+                "type": "date",
+                "merge": "oldest",
+                "description": "Wistia First Seen",
+            },
+        },
+    },
 }
 
 SHAPES: Final[tuple[Shape, ...]] = get_args(Shape)
@@ -163,7 +227,7 @@ _RULE_KEYS: Final = frozenset(
     {"from", "as", "key", "stream_field", "type", "merge", "identifier", "description", "pii"}
 )
 _DEFINITION_KEYS: Final = ("type", "merge", "identifier", "description", "pii")
-_STREAM_KEYS: Final = frozenset({"stream", "timestamp_field", "fields"})
+_STREAM_KEYS: Final = frozenset({"stream", "timestamp_field", "fields", "on_arrival"})
 _LQL_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -367,8 +431,13 @@ def _parse_stream(
         return None
     if unknown := sorted(set(spec) - _STREAM_KEYS):
         errors.append(
-            f"{where}: unknown key(s) {unknown}; allowed: fields, stream, timestamp_field"
+            f"{where}: unknown key(s) {unknown}; allowed: fields, on_arrival, stream, "
+            "timestamp_field"
         )
+    on_arrival = spec.get("on_arrival", False)
+    if not isinstance(on_arrival, bool):
+        errors.append(f"{where}.on_arrival: must be true or false (got {on_arrival!r})")
+        on_arrival = False
     raw_fields = spec.get("fields", {})
     if not isinstance(raw_fields, dict):
         errors.append(f"{where}.fields: must be an object of Lytics field -> source")
@@ -384,14 +453,34 @@ def _parse_stream(
     mapping = StreamMapping(
         lytics_stream=_optional_name(spec, "stream", where, errors),
         timestamp_field=_optional_name(spec, "timestamp_field", where, errors),
+        on_arrival=on_arrival,
     )
     return rows, mapping
 
 
+def _given_definitions(table: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The definition keys each user field's rows give in a table (the first row's win)."""
+    given: dict[str, dict[str, Any]] = {}
+    for spec in table.values():
+        for name, row in (spec or {}).get("fields", {}).items():
+            if isinstance(row, dict):
+                for key in _DEFINITION_KEYS:
+                    if key in row:
+                        given.setdefault(name, {}).setdefault(key, row[key])
+    return given
+
+
 def _shared_definitions(
-    parsed: dict[str, tuple[dict[str, Any], StreamMapping]], setting: str, errors: list[str]
+    parsed: dict[str, tuple[dict[str, Any], StreamMapping]],
+    setting: str,
+    errors: list[str],
+    fallback: dict[str, dict[str, Any]],
 ) -> dict[str, dict[str, Any]]:
-    """One definition per user field across streams; rows that disagree are reported."""
+    """One definition per user field across streams; rows that disagree are reported.
+
+    A key no row gives comes from `fallback` (the default table's), so a field keeps its
+    definition when the stream that gave it is set to null.
+    """
     given: dict[str, dict[str, tuple[str, Any]]] = {}
     for stream, (rows, _) in parsed.items():
         for name, row in rows.items():
@@ -406,11 +495,18 @@ def _shared_definitions(
                         f"{setting}.{stream}.fields.{name}.{key}: {row[key]!r} differs from "
                         f"{seen[1]!r} in {setting}.{seen[0]}; a user field has one definition"
                     )
-    return {name: {key: value for key, (_, value) in keys.items()} for name, keys in given.items()}
+    return {
+        name: {**fallback.get(name, {}), **{key: value for key, (_, value) in keys.items()}}
+        for name, keys in given.items()
+    } | {name: keys for name, keys in fallback.items() if name not in given}
 
 
-def parse_mapping(raw: Any, setting: str = "mapping") -> dict[str, StreamMapping]:
+def parse_mapping(
+    raw: Any, setting: str = "mapping", fallback: dict[str, dict[str, Any]] | None = None
+) -> dict[str, StreamMapping]:
     """Check a whole mapping table and compile it; null streams are left out (sent unmapped).
+
+    `fallback`: definition keys for user fields whose rows give none (see `_shared_definitions`).
 
     Raises:
         MappingConfigError: with every problem found, each naming its place in the setting.
@@ -423,7 +519,7 @@ def parse_mapping(raw: Any, setting: str = "mapping") -> dict[str, StreamMapping
     for stream, spec in raw.items():
         if spec is not None and (found := _parse_stream(spec, f"{setting}.{stream}", errors)):
             parsed[stream] = found
-    shared = _shared_definitions(parsed, setting, errors)
+    shared = _shared_definitions(parsed, setting, errors, fallback or {})
     mappings: dict[str, StreamMapping] = {}
     defined: dict[str, tuple[str, FieldDefinition]] = {}
     for stream, (rows, mapping) in parsed.items():
@@ -456,4 +552,6 @@ def mappings_from_setting(override: Any) -> dict[str, StreamMapping]:
     if not isinstance(override, dict):
         msg = "mapping: must be an object of Singer stream -> stream mapping"
         raise MappingConfigError([msg])
-    return parse_mapping(merge_mapping(DEFAULT_MAPPING, override))
+    return parse_mapping(
+        merge_mapping(DEFAULT_MAPPING, override), fallback=_given_definitions(DEFAULT_MAPPING)
+    )

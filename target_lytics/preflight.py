@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Final, Literal
 
 from target_lytics.account import LyticsAccount, choose_account, read_accounts
 from target_lytics.errors import LyticsError
-from target_lytics.schema import field_conflict, plan_schema, required_schema
+from target_lytics.schema import before_input, field_conflict, plan_schema, required_schema
 from target_lytics.schema_api import LyticsSchemaError, SchemaApi
 
 if TYPE_CHECKING:
@@ -301,9 +301,42 @@ def preflight(  # noqa: PLR0913 - the run's settings that matter here, all keywo
     step = SchemaStep(
         api=api,
         account=account,
-        required=required_schema(mappings, stream_setting),
+        required=required_schema(before_input(mappings), stream_setting),
         mode=mode,
         dryrun=dryrun,
         logger=logger,
     )
     return Preflight(account, step.run(held))
+
+
+def on_arrival(  # noqa: PLR0913 - the run's settings that matter here, all keyword-only
+    client: LyticsClient,
+    checked: Preflight,
+    *,
+    stream: str,
+    mapping: StreamMapping,
+    stream_setting: str | None,
+    mode: SchemaMode,
+    dryrun: bool,
+    logger: logging.Logger,
+) -> None:
+    """The schema step of a stream mapped `on_arrival`: when it arrives, before its records.
+
+    Such a stream (tap-wistia's `wistia_visitors`, which most runs never send) is left out of
+    the step before input, so an account that never receives it is not asked for its fields.
+    The schema is read again: the step before input may have changed it.
+
+    Raises:
+        LyticsError: as `preflight`, for this stream's fields and mappings.
+    """
+    if mode == "off" or checked.schema is None:
+        return
+    logger.info("Lytics schema: stream %r arrived; checking what its mapping needs", stream)
+    SchemaStep(
+        api=SchemaApi(client),
+        account=checked.account,
+        required=required_schema({stream: mapping}, stream_setting),
+        mode=mode,
+        dryrun=dryrun,
+        logger=logger,
+    ).run()

@@ -69,6 +69,11 @@ class RequiredSchema:
         return tuple(dict.fromkeys(mapping.stream for mapping in self.mappings))
 
 
+def before_input(mappings: Mapping[str, StreamMapping]) -> dict[str, StreamMapping]:
+    """The stream mappings whose schema is checked before the first record: not `on_arrival`."""
+    return {name: mapping for name, mapping in mappings.items() if not mapping.on_arrival}
+
+
 def required_schema(
     mappings: Mapping[str, StreamMapping], stream_setting: str | None = None
 ) -> RequiredSchema:

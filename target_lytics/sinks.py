@@ -81,7 +81,9 @@ class LyticsSink(BatchSink):
         """Resolve where this stream goes and how its records map, once."""
         super().__init__(target, stream_name, schema, key_properties)
         lytics = cast("TargetLytics", target)
-        checked = lytics.prepare()  # already done when input started; here for any other reader
+        # Done when input started (here for any other reader); a stream mapped on_arrival has
+        # its own schema step now, before its first record.
+        checked = lytics.prepare_stream(stream_name)
         settings = lytics.lytics_settings
         self.plan = plan_stream(
             stream_name,

@@ -21,7 +21,7 @@ from api_http.secrets import keep_secret
 from target_lytics.client import LyticsClient
 from target_lytics.dead_letters import DeadLetters
 from target_lytics.errors import LyticsError
-from target_lytics.preflight import Preflight, preflight
+from target_lytics.preflight import Preflight, on_arrival, preflight
 from target_lytics.settings import CONFIG_SCHEMA, settings_from_config
 from target_lytics.singer_input import InputError, LyticsMessageReader
 from target_lytics.sinks import LyticsSink
@@ -82,6 +82,7 @@ class TargetLytics(Target):
             dead_letters=self.dead_letters,
         )
         self.preflight: Preflight | None = None
+        self._arrived: set[str] = set()  # streams mapped on_arrival whose schema step ran
         self.stop = StopRequest(self._stop_by, self.logger)
         self.stop.install()  # in place of the SDK's handlers, which drain from inside them
         if isinstance(self.message_reader, LyticsMessageReader):
@@ -113,6 +114,31 @@ class TargetLytics(Target):
                 logger=self.logger,
             )
         return self.preflight
+
+    def prepare_stream(self, stream: str) -> Preflight:
+        """`prepare`, and for a stream mapped `on_arrival` its own schema step, once.
+
+        Called when the stream's sink is made, which precedes its first record.
+
+        Raises:
+            LyticsError: the token, the account or the schema stops the run.
+        """
+        checked = self.prepare()
+        settings = self.lytics_settings
+        mapping = settings.mappings.get(stream)
+        if mapping is not None and mapping.on_arrival and stream not in self._arrived:
+            on_arrival(
+                self.lytics_client,
+                checked,
+                stream=stream,
+                mapping=mapping,
+                stream_setting=settings.stream,
+                mode=settings.schema_mode,
+                dryrun=settings.client.dryrun,
+                logger=self.logger,
+            )
+            self._arrived.add(stream)
+        return checked
 
     def process_endofpipe(self) -> None:
         """Drain every sink (the last STATE is printed only if that succeeds), then disconnect."""

@@ -11,7 +11,7 @@ import pytest
 
 from target_lytics.account import LyticsAccount, LyticsAccountError, choose_account, read_accounts
 from target_lytics.mapping_setting import mappings_from_setting
-from target_lytics.schema import AccountField, AccountMapping, required_schema
+from target_lytics.schema import AccountField, AccountMapping, before_input, required_schema
 from target_lytics.schema_api import (
     direct_field_body,
     items_of,
@@ -24,7 +24,9 @@ from target_lytics.schema_api import (
 
 PROD = {"id": "acct-prod", "aid": 1, "name": "Production"}
 DEV = {"id": "acct-dev", "aid": 2, "name": "Development"}
-REQUIRED = {spec.name: spec for spec in required_schema(mappings_from_setting(None)).fields}
+REQUIRED = {
+    spec.name: spec for spec in required_schema(before_input(mappings_from_setting(None))).fields
+}
 
 
 # --- accounts ---------------------------------------------------------------------------------
@@ -159,7 +161,7 @@ def test_identifiers_are_sent_without_a_merge_op():
 def test_a_mapping_body_is_field_stream_expr():
     [spec] = [
         m
-        for m in required_schema(mappings_from_setting(None)).mappings
+        for m in required_schema(before_input(mappings_from_setting(None))).mappings
         if m.field == "wistia_media_duation"
     ]
     assert mapping_body(spec) == {

@@ -160,7 +160,7 @@ def test_each_default_row_omits_blank_sources(activity_plan, row, blank):
 
 
 def test_the_compiled_schema_is_the_documented_table():
-    required = required_schema(mappings_from_setting(None))
+    required = required_schema({"wistia_activity": mappings_from_setting(None)["wistia_activity"]})
     compiled = {
         spec.name: (spec.definition.type, spec.definition.merge_op) for spec in required.fields
     }
@@ -339,7 +339,10 @@ def test_override_changes_stream_and_timestamp_field():
     assert plan.timestamp_field == "started_at"
     # The timestamp field Lytics is told about is always in the record.
     assert plan.to_lytics(activity())["started_at"] == "2025-10-17T17:20:00.000000Z"
-    assert {m.stream for m in required_schema(mappings).mappings} == {"video_views"}
+    assert {m.stream for m in required_schema(mappings).mappings} == {
+        "video_views",
+        "wistia_visitors",
+    }
 
 
 def test_null_stream_override_sends_the_stream_unmapped():
@@ -350,13 +353,19 @@ def test_null_stream_override_sends_the_stream_unmapped():
     out = plan.to_lytics(activity())
     assert out["session_id"] == "ek-1"
     assert out["user_agent_details"] == {"browser": "Chrome", "platform": "mac", "mobile": False}
-    assert required_schema(mappings) == RequiredSchema((), ())
+    required = required_schema(mappings)
+    assert {m.stream for m in required.mappings} == {"wistia_visitors"}
+    # The visitors' rows keep the shared fields' definitions from the default table.
+    identifiers = {spec.name for spec in required.fields if spec.definition.identifier}
+    assert identifiers == {"email", "wistia_visitor_key"}
+    both_null = mappings_from_setting({"wistia_activity": None, "wistia_visitors": None})
+    assert required_schema(both_null) == RequiredSchema((), ())
 
 
 def test_mapping_for_another_stream_shares_the_user_fields_definition():
     override = {"signups": {"fields": {"email": {"from": "mail", "stream_field": "email"}}}}
     mappings = mappings_from_setting(override)
-    assert set(mappings) == {"wistia_activity", "signups"}
+    assert set(mappings) == {"wistia_activity", "wistia_visitors", "signups"}
     signups = mappings["signups"].fields["email"]
     assert signups.definition.identifier  # from the default table's row for email
     assert signups.expression == "email"
@@ -366,6 +375,7 @@ def test_mapping_for_another_stream_shares_the_user_fields_definition():
     assert [spec.name for spec in required.fields].count("email") == 1
     assert {(m.field, m.stream) for m in required.mappings if m.field == "email"} == {
         ("email", "wistia_activity"),
+        ("email", "wistia_visitors"),
         ("email", "signups"),
     }
 

@@ -18,10 +18,16 @@ from target_lytics.account import LyticsAccount
 from target_lytics.errors import LyticsRequestError
 from target_lytics.mapping_setting import mappings_from_setting
 from target_lytics.preflight import SchemaStep
-from target_lytics.schema import AccountField, AccountMapping, AccountSchema, required_schema
+from target_lytics.schema import (
+    AccountField,
+    AccountMapping,
+    AccountSchema,
+    before_input,
+    required_schema,
+)
 from target_lytics.schema_api import LyticsSchemaError
 
-REQUIRED = required_schema(mappings_from_setting(None))
+REQUIRED = required_schema(before_input(mappings_from_setting(None)))
 ACCOUNT = LyticsAccount("acct-1", "1", "Prod")
 
 

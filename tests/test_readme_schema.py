@@ -1,4 +1,4 @@
-"""The README's compiled-schema table is what the default mapping compiles to.
+"""The README's compiled-schema tables are what the default mapping compiles to.
 
 `UPDATE_README=1` rewrites it, like the settings tables (tests/test_readme.py).
 """
@@ -8,21 +8,28 @@ from __future__ import annotations
 import os
 import re
 
+import pytest
+
 from target_lytics.mapping import dotted
 from target_lytics.mapping_setting import mappings_from_setting
 from tests.harness import ROOT
 
 README = ROOT / "README.md"
-BEGIN, END = "<!-- compiled schema: begin -->", "<!-- compiled schema: end -->"
+STREAMS = ("wistia_activity", "wistia_visitors")
 
 
 def _code(*paths: str) -> str:
     return ", ".join(f"`{path}`" for path in paths)
 
 
-def compiled_schema_table() -> str:
-    """The default mapping of wistia_activity as a Markdown table: sent, from, user field, ..."""
-    mapping = mappings_from_setting(None)["wistia_activity"]
+def markers(stream: str) -> tuple[str, str]:
+    """The comments around a stream's table in the README."""
+    return f"<!-- compiled schema {stream}: begin -->", f"<!-- compiled schema {stream}: end -->"
+
+
+def compiled_schema_table(stream: str) -> str:
+    """A stream's default mapping as a Markdown table: sent, from, user field, ..."""
+    mapping = mappings_from_setting(None)[stream]
     rows = [
         "| stream field (sent) | from the tap's record | user field | type | merge | mapping |",
         "|:--|:--|:--|:--|:--|:--|",
@@ -45,13 +52,15 @@ def compiled_schema_table() -> str:
     return "\n".join(rows)
 
 
-def test_the_readme_shows_the_schema_the_default_mapping_compiles_to():
-    pattern = re.compile(re.escape(BEGIN) + r"\n(.*?)" + re.escape(END), re.DOTALL)
-    table = compiled_schema_table()
+@pytest.mark.parametrize("stream", STREAMS)
+def test_the_readme_shows_the_schema_the_default_mapping_compiles_to(stream):
+    begin, end = markers(stream)
+    pattern = re.compile(re.escape(begin) + r"\n(.*?)" + re.escape(end), re.DOTALL)
+    table = compiled_schema_table(stream)
     if os.environ.get("UPDATE_README"):
-        README.write_text(pattern.sub(lambda _: f"{BEGIN}\n{table}\n{END}", README.read_text()))
+        README.write_text(pattern.sub(lambda _: f"{begin}\n{table}\n{end}", README.read_text()))
     found = pattern.search(README.read_text())
-    assert found, "README lacks the compiled schema markers"
+    assert found, f"README lacks the compiled schema markers of {stream}"
     assert found.group(1).strip() == table, (
         "README's compiled schema is out of date: run `UPDATE_README=1 make unit`"
     )

@@ -22,13 +22,14 @@ from target_lytics.schema import (
     AccountMapping,
     AccountSchema,
     MappingSpec,
+    before_input,
     expr_reads,
     plan_schema,
     required_schema,
     unread_fields,
 )
 
-REQUIRED = required_schema(mappings_from_setting(None))
+REQUIRED = required_schema(before_input(mappings_from_setting(None)))
 ACCOUNT = LyticsAccount("acct-1", "1234", "Production")
 
 
@@ -193,14 +194,14 @@ def test_other_peoples_unpublished_changes_are_told_apart():
 
 
 def test_the_stream_setting_is_the_stream_the_mappings_read():
-    required = required_schema(mappings_from_setting(None), stream_setting="videos")
+    required = required_schema(before_input(mappings_from_setting(None)), stream_setting="videos")
     assert {m.stream for m in required.mappings} == {"videos"}
     assert required.streams == ("videos",)
 
 
 def test_a_field_fed_from_two_streams_is_one_field_with_two_mappings():
     override = {"signups": {"fields": {"email": {"from": "email", "as": "email"}, "plan": "plan"}}}
-    required = required_schema(mappings_from_setting(override))
+    required = required_schema(before_input(mappings_from_setting(override)))
     assert [spec.name for spec in required.fields].count("email") == 1
     assert required.streams == ("wistia_activity", "signups")
     assert MappingSpec("email", "signups", "email(email)", ("email",)) in required.mappings
