@@ -25,13 +25,13 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy api_http sandbox_http tap_wistia target_lytics playground
+	$(BIN)/mypy api_http sandbox_http tap_wistia target_lytics playground tests benchmarks
 
 # Quick: everything but the tests that run Meltano (goal: under 2 minutes).
 unit: install
 	$(BIN)/pytest -q -m "not e2e" -n auto
 
-# The process-level tests: `meltano run` over both sandboxes, faults, kills.
+# The process-level tests: `meltano run` over both sandboxes, faults, kills, CLIs, signals.
 e2e: install
 	$(BIN)/pytest -q -m e2e
 

@@ -78,6 +78,7 @@ def test_a_rejected_record_is_parked_and_the_run_goes_on_past_it(sandbox, tmp_pa
     assert 2 <= counts["dryrun_requests"] <= 2 * math.ceil(math.log2(50))
 
 
+@pytest.mark.e2e  # runs a process
 def test_the_run_summary_counts_the_parked_records(sandbox, tmp_path):
     faults(sandbox, reject_where={"visitor_key": "vk-bad"})
     letters = tmp_path / "rejected.jsonl"
@@ -138,6 +139,7 @@ def test_a_rejection_no_dry_run_repeats_stops_the_run(sandbox, tmp_path, capsys)
     assert not letters.exists()
 
 
+@pytest.mark.e2e  # runs a process
 def test_the_next_run_goes_on_from_the_state_past_the_parked_record(sandbox, tmp_path):
     faults(sandbox, reject_where={"visitor_key": "vk-bad"})
     letters = tmp_path / "rejected.jsonl"

@@ -265,6 +265,7 @@ def test_a_huge_retry_after_waits_the_rate_window_not_hours(monkeypatch, caplog)
     assert "waiting 1 s, its rate window, instead" in caplog.text
 
 
+@pytest.mark.e2e  # runs a process
 def test_a_token_echoed_by_the_server_is_masked_in_errors_and_logs(tmp_path):
     token = "wistia-echo-5e1f0c77"
 

@@ -683,6 +683,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.e2e  # runs a process
 def test_cli_prints_profiles_of_a_database_without_a_server(tmp_path):
     db = tmp_path / "lytics.sqlite3"
     with LyticsSandbox(db_path=db) as sandbox:
@@ -696,6 +697,7 @@ def test_cli_prints_profiles_of_a_database_without_a_server(tmp_path):
     assert "no sandbox database" in missing.stderr
 
 
+@pytest.mark.e2e  # runs a process
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_cli_serves_until_a_signal_and_exits_0(tmp_path, stop_signal):
     ready = tmp_path / "ready.json"
@@ -737,6 +739,7 @@ def test_cli_serves_until_a_signal_and_exits_0(tmp_path, stop_signal):
     assert DEFAULT_TOKEN in out
 
 
+@pytest.mark.e2e  # runs a process
 def test_cli_says_clearly_when_the_port_is_taken(lytics):
     port = lytics.url.rsplit(":", 1)[1]
     done = run_cli("--port", port, "--quiet")

@@ -462,6 +462,7 @@ def test_schemas_drafts_and_versions_survive_a_restart(tmp_path):
         assert [p["plan"] for p in profiles(sandbox)] == ["pro"]  # rebuilt from the events
 
 
+@pytest.mark.e2e  # runs a process
 def test_the_cli_shows_the_schema_next_to_the_profiles(tmp_path):
     db = tmp_path / "lytics.sqlite3"
     with LyticsSandbox(db_path=db, preset="empty") as sandbox:
@@ -596,6 +597,7 @@ def test_a_version_maps_each_stream_by_its_own_mappings_only():
     assert mapper.reads("signups") == {"mail", "plan"}
 
 
+@pytest.mark.e2e  # runs a process
 def test_the_cli_starts_an_account_from_a_preset_with_schema_patches(tmp_path):
     ready = tmp_path / "ready.json"
     argv = [sys.executable, "-m", "target_lytics.sandbox", "--port", "0", "--quiet"]

@@ -23,6 +23,7 @@ def plugin(name: str) -> dict[str, Any]:
     return next(p for kind in ("extractors", "loaders") for p in plugins[kind] if p["name"] == name)
 
 
+@pytest.mark.e2e  # runs a process
 @pytest.mark.parametrize(
     ("name", "module"), [("tap-wistia", "tap_wistia"), ("target-lytics", "target_lytics")]
 )

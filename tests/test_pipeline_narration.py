@@ -9,6 +9,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from playground.meltano import wait_following
 from playground.narration import Narration, condense
 
@@ -79,6 +81,7 @@ def test_a_quiet_step_gets_a_heartbeat_naming_what_it_waits_for():
     assert printed[-1] == "     7.0 s  tap-wistia started"
 
 
+@pytest.mark.e2e  # runs a process
 def test_a_followed_log_is_read_while_the_command_still_writes_it(tmp_path):
     log_path = tmp_path / "slow.log"
     script = (

@@ -20,6 +20,8 @@ from tests.harness import ROOT, TapOutput, run_tap
 if TYPE_CHECKING:
     from pathlib import Path
 
+pytestmark = pytest.mark.e2e  # each test runs a plugin as its own process
+
 TOKEN = "sandbox-wistia-token"
 
 

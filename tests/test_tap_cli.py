@@ -13,6 +13,8 @@ from tap_wistia.sandbox.account import Account, AccountSpec
 from tap_wistia.sandbox.server import WistiaSandbox
 from tests.harness import ROOT, run_tap_process
 
+pytestmark = pytest.mark.e2e  # each test runs a plugin as its own process
+
 SECRET = "wistia-secret-3f9a2c"
 
 

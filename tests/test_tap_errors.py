@@ -90,6 +90,7 @@ def test_a_404_of_the_current_api_says_to_check_api_url_and_api_version(sandbox,
     assert "https://api.wistia.com/modern" in message
 
 
+@pytest.mark.e2e  # runs a process
 def test_the_cli_fails_fast_with_one_line_naming_the_setting():
     url = f"http://127.0.0.1:{closed_port()}/v1"
     done = run_tap_process({"api_token": TOKEN, "api_url": url})

@@ -296,6 +296,7 @@ def test_bad_and_expired_tokens_fail_before_any_input_is_read(sandbox, token, me
     assert stats(sandbox)["collect_requests"] == 0
 
 
+@pytest.mark.e2e  # runs a process
 def test_creating_the_target_and_about_need_no_network(tmp_path):
     unreachable = {"api_token": TOKEN, "api_url": "http://127.0.0.1:9", "max_retries": 0}
     target = TargetLytics(config=unreachable)  # no request: nothing listens on port 9
@@ -351,6 +352,7 @@ def test_token_never_appears_in_logs_urls_or_errors(sandbox, caplog):
 # --- the CLI: one clear line, no traceback ------------------------------------------------------
 
 
+@pytest.mark.e2e  # runs a process
 def test_cli_bad_token_exits_with_one_line(sandbox, tmp_path):
     result = run_cli(config(sandbox, api_token=WRONG_TOKEN), "", tmp_path)
     assert result.returncode == 1
@@ -360,6 +362,7 @@ def test_cli_bad_token_exits_with_one_line(sandbox, tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.e2e  # runs a process
 def test_cli_rejection_prints_no_state_and_no_traceback(sandbox, tmp_path):
     faults(sandbox, reject_next=1, reject_count=2)
     result = run_cli(config(sandbox), singer_lines([session(i) for i in range(5)]), tmp_path)
@@ -369,6 +372,7 @@ def test_cli_rejection_prints_no_state_and_no_traceback(sandbox, tmp_path):
     assert "Lytics rejected 2 of 5 records" in result.stderr
 
 
+@pytest.mark.e2e  # runs a process
 def test_about_in_markdown_renders_its_title_and_description_as_markdown():
     about = subprocess.run(
         [sys.executable, "-m", "target_lytics", "--about", "--format=markdown"],

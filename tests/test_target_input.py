@@ -73,6 +73,7 @@ def assert_one_clear_error(result, expected: str) -> None:
     assert {"line": 5} not in printed_states(result.stdout)
 
 
+@pytest.mark.e2e  # runs a process
 def test_objects_nested_500_levels_deep_are_named_not_a_recursion_error(sandbox, tmp_path):
     result = run_cli(config(sandbox), feed(order(2, detail=nested(500))), tmp_path)
     assert_one_clear_error(
@@ -82,6 +83,7 @@ def test_objects_nested_500_levels_deep_are_named_not_a_recursion_error(sandbox,
     )
 
 
+@pytest.mark.e2e  # runs a process
 def test_objects_nested_deeper_than_the_decoder_goes_are_named_too(sandbox, tmp_path):
     deep = '{"inner": ' * 5000 + "1" + "}" * 5000  # past what json.dumps itself can write
     bad = f'{{"type": "RECORD", "stream": "orders", "record": {{"id": 2, "detail": {deep}}}}}'
@@ -91,12 +93,14 @@ def test_objects_nested_deeper_than_the_decoder_goes_are_named_too(sandbox, tmp_
     )
 
 
+@pytest.mark.e2e  # runs a process
 def test_objects_nested_as_deep_as_allowed_are_sent(sandbox, tmp_path):
     text = "\n".join([json.dumps(ORDERS_SCHEMA), order(1, detail=nested(MAX_NESTING - 1))])
     result = run_cli(config(sandbox), text + "\n", tmp_path)
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.e2e  # runs a process
 @pytest.mark.parametrize(("record", "kind"), [([1, 2], "array"), ("text", "str"), (7, "int")])
 def test_a_record_that_is_not_an_object_is_named_not_a_type_error(sandbox, tmp_path, record, kind):
     bad = json.dumps({"type": "RECORD", "stream": "orders", "record": record})
@@ -107,6 +111,7 @@ def test_a_record_that_is_not_an_object_is_named_not_a_type_error(sandbox, tmp_p
     )
 
 
+@pytest.mark.e2e  # runs a process
 def test_a_batch_whose_file_is_missing_is_named_not_a_file_not_found_error(sandbox, tmp_path):
     missing = tmp_path / "activity-0001.jsonl"
     batch = {
@@ -123,6 +128,7 @@ def test_a_batch_whose_file_is_missing_is_named_not_a_file_not_found_error(sandb
     )
 
 
+@pytest.mark.e2e  # runs a process
 def test_a_lone_surrogate_is_named_as_such_not_as_truncated_input(sandbox, tmp_path):
     bad = '{"type": "RECORD", "stream": "orders", "record": {"id": 2, "name": "x\\ud800"}}'
     result = run_cli(config(sandbox), feed(bad), tmp_path)
@@ -132,6 +138,7 @@ def test_a_lone_surrogate_is_named_as_such_not_as_truncated_input(sandbox, tmp_p
     assert "truncated" not in result.stderr
 
 
+@pytest.mark.e2e  # runs a process
 def test_a_line_cut_short_says_so(sandbox, tmp_path):
     result = run_cli(
         config(sandbox), feed('{"type": "RECORD", "stream": "orders", "record": {"id": 2'), tmp_path
@@ -139,6 +146,7 @@ def test_a_line_cut_short_says_so(sandbox, tmp_path):
     assert_one_clear_error(result, "Input line 4 (stream 'orders'): ends before its JSON does")
 
 
+@pytest.mark.e2e  # runs a process
 @pytest.mark.parametrize(
     ("line", "expected"),
     [

@@ -452,6 +452,7 @@ def test_a_token_refused_on_the_schema_says_what_the_schema_step_needs(empty):
     assert TOKEN not in message
 
 
+@pytest.mark.e2e  # runs a process
 def test_the_cli_stops_with_the_check_message_and_no_traceback(empty, tmp_path):
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(config(empty)))

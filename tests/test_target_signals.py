@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
     from target_lytics.sandbox.server import LyticsSandbox
 
+pytestmark = pytest.mark.e2e  # each test runs a plugin as its own process
+
 SIGNALS = pytest.mark.parametrize(
     ("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
 )

@@ -152,6 +152,7 @@ print(digest.hexdigest())
 """
 
 
+@pytest.mark.e2e  # runs a process
 def test_same_spec_gives_the_same_bytes_in_another_process():
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     child = subprocess.run(
@@ -848,6 +849,7 @@ def test_admin_adds_generates_and_updates_events(fresh):
 # ---- CLI -------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e  # runs a process
 def test_cli_serves_until_sigterm_and_exits_cleanly(tmp_path):
     ready = tmp_path / "ready.json"
     process = subprocess.Popen(
