@@ -80,3 +80,34 @@ def test_the_two_commands_are_documented():
     text = README.read_text()
     assert "make demo" in text
     assert "make test" in text
+
+
+LAID_OUT = ("api_http", "sandbox_http", "tap_wistia", "target_lytics", "playground")
+
+
+def layout_modules() -> dict[str, set[str]]:
+    """Package folder -> the module files the README's "Project layout" block names in it."""
+    block = README.read_text().split("## Project layout", 1)[1].split("```", 2)[1]
+    named: dict[str, set[str]] = {}
+    top = folder = ""
+    for line in block.splitlines():
+        if found := re.match(r"(\S+)/\s", line):
+            top = folder = found.group(1)
+        elif found := re.match(r"  (\S+)/\s", line):
+            folder = f"{top}/{found.group(1)}"
+        named.setdefault(folder, set()).update(re.findall(r"[\w]+\.py", line))
+    return named
+
+
+@pytest.mark.parametrize("package", LAID_OUT)
+def test_the_project_layout_names_every_module(package):
+    named = layout_modules()
+    for folder in sorted({path.parent for path in (ROOT / package).rglob("*.py")}):
+        relative = folder.relative_to(ROOT).as_posix()
+        modules = {path.name for path in folder.glob("*.py")} - {"__init__.py"}
+        if relative == package:
+            modules -= {"__main__.py"}  # `python -m <plugin>`: the plugin's CLI
+        assert modules <= named.get(relative, set()), (
+            f"README's Project layout lacks {sorted(modules - named.get(relative, set()))} "
+            f"of {relative}/"
+        )
