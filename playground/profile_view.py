@@ -8,6 +8,7 @@ right.
 from __future__ import annotations
 
 import textwrap
+import unicodedata
 from itertools import zip_longest
 from typing import Any
 
@@ -28,7 +29,7 @@ def side_by_side(
     left = ["Wistia events (oldest first)", *event_lines(history)]
     right = ["Lytics profile", *profile_lines(profile, medias)]
     return [
-        f"{one:<{LEFT}} | {two}".rstrip() for one, two in zip_longest(left, right, fillvalue="")
+        f"{_pad(one, LEFT)} | {two}".rstrip() for one, two in zip_longest(left, right, fillvalue="")
     ]
 
 
@@ -55,17 +56,36 @@ def event_lines(history: list[dict[str, Any]]) -> list[str]:
     for event in history[:EVENTS_SHOWN]:
         percent = event.get("percent_viewed") or 0
         line = (
-            f"{event['received_at'][5:16].replace('T', ' ')}  {event['media_name'][:21]:<21} "
+            f"{event['received_at'][5:16].replace('T', ' ')}  {_pad(event['media_name'], 21)} "
             f"{percent:>4.0%}  "
         )
-        lines.append(line + _clip(event.get("email") or "anonymous", LEFT - len(line)))
+        lines.append(line + _clip(event.get("email") or "anonymous", LEFT - _columns(line)))
     if len(history) > EVENTS_SHOWN:
         lines.append(f"… and {len(history) - EVENTS_SHOWN} more")
     return lines
 
 
+def _columns(text: str) -> int:
+    """How many terminal columns the text takes: wide (CJK) characters take two."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
 def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+    """The text cut to `width` columns, with "…" where it was cut."""
+    if _columns(text) <= width:
+        return text
+    kept = ""
+    for char in text:
+        if _columns(kept + char) > width - 1:
+            break
+        kept += char
+    return kept + "…"
+
+
+def _pad(text: str, width: int) -> str:
+    """The text cut short and padded to exactly `width` columns, whatever its script."""
+    clipped = text if _columns(text) <= width else _clip(text, width)
+    return clipped + " " * (width - _columns(clipped))
 
 
 def profile_lines(profile: dict[str, Any], medias: list[dict[str, Any]]) -> list[str]:
@@ -95,7 +115,6 @@ def profile_lines(profile: dict[str, Any], medias: list[dict[str, Any]]) -> list
     for media_id in sorted(percent, key=lambda m: names.get(m, m)):
         viewed = seconds.get(media_id)
         time_viewed = f"{viewed / 60:.1f} min" if isinstance(viewed, int | float) else "-"
-        lines.append(
-            f"  {names.get(media_id, media_id)[:24]:<24} {percent[media_id]:>4.0%} {time_viewed:>9}"
-        )
+        media = _pad(names.get(media_id, media_id), 24)
+        lines.append(f"  {media} {percent[media_id]:>4.0%} {time_viewed:>9}")
     return [piece for line in lines for piece in textwrap.wrap(line, RIGHT) or [""]]
