@@ -41,7 +41,8 @@ ADMIN_API: dict[str, str] = {
     "GET /_sandbox/stats": "traffic counters (requests, by_path, by_status, rate_limited, ...)",
     "POST /_sandbox/reset-stats": "forget the traffic seen so far",
     "GET /_sandbox/faults": "the fault settings in force",
-    "POST /_sandbox/faults": "replace the fault settings: a JSON object of Faults fields",
+    "POST /_sandbox/faults": "replace the fault settings: a JSON object of Faults fields "
+    "(400 for an unknown or wrong one)",
     "POST /_sandbox/rate-limit": '{"per_minute": 600} (null or 0: no limit); a fresh window',
     "POST /_sandbox/events": 'a list of events to add, or {"generate": n, "at": "ISO time"}',
     "POST /_sandbox/events/{event_key}": "change fields of an event (e.g. a late percent_viewed)",
@@ -307,7 +308,9 @@ class WistiaSandbox:
                 data = msgspec.json.decode(body) if body.strip() else {}
                 return self._admin_change(path, data)
         except (EventError, FaultError, msgspec.DecodeError, ValueError, TypeError) as error:
-            return json_reply(422, {"error": str(error)})
+            # fault settings are refused with 400, as the Lytics sandbox refuses them
+            status = 400 if isinstance(error, FaultError) else 422
+            return json_reply(status, {"error": str(error)})
         except KeyError as error:
             return json_reply(404, {"error": str(error.args[0]) if error.args else "Not found."})
         except Exception:  # noqa: BLE001 - any bug must still answer 500

@@ -18,6 +18,7 @@ class Request(NamedTuple):
     """An HTTP request as the API logic sees it."""
 
     method: str
+    target: str  # the path and query as the client sent them
     path: list[str]
     query: dict[str, str]
     authorization: str | None

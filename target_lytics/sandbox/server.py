@@ -297,8 +297,7 @@ class LyticsApi:
     # -- the Lytics API
 
     def _api(self, request: Request) -> Reply:
-        collect = request.path[:2] == ["collect", "json"]
-        decision = self.desk.decide(collect=collect)
+        decision = self.desk.decide(request.target)
         if decision.latency_s:
             self._stopping.wait(decision.latency_s)
         if decision.action != "serve":
@@ -326,8 +325,9 @@ class LyticsApi:
             return Reply(0, action="reset")
         self.stats.fault(str(decision.status))
         headers = {}
-        if decision.status == HTTPStatus.TOO_MANY_REQUESTS and decision.retry_after is not None:
-            headers["Retry-After"] = f"{decision.retry_after:g}"
+        retry_after = decision.retry_after_seconds
+        if decision.status == HTTPStatus.TOO_MANY_REQUESTS and retry_after is not None:
+            headers["Retry-After"] = f"{retry_after:g}"
         return Reply(decision.status, message(decision.status, data=None), headers)
 
     def _account(self, request: Request) -> tuple[str, str, Reply | None]:
@@ -481,10 +481,10 @@ class LyticsApi:
                 self.stats.reset()
                 return Reply(200, self.stats.snapshot())
             case "GET", ["faults"]:
-                return Reply(200, self.desk.faults.to_json())
+                return Reply(200, self.desk.faults.to_mapping())
             case "POST", ["faults"]:
-                self.desk.replace(Faults.from_json(json_object(request.body)))
-                return Reply(200, self.desk.faults.to_json())
+                self.desk.replace(Faults.from_mapping(json_object(request.body)))
+                return Reply(200, self.desk.faults.to_mapping())
             case "POST", ["reset"]:
                 return self._reset()
         return not_found()
@@ -645,6 +645,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         request = Request(
             method=self.command,
+            target=self.path,
             path=[unquote(part) for part in split.path.strip("/").split("/")],
             query=dict(parse_qsl(split.query, keep_blank_values=True)),
             authorization=self.headers.get("Authorization"),
