@@ -7,31 +7,26 @@ objects, 256-byte identifiers, ``rejected_count`` on a 200) and builds profiles 
 account's published fields and mappings (``schema``, ``mapper``), so a loader that passes here
 behaves against Lytics; it can inject the failures a loader must survive (see ``faults``).
 Accounts (empty, as Lytics' Wistia import leaves them, with schema patches), inspection and
-fault control live under ``/_sandbox/`` (no auth).
+fault control live under ``/_sandbox/`` (no auth). It runs in the HTTP shell both sandboxes
+share (``sandbox_http.shell``).
 """
 
 from __future__ import annotations
 
 import itertools
-import re
-import socket
-import socketserver
-import struct
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 import msgspec
 
+from sandbox_http.shell import Answer, BodyError, Exchange, SandboxServer
 from target_lytics.sandbox.accounts import Account, AccountBook
 from target_lytics.sandbox.faults import Decision, FaultDesk, Faults
 from target_lytics.sandbox.presets import PRESETS, Preset
@@ -49,7 +44,7 @@ from target_lytics.sandbox.schema_api import SchemaRoutes
 from target_lytics.sandbox.store import EventStore, NewEvent
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
     from types import TracebackType
 
 DEFAULT_TOKEN = "sandbox-lytics-token"  # noqa: S105 - the sandbox's public, documented token
@@ -60,11 +55,8 @@ MAX_BATCH_RECORD_BYTES = 16 * 1024
 MAX_SINGLE_RECORD_BYTES = 4 * 1024
 MAX_IDENTIFIER_BYTES = 256
 _SURELY_SHORT_IDENTIFIER = MAX_IDENTIFIER_BYTES // 4  # characters: UTF-8 uses at most 4 bytes
-_DRAIN_LIMIT = 64 * 1024 * 1024  # bodies up to this are read (so the client sees the 413)
 _PAGE_LIMIT = 10_000
-_HANDLER_DRAIN_SECONDS = 2.0
 _FOLD_WHEN_IDLE_SECONDS = 0.5
-_TOKEN_IN_QUERY = re.compile(r"(access_token=)[^&\s]*")
 
 # --- collect rules (pure) -------------------------------------------------------------------
 
@@ -172,6 +164,7 @@ class Stats:
         self._rejected_by_reason: Counter[str] = Counter()
         self._faults: Counter[str] = Counter()
         self._max_body_bytes = 0
+        self._in_flight = 0
         self._max_in_flight = 0
 
     def reset(self) -> None:
@@ -194,10 +187,16 @@ class Stats:
             self._by_status[str(outcome)] += 1
             self._max_body_bytes = max(self._max_body_bytes, body_size)
 
-    def in_flight(self, busy: int) -> None:
-        """Note how many requests are being answered at once (a loader's real concurrency)."""
+    def begin(self) -> None:
+        """A request is being answered (tracks a loader's real concurrency)."""
         with self._lock:
-            self._max_in_flight = max(self._max_in_flight, busy)
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+
+    def end(self) -> None:
+        """A request is answered, however it ended (its answer is not written yet)."""
+        with self._lock:
+            self._in_flight -= 1
 
     def rejected(self, reasons: Counter[str]) -> None:
         """Record rejected records by reason."""
@@ -267,9 +266,13 @@ class LyticsApi:
         expired_tokens: Collection[str],
         desk: FaultDesk,
         oversize_status: int,
-        stopping: threading.Event,
+        pause: Callable[[float], bool],
     ) -> None:
-        """Serve ``store`` to holders of the tokens of ``book``'s accounts."""
+        """Serve ``store`` to holders of the tokens of ``book``'s accounts.
+
+        ``pause`` waits for a fault (latency, a hung request) and ends early when the sandbox
+        stops.
+        """
         self.store = store
         self.book = book
         self.schema_routes = SchemaRoutes(book, store)
@@ -277,11 +280,18 @@ class LyticsApi:
         self.desk = desk
         self.oversize_status = oversize_status
         self.stats = Stats()
-        self._stopping = stopping
+        self._pause = pause
         self._request_ids = itertools.count(1)
 
     def handle(self, request: Request) -> Reply:
         """Answer one request."""
+        self.stats.begin()
+        try:
+            return self._handle(request)
+        finally:
+            self.stats.end()
+
+    def _handle(self, request: Request) -> Reply:
         if request.path[:1] == ["_sandbox"]:
             return self._admin(request)
         reply = self._api(request)
@@ -290,7 +300,7 @@ class LyticsApi:
             self.stats.count(schema_requests=1, schema_writes=int(wrote))
         if reply.body is not None and reply.status >= HTTPStatus.BAD_REQUEST:
             reply.body.setdefault("request_id", f"sbx-{next(self._request_ids):08d}")
-        outcome: int | str = {"drop": "timeout", "reset": "reset"}.get(reply.action, reply.status)
+        outcome: int | str = {"drop": "timeout", "reset": "reset"}.get(reply.wire, reply.status)
         self.stats.answered(outcome, request.size)
         return reply
 
@@ -298,8 +308,7 @@ class LyticsApi:
 
     def _api(self, request: Request) -> Reply:
         decision = self.desk.decide(request.target)
-        if decision.latency_s:
-            self._stopping.wait(decision.latency_s)
+        self._pause(decision.latency_s)
         if decision.action != "serve":
             return self._fault(decision)
         if request.size > MAX_BODY_BYTES:
@@ -318,11 +327,11 @@ class LyticsApi:
     def _fault(self, decision: Decision) -> Reply:
         if decision.action == "timeout":
             self.stats.fault("timeout")
-            self._stopping.wait(decision.timeout_s)
-            return Reply(0, action="drop")
+            self._pause(decision.timeout_s)
+            return Reply(0, wire="drop")
         if decision.action == "reset":
             self.stats.fault("reset")
-            return Reply(0, action="reset")
+            return Reply(0, wire="reset")
         self.stats.fault(str(decision.status))
         headers = {}
         retry_after = decision.retry_after_seconds
@@ -596,177 +605,6 @@ def add_account(book: AccountBook, spec: Mapping[str, Any]) -> Account:
     )
 
 
-# --- HTTP plumbing --------------------------------------------------------------------------
-
-
-class _BodyError(Exception):
-    """A request body the sandbox cannot even read (bad framing, far too large)."""
-
-    def __init__(self, message: str, *, too_large: bool = False) -> None:
-        super().__init__(message)
-        self.too_large = too_large
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Turns HTTP/1.1 requests (keep-alive) into ``Request`` and ``Reply`` into bytes."""
-
-    protocol_version = "HTTP/1.1"
-    server_version = "lytics-sandbox"
-    sys_version = ""
-    server: _HttpServer
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.track(self.connection, live=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.track(self.connection, live=False)
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def do_DELETE(self) -> None:
-        self._serve()
-
-    def _serve(self) -> None:
-        split = urlsplit(self.path)
-        try:
-            body, size = self._read_body()
-        except _BodyError as error:
-            self.close_connection = True
-            status = self.server.api.oversize_status if error.too_large else 400
-            self._send(Reply(status, message(status, str(error), data=None)))
-            return
-        request = Request(
-            method=self.command,
-            target=self.path,
-            path=[unquote(part) for part in split.path.strip("/").split("/")],
-            query=dict(parse_qsl(split.query, keep_blank_values=True)),
-            authorization=self.headers.get("Authorization"),
-            body=body,
-            size=size,
-        )
-        with self.server.in_flight():
-            reply = self.server.api.handle(request)
-        self._send(reply)
-
-    def _read_body(self) -> tuple[bytes, int]:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            body = self._read_chunks()
-            return body, len(body)
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            msg = "Content-Length is not a number"
-            raise _BodyError(msg) from None
-        if length > _DRAIN_LIMIT:
-            msg = "Request Entity Too Large"
-            raise _BodyError(msg, too_large=True)
-        body = self.rfile.read(length) if length > 0 else b""
-        return body, len(body)
-
-    def _read_chunks(self) -> bytes:
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            try:
-                size = int(self.rfile.readline(1024).split(b";")[0], 16)
-            except ValueError:
-                msg = "bad chunked encoding"
-                raise _BodyError(msg) from None
-            if size == 0:
-                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass
-                return b"".join(chunks)
-            total += size
-            if total > _DRAIN_LIMIT:
-                msg = "Request Entity Too Large"
-                raise _BodyError(msg, too_large=True)
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline(1024)
-
-    def _send(self, reply: Reply) -> None:
-        if reply.action != "send":
-            self.close_connection = True
-            if reply.action == "reset":
-                linger = struct.pack("ii", 1, 0)  # close with RST instead of FIN
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
-                self.connection.close()
-            return
-        payload = b"" if reply.body is None else msgspec.json.encode(reply.body)
-        self.send_response(reply.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
-        if self.server.log_requests:
-            line = _TOKEN_IN_QUERY.sub(r"\1***", format % args)
-            sys.stderr.write(f"{self.address_string()} - {line}\n")
-
-
-class _HttpServer(ThreadingHTTPServer):
-    """Keeps track of open connections and busy handlers, so ``stop`` ends them cleanly."""
-
-    daemon_threads = True
-    block_on_close = False
-    request_queue_size = 128  # loaders open several connections at once
-
-    def __init__(self, address: tuple[str, int], api: LyticsApi, *, log_requests: bool) -> None:
-        self.api = api
-        self.log_requests = log_requests
-        self._live: set[socket.socket] = set()
-        self._busy = 0
-        self._lock = threading.Condition()
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        """Bind without HTTPServer's reverse DNS lookup of the host (slow on some machines)."""
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name, self.server_port = str(host), int(port)
-
-    def track(self, connection: socket.socket, *, live: bool) -> None:
-        with self._lock:
-            if live:
-                self._live.add(connection)
-            else:
-                self._live.discard(connection)
-
-    @contextmanager
-    def in_flight(self) -> Iterator[None]:
-        """Mark a handler busy between reading a request and answering it."""
-        with self._lock:
-            self._busy += 1
-            self.api.stats.in_flight(self._busy)
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._busy -= 1
-                self._lock.notify_all()
-
-    def close_connections(self, timeout: float) -> None:
-        """Wait for busy handlers (up to ``timeout``), then hang up on every client."""
-        with self._lock:
-            self._lock.wait_for(lambda: self._busy == 0, timeout)
-            live = list(self._live)
-        for connection in live:
-            with suppress(OSError):  # the client hung up first
-                connection.shutdown(socket.SHUT_RDWR)
-
-
 # --- the sandbox ----------------------------------------------------------------------------
 
 
@@ -819,8 +657,13 @@ class LyticsSandbox:
             self._tempdir = tempfile.TemporaryDirectory(prefix="lytics-sandbox-")
             db_path = Path(self._tempdir.name) / "lytics.sqlite3"
         self.db_path = Path(db_path)
-        self._address = (host, port)
-        self._stopping = threading.Event()
+        self._shell = SandboxServer(
+            self,
+            host=host,
+            port=port,
+            name="lytics-sandbox",
+            log_line=_log_to_stderr if log_requests else None,
+        )
         self.book = AccountBook(self.db_path)
         self.store = EventStore(
             self.db_path, self.book.versions, fold_when_idle=_FOLD_WHEN_IDLE_SECONDS
@@ -842,21 +685,14 @@ class LyticsSandbox:
             expired_tokens=expired_tokens,
             desk=FaultDesk(faults),
             oversize_status=oversize_status,
-            stopping=self._stopping,
+            pause=self._shell.pause,
         )
-        self._log_requests = log_requests
-        self._server: _HttpServer | None = None
-        self._thread: threading.Thread | None = None
         self._stopped = False
 
     @property
     def url(self) -> str:
         """The base URL, e.g. ``http://127.0.0.1:54321`` (no trailing slash, no path)."""
-        if self._server is None:
-            msg = "the sandbox is not listening: call start() (or use it as a context manager)"
-            raise RuntimeError(msg)
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._shell.base_url
 
     @property
     def token(self) -> str:
@@ -904,7 +740,7 @@ class LyticsSandbox:
 
     def start(self) -> Self:
         """Listen and serve in a background thread; returns self."""
-        if self._server is not None:
+        if self._shell.running:
             msg = "the sandbox is already running"
             raise RuntimeError(msg)
         if self._stopped:
@@ -912,14 +748,7 @@ class LyticsSandbox:
                 "a stopped sandbox cannot restart: create a new LyticsSandbox with the same db_path"
             )
             raise RuntimeError(msg)
-        self._server = _HttpServer(self._address, self.api, log_requests=self._log_requests)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.02},  # stop() waits for one poll
-            name="lytics-sandbox",
-            daemon=True,
-        )
-        self._thread.start()
+        self._shell.start()
         return self
 
     def stop(self) -> None:
@@ -927,15 +756,7 @@ class LyticsSandbox:
         if self._stopped:
             return
         self._stopped = True
-        server, self._server = self._server, None
-        self._stopping.set()
-        if server is not None:
-            server.shutdown()
-            server.close_connections(_HANDLER_DRAIN_SECONDS)
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        self._shell.stop()
         self.store.close()
         self.book.close()
         if self._tempdir is not None:
@@ -953,3 +774,18 @@ class LyticsSandbox:
     ) -> None:
         """Stop serving."""
         self.stop()
+
+    # -- the shell's app
+
+    def answer(self, exchange: Exchange) -> Answer:
+        """Answer one request (called by the shell on the connection's thread)."""
+        return self.api.handle(Request.of(exchange)).answer()
+
+    def refuse_body(self, error: BodyError) -> Answer:
+        """A body far too large (the oversize status) or badly framed (400), as Lytics would."""
+        status = self.api.oversize_status if error.too_large else 400
+        return Reply(status, message(status, str(error), data=None)).answer()
+
+
+def _log_to_stderr(line: str) -> None:
+    sys.stderr.write(line + "\n")
