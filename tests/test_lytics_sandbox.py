@@ -18,6 +18,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from target_lytics.sandbox import DEFAULT_TOKEN, EXPIRED_TOKEN, Faults, LyticsSandbox
+from target_lytics.sandbox.collect import (
+    MAX_BATCH_RECORD_BYTES,
+    MAX_BODY_BYTES,
+    MAX_SINGLE_RECORD_BYTES,
+)
 from target_lytics.sandbox.presets import start_schema
 from target_lytics.sandbox.profiles import (
     ProfileBook,
@@ -27,11 +32,6 @@ from target_lytics.sandbox.profiles import (
     merge_states,
     parse_event_time,
     render,
-)
-from target_lytics.sandbox.server import (
-    MAX_BATCH_RECORD_BYTES,
-    MAX_BODY_BYTES,
-    MAX_SINGLE_RECORD_BYTES,
 )
 from target_lytics.sandbox.store import EventStore, NewEvent
 
