@@ -5,6 +5,7 @@
   app as an `Exchange` and writes its `Answer`, including what only the wire can show: a
   dropped connection, a reset, a body cut off half-way. `http.server`, not a framework: those
   faults need the socket.
+- `concurrency`: how many requests a sandbox answers at once, for both sandboxes' stats.
 - `faults`: the wire faults both sandboxes inject (latency, failure statuses, timeouts,
   resets), as a `msgspec.Struct` that each sandbox extends with its own.
 """

@@ -92,11 +92,8 @@ class LyticsApi:
 
     def handle(self, request: Request) -> Reply:
         """Answer one request."""
-        self.stats.begin()
-        try:
+        with self.stats.in_flight.answering():
             return self._handle(request)
-        finally:
-            self.stats.end()
 
     def _handle(self, request: Request) -> Reply:
         if request.path[:1] == ["_sandbox"]:

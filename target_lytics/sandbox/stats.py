@@ -6,6 +6,8 @@ import threading
 from collections import Counter
 from typing import Any
 
+from sandbox_http.concurrency import InFlight
+
 
 class Stats:
     """Counters for tests and people: what the loader sent and how the sandbox answered."""
@@ -18,8 +20,7 @@ class Stats:
         self._rejected_by_reason: Counter[str] = Counter()
         self._faults: Counter[str] = Counter()
         self._max_body_bytes = 0
-        self._in_flight = 0
-        self._max_in_flight = 0
+        self.in_flight = InFlight()
 
     def reset(self) -> None:
         """Back to zero (``POST /_sandbox/reset-stats``)."""
@@ -27,7 +28,7 @@ class Stats:
             for counter in (self._counts, self._by_status, self._rejected_by_reason, self._faults):
                 counter.clear()
             self._max_body_bytes = 0
-            self._max_in_flight = 0
+            self.in_flight.reset()
 
     def count(self, **counts: int) -> None:
         """Add to named counters."""
@@ -40,17 +41,6 @@ class Stats:
             self._counts["requests"] += 1
             self._by_status[str(outcome)] += 1
             self._max_body_bytes = max(self._max_body_bytes, body_size)
-
-    def begin(self) -> None:
-        """A request is being answered (tracks a loader's real concurrency)."""
-        with self._lock:
-            self._in_flight += 1
-            self._max_in_flight = max(self._max_in_flight, self._in_flight)
-
-    def end(self) -> None:
-        """A request is answered, however it ended (its answer is not written yet)."""
-        with self._lock:
-            self._in_flight -= 1
 
     def rejected(self, reasons: Counter[str]) -> None:
         """Record rejected records by reason."""
@@ -78,7 +68,7 @@ class Stats:
             shown["by_status"] = dict(sorted(self._by_status.items()))
             shown |= {name: self._counts[name] for name in more}
             shown["max_body_bytes"] = self._max_body_bytes
-            shown["max_requests_in_flight"] = self._max_in_flight
+            shown["max_requests_in_flight"] = self.in_flight.most
             shown["rejected_by_reason"] = dict(sorted(self._rejected_by_reason.items()))
             shown["faults_injected"] = dict(sorted(self._faults.items()))
             return shown
