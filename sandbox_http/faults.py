@@ -26,13 +26,18 @@ class WireFaults(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """What both sandboxes can do to a request; a sandbox's own settings extend it.
 
     - `latency_ms`: every API request waits this long before it is answered.
+    - `fail_paths`: path prefixes (which may go on into the query string) of the requests the
+      one-shot faults hit; ``["/"]`` is every API request, each sandbox has its own default.
     - `fail_next`: statuses the next requests answer with, one each (e.g. ``[429, 503]``).
-    - `retry_after_seconds`: the ``Retry-After`` an injected 429 or 503 carries (None: none).
-    - `timeout_next`: how many requests hang `timeout_seconds` before their (late) answer.
+    - `retry_after_seconds`: the ``Retry-After`` an injected 429 carries (Wistia's 503s too;
+      None: none).
+    - `timeout_next`: how many requests hang `timeout_seconds`; then Wistia answers (late),
+      Lytics hangs up without an answer (nothing stored).
     - `reset_next`: how many requests get their connection reset, no answer at all.
     """
 
     latency_ms: Seconds = 0
+    fail_paths: list[str] = msgspec.field(default_factory=lambda: ["/"])
     fail_next: list[int] = msgspec.field(default_factory=list)
     retry_after_seconds: Seconds | None = None
     timeout_next: Count = 0
@@ -53,6 +58,10 @@ class WireFaults(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise FaultError(msg) from None
         faults.check()
         return faults
+
+    def hits(self, target: str) -> bool:
+        """Whether the one-shot faults hit this request (its path and query as sent)."""
+        return any(target.startswith(prefix) for prefix in self.fail_paths)
 
     def check(self) -> None:
         """What types alone cannot say (a sandbox adds its own rules).

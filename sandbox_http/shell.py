@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
 _LOG = logging.getLogger(__name__)
-_QUERY = re.compile(r"\?\S*")
+_QUERY = re.compile(r"\?(\S*)")
 IDLE_CONNECTION_SECONDS = 120
 """An idle keep-alive connection is closed after this long."""
 
@@ -226,17 +226,34 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             self.close_connection = True
 
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:  # noqa: ARG002
-        """Log at debug level, without the query string (a client may put a secret there)."""
-        _LOG.debug("%s %s -> %s", self.command, self.path.partition("?")[0], code)
+    def version_string(self) -> str:
+        """The ``Server`` header: the sandbox's name."""
+        return self.server.shell.name
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """One line per request to the shell's `log_line`, else at debug level without query."""
+        if self.server.shell.log_line is not None:
+            super().log_request(code, size)
+        else:
+            _LOG.debug("%s %s -> %s", self.command, self.path.partition("?")[0], code)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base signature
-        """Route http.server's own messages to the shell's log, query strings cut out."""
-        line = _QUERY.sub("?…", format % args)
+        """Route http.server's messages to the shell's log, query values masked.
+
+        A client may put a secret in a query string (a token as ``access_token=``): the names
+        stay, so a person reading the log still sees which parameters came, the values do not.
+        """
+        line = _QUERY.sub(_masked_query, format % args)
         if self.server.shell.log_line is not None:
             self.server.shell.log_line(f"{self.address_string()} - {line}")
         else:
             _LOG.debug("%s", line)
+
+
+def _masked_query(query: re.Match[str]) -> str:
+    """``?a=1&b`` as ``?a=***&***``: parameter names stay, values (and bare items) do not."""
+    items = (item.partition("=") for item in query.group(1).split("&"))
+    return "?" + "&".join(name + "=***" if sep else "***" for name, sep, _ in items)
 
 
 class SandboxServer:
@@ -257,13 +274,14 @@ class SandboxServer:
 
         `max_body` is the largest request body read (a larger one goes to
         `App.refuse_body`); `drain_seconds` how long `stop` waits for busy handlers;
-        `log_line` receives one line per request (None: debug logging only).
+        `log_line` receives one line per request, query values masked (None: debug logging
+        only); `name` is the ``Server`` header and the serving thread's name.
         """
         self.app = app
+        self.name = name
         self.max_body = max_body
         self.log_line = log_line
         self._address = (host, port)
-        self._name = name
         self._drain_seconds = drain_seconds
         self._stopping = threading.Event()
         self._server: _Server | None = None
@@ -278,7 +296,7 @@ class SandboxServer:
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.02},  # stop() waits for one poll
-            name=f"{self._name}:{self.port}",
+            name=f"{self.name}:{self.port}",
             daemon=True,
         )
         self._thread.start()

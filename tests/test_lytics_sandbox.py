@@ -18,6 +18,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from target_lytics.sandbox import DEFAULT_TOKEN, EXPIRED_TOKEN, Faults, LyticsSandbox
+from target_lytics.sandbox.collect import (
+    MAX_BATCH_RECORD_BYTES,
+    MAX_BODY_BYTES,
+    MAX_SINGLE_RECORD_BYTES,
+)
 from target_lytics.sandbox.presets import start_schema
 from target_lytics.sandbox.profiles import (
     ProfileBook,
@@ -27,11 +32,6 @@ from target_lytics.sandbox.profiles import (
     merge_states,
     parse_event_time,
     render,
-)
-from target_lytics.sandbox.server import (
-    MAX_BATCH_RECORD_BYTES,
-    MAX_BODY_BYTES,
-    MAX_SINGLE_RECORD_BYTES,
 )
 from target_lytics.sandbox.store import EventStore, NewEvent
 
@@ -510,7 +510,7 @@ def set_faults(sandbox: LyticsSandbox, **settings: Any) -> dict[str, Any]:
 
 
 def test_fail_next_answers_each_status_once_then_recovers(lytics):
-    set_faults(lytics, fail_next=[429, 503, 500], retry_after=2)
+    set_faults(lytics, fail_next=[429, 503, 500], retry_after_seconds=2)
     first = collect(lytics, [{"email": "a@b.co"}])
     assert first.status_code == 429
     assert first.headers["Retry-After"] == "2"
@@ -531,11 +531,11 @@ def test_429_without_retry_after_setting_sends_no_header(lytics):
     assert "Retry-After" not in response.headers
 
 
-def test_faults_hit_collect_only_unless_scope_is_api(lytics):
+def test_faults_hit_collect_only_unless_fail_paths_widen_them(lytics):
     lytics.faults = Faults(fail_next=[503])
     assert requests.get(f"{lytics.url}/api/account", headers=AUTH, timeout=5).status_code == 200
     assert collect(lytics, [{"email": "a@b.co"}]).status_code == 503
-    lytics.faults = Faults(fail_next=[503], scope="api")
+    lytics.faults = Faults(fail_next=[503], fail_paths=["/"])
     assert requests.get(f"{lytics.url}/api/account", headers=AUTH, timeout=5).status_code == 503
 
 
@@ -625,7 +625,8 @@ def test_fault_settings_round_trip_and_bad_ones_are_refused_by_name(lytics):
         ({"fail_next": [200]}, "fail_next"),
         ({"reject_next": -1}, "reject_next"),
         ({"latency": 5}, "latency"),
-        ({"scope": "everything"}, "scope"),
+        ({"fail_paths": "/"}, "fail_paths"),
+        ({"retry_after": 2}, "retry_after"),
         ({"reject_where": {"email": ["a", "b"]}}, "reject_where"),
         ({"reject_where": "email=a"}, "reject_where"),
     ):

@@ -197,7 +197,7 @@ def test_429_and_5xx_are_retried_without_loss_or_duplicates(sandbox, caplog):
 
 
 def test_retry_after_is_honoured(sandbox):
-    faults(sandbox, fail_next=[429], retry_after=0.4)
+    faults(sandbox, fail_next=[429], retry_after_seconds=0.4)
     started = time.monotonic()
     run_target(config(sandbox), singer_lines([session(1)]))  # backoff alone would wait 0.01 s
     assert time.monotonic() - started >= 0.4
@@ -224,7 +224,7 @@ def test_413_splits_the_request(sandbox):
 
 def test_the_first_failure_of_a_batch_stops_its_other_requests_waiting_to_retry(sandbox, capsys):
     # Two requests of one batch: one is told to retry in 30 s, the other is refused for good.
-    faults(sandbox, fail_next=[429, 400], retry_after=30)
+    faults(sandbox, fail_next=[429, 400], retry_after_seconds=30)
     started = time.monotonic()
     with pytest.raises(LyticsRequestError, match="HTTP 400"):
         run_target(

@@ -426,7 +426,7 @@ def test_a_token_reaching_several_accounts_needs_account_id():
 def test_schema_calls_are_retried_like_collects(empty):
     requests.post(
         f"{empty.url}/_sandbox/faults",
-        json={"fail_next": [503, 429, 502], "scope": "api"},
+        json={"fail_next": [503, 429, 502], "fail_paths": ["/"]},
         timeout=5,
     ).raise_for_status()
     run(empty, [session(1, email="ed@example.com")], schema_mode="apply")
@@ -437,7 +437,7 @@ def test_schema_calls_are_retried_like_collects(empty):
 
 def test_a_token_refused_on_the_schema_says_what_the_schema_step_needs(empty):
     requests.post(
-        f"{empty.url}/_sandbox/faults", json={"fail_next": [403], "scope": "api"}, timeout=5
+        f"{empty.url}/_sandbox/faults", json={"fail_next": [403], "fail_paths": ["/"]}, timeout=5
     ).raise_for_status()
     client = LyticsClient(ClientSettings(api_url=empty.url, api_token=TOKEN, retry_backoff=0.01))
     try:

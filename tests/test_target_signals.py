@@ -136,7 +136,7 @@ def test_a_signal_while_a_retry_waits_past_the_grace_period_prints_no_state(
     sandbox, tmp_path, signum, status
 ):
     # The issue's attack: the final drain waits on a Retry-After when the signal comes.
-    faults(sandbox, fail_next=[429], retry_after=30)
+    faults(sandbox, fail_next=[429], retry_after_seconds=30)
     stopped = signal_target(
         sandbox,
         tmp_path,
@@ -159,7 +159,7 @@ def test_a_signal_while_a_retry_waits_past_the_grace_period_prints_no_state(
 def test_a_signal_while_a_retry_waits_within_the_grace_period_delivers_and_prints_the_state(
     sandbox, tmp_path
 ):
-    faults(sandbox, fail_next=[429], retry_after=2)
+    faults(sandbox, fail_next=[429], retry_after_seconds=2)
     stopped = signal_target(
         sandbox,
         tmp_path,
@@ -175,7 +175,7 @@ def test_a_signal_while_a_retry_waits_within_the_grace_period_delivers_and_print
 
 def test_the_issues_repro_exits_143_and_prints_no_state_past_what_lytics_holds(sandbox, tmp_path):
     # As filed: three 429s asking for 5 s each, one record, SIGTERM two seconds in.
-    faults(sandbox, fail_next=[429, 429, 429], retry_after=5)
+    faults(sandbox, fail_next=[429, 429, 429], retry_after_seconds=5)
     started = time.monotonic()
     stopped = signal_target(
         sandbox,
@@ -190,7 +190,7 @@ def test_the_issues_repro_exits_143_and_prints_no_state_past_what_lytics_holds(s
 
 
 def test_a_signal_during_the_account_check_reads_no_input(sandbox, tmp_path):
-    faults(sandbox, latency_ms=3000, scope="api")  # the token check and schema reads take 3 s
+    faults(sandbox, latency_ms=3000)  # the token check and schema reads take 3 s
     stopped = signal_target(
         sandbox,
         tmp_path,
@@ -231,7 +231,7 @@ def test_a_signal_while_requests_are_in_flight_mid_input_prints_only_covered_sta
 
 def test_a_second_signal_changes_nothing(sandbox, tmp_path):
     # Ctrl-C under Meltano: the target gets SIGINT from the terminal, then SIGTERM from Meltano.
-    faults(sandbox, fail_next=[429], retry_after=2)
+    faults(sandbox, fail_next=[429], retry_after_seconds=2)
     process = start_cli(config(sandbox), tmp_path)
     assert process.stdin is not None
     process.stdin.write(singer_lines(records(2)))

@@ -129,7 +129,7 @@ class FaultState:
         """The one-shot fault this request (path and query) suffers, if any (consuming it)."""
         with self._lock:
             faults = self._faults
-            if not any(path.startswith(prefix) for prefix in faults.fail_paths):
+            if not faults.hits(path):
                 return None
             if faults.fail_next:
                 return WireFault("fail", status=faults.fail_next.pop(0))

@@ -7,6 +7,8 @@ import time
 from collections import Counter, deque
 from typing import Any
 
+from sandbox_http.concurrency import InFlight
+
 __all__ = ["Traffic"]
 
 RATE_LIMITED_KEPT = 1000
@@ -19,6 +21,7 @@ class Traffic:
     def __init__(self) -> None:
         """Start with nothing seen."""
         self._lock = threading.Lock()
+        self.in_flight = InFlight()
         self.reset()
 
     def reset(self) -> None:
@@ -32,21 +35,9 @@ class Traffic:
             self._rate_limited = 0
             self._first: float | None = None
             self._last: float | None = None
-            self._in_flight = 0
-            self._max_in_flight = 0
+            self.in_flight.reset()
             self._events_served = 0
             self._bytes_sent = 0
-
-    def begin(self) -> None:
-        """A request arrived (tracks concurrency: benchmarks check parallel paging)."""
-        with self._lock:
-            self._in_flight += 1
-            self._max_in_flight = max(self._max_in_flight, self._in_flight)
-
-    def end(self) -> None:
-        """A request is done, however it ended."""
-        with self._lock:
-            self._in_flight -= 1
 
     def record(  # noqa: PLR0913 - the facts of one answered request, all keyword-only
         self,
@@ -92,8 +83,8 @@ class Traffic:
                 "rate_limited_at": list(self._rate_limited_at),
                 "first_request_at": self._first,
                 "last_request_at": self._last,
-                "in_flight": self._in_flight,
-                "max_in_flight": self._max_in_flight,
+                "in_flight": self.in_flight.now,
+                "max_in_flight": self.in_flight.most,
                 "events_served": self._events_served,
                 "bytes_sent": self._bytes_sent,
             }

@@ -1,5 +1,8 @@
 """Requests and replies as the sandbox's API logic sees them, and Lytics' answer envelope.
 
+A `Request` is the shell's `Exchange` taken apart (path segments, query parameters); a
+`Reply` becomes the shell's `Answer` where it leaves the sandbox.
+
 Lytics answers ``{"data": ..., "status": 200, "message": ...}`` on success and
 ``{"status": 4xx|5xx, "message": ..., "request_id": ...}`` on errors (``request_id`` is added
 where the reply leaves the API).
@@ -9,20 +12,40 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
+from urllib.parse import parse_qsl, unquote
 
 import msgspec
+
+from sandbox_http.shell import Answer
+
+if TYPE_CHECKING:
+    from sandbox_http.shell import Exchange, Wire
 
 
 class Request(NamedTuple):
     """An HTTP request as the API logic sees it."""
 
     method: str
+    target: str  # the path and query as the client sent them
     path: list[str]
     query: dict[str, str]
     authorization: str | None
     body: bytes
     size: int
+
+    @classmethod
+    def of(cls, exchange: Exchange) -> Self:
+        """The request the shell read, with its path in segments and its query as a dict."""
+        return cls(
+            method=exchange.method,
+            target=exchange.target,
+            path=[unquote(part) for part in exchange.path.strip("/").split("/")],
+            query=dict(parse_qsl(exchange.query, keep_blank_values=True)),
+            authorization=exchange.headers.get("Authorization"),
+            body=exchange.body,
+            size=len(exchange.body),
+        )
 
 
 @dataclass(slots=True)
@@ -32,7 +55,12 @@ class Reply:
     status: int
     body: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
-    action: Literal["send", "drop", "reset"] = "send"
+    wire: Wire = "send"
+
+    def answer(self) -> Answer:
+        """The shell's answer: the body as JSON, leaving as ``wire`` says."""
+        body = b"" if self.body is None else msgspec.json.encode(self.body)
+        return Answer(self.status, body, headers=tuple(self.headers.items()), wire=self.wire)
 
 
 class BadRequestError(ValueError):
