@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 _LOG = logging.getLogger(__name__)
 _QUERY = re.compile(r"\?(\S*)")
+_SECRET_NAME = re.compile(r"(?i)token|key|secret|pass|auth|sig")
+_MASK = "***"
 IDLE_CONNECTION_SECONDS = 120
 """An idle keep-alive connection is closed after this long."""
 
@@ -240,8 +242,8 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base signature
         """Route http.server's messages to the shell's log, query values masked.
 
-        A client may put a secret in a query string (a token as ``access_token=``): the names
-        stay, so a person reading the log still sees which parameters came, the values do not.
+        A client may put a secret in a query string (a token as ``access_token=``): such values
+        are masked, while other parameters (``page=2``, ``dryrun=true``) are shown as sent.
         """
         line = _QUERY.sub(_masked_query, format % args)
         if self.server.shell.log_line is not None:
@@ -251,9 +253,16 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _masked_query(query: re.Match[str]) -> str:
-    """``?a=1&b`` as ``?a=***&***``: parameter names stay, values (and bare items) do not."""
+    """``?access_token=t&page=2&t`` as ``?access_token=***&page=2&***``.
+
+    A parameter whose name speaks of a secret (token, key, secret, password, auth, signature)
+    loses its value, and so does a bare item (it could be a token); every other one is kept.
+    """
     items = (item.partition("=") for item in query.group(1).split("&"))
-    return "?" + "&".join(name + "=***" if sep else "***" for name, sep, _ in items)
+    return "?" + "&".join(
+        (name + "=" + (_MASK if _SECRET_NAME.search(name) else value)) if sep else _MASK
+        for name, sep, value in items
+    )
 
 
 class SandboxServer:

@@ -153,8 +153,12 @@ def test_legacy_query_token_works_but_is_counted(lytics):
 def test_query_tokens_are_masked_in_the_request_log(capfd):
     with LyticsSandbox(log_requests=True) as sandbox:
         requests.get(f"{sandbox.url}/api/account?access_token={DEFAULT_TOKEN}", timeout=5)
+        requests.get(f"{sandbox.url}/api/account?key={DEFAULT_TOKEN}&dryrun=true", timeout=5)
+        requests.get(f"{sandbox.url}/api/account?{DEFAULT_TOKEN}", timeout=5)
     logged = capfd.readouterr().err
     assert "access_token=***" in logged
+    assert "key=***&dryrun=true" in logged  # what is no secret stays readable
+    assert "account?*** " in logged  # a bare item could be a token
     assert DEFAULT_TOKEN not in logged
 
 
