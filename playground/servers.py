@@ -21,13 +21,13 @@ import requests
 
 from playground import PROJECT_ROOT, StackError
 from playground.lifetime import STOP_TIMEOUT, die_with_parent, forget, track
+from sandbox_http.startable import Startable
 from tap_wistia.sandbox import SANDBOX_TOKEN, Account, AccountSpec
 from target_lytics.sandbox.presets import WISTIA_STREAM
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
-    from types import TracebackType
 
     from target_lytics.sandbox.presets import Preset
 
@@ -52,7 +52,7 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-class SandboxProcess:
+class SandboxProcess(Startable):
     """A sandbox server process: started on a free port, ready once it wrote its ready file.
 
     Use as a context manager, or ``start()``/``stop()``. ``url`` is what the sandbox announced;
@@ -126,19 +126,6 @@ class SandboxProcess:
                 process.kill()
                 process.wait()
         return process.returncode
-
-    def __enter__(self) -> Self:
-        """Start the sandbox."""
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Stop the sandbox."""
-        self.stop()
 
     @property
     def admin_url(self) -> str:

@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Self
 from playground.expected import DeliveryReport, check_delivery, expected_sessions
 from playground.meltano import ENVIRONMENT, Meltano, MeltanoResult
 from playground.servers import LyticsSandboxProcess, WistiaSandboxProcess
+from sandbox_http.startable import Startable
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
-    from types import TracebackType
 
     from playground.meltano import Follower
     from tap_wistia.sandbox import AccountSpec
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["Stack"]
 
 
-class Stack:
+class Stack(Startable):
     """Both sandboxes and Meltano pointed at them: one isolated, disposable pipeline.
 
     ``workdir`` receives the sandboxes' logs and data, the Meltano system database and the run
@@ -105,19 +105,6 @@ class Stack:
         """Stop both sandboxes (the Lytics data stays in ``lytics.db_path``)."""
         self.wistia.stop()
         self.lytics.stop()
-
-    def __enter__(self) -> Self:
-        """Start the stack."""
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Stop the stack."""
-        self.stop()
 
     def schema_step(self, *, dryrun: bool, follow: Follower | None = None) -> MeltanoResult:
         """Run target-lytics' schema step alone with ``schema_mode: apply`` (no input).

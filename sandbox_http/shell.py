@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
 
+from sandbox_http.startable import Startable
+
 if TYPE_CHECKING:
     from collections.abc import Callable
     from email.message import Message
-    from types import TracebackType
 
 _LOG = logging.getLogger(__name__)
 _QUERY = re.compile(r"\?(\S*)")
@@ -265,7 +266,7 @@ def _masked_query(query: re.Match[str]) -> str:
     )
 
 
-class SandboxServer:
+class SandboxServer(Startable):
     """A sandbox's listening socket and threads: start it, point a client at `base_url`."""
 
     def __init__(  # noqa: PLR0913 - the shell's options, all keyword-only
@@ -328,19 +329,6 @@ class SandboxServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-
-    def __enter__(self) -> Self:
-        """Start serving."""
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Stop serving."""
-        self.stop()
 
     @property
     def running(self) -> bool:

@@ -20,6 +20,7 @@ from urllib.parse import unquote
 import msgspec
 
 from sandbox_http.shell import Answer, BodyError, Exchange, SandboxServer, Wire
+from sandbox_http.startable import Startable
 from tap_wistia.sandbox.account import Account, EventError
 from tap_wistia.sandbox.api import CURRENT, V1, Reply, Route, WistiaApi, json_reply, text_reply
 from tap_wistia.sandbox.faults import FaultError, Faults, FaultState, WireFault
@@ -28,7 +29,6 @@ from tap_wistia.sandbox.traffic import Traffic
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from types import TracebackType
 
 __all__ = ["WistiaSandbox"]
 
@@ -61,7 +61,7 @@ _FAILURE_BODIES = {
 }
 
 
-class WistiaSandbox:
+class WistiaSandbox(Startable):
     """A local Wistia Data API serving an ``Account`` over HTTP.
 
     Use as a context manager, or ``start()`` / ``stop()``. ``url`` is the API base
@@ -116,19 +116,6 @@ class WistiaSandbox:
     def stop(self) -> None:
         """Stop serving, wake sleeping requests and close every open connection."""
         self._shell.stop()
-
-    def __enter__(self) -> Self:
-        """Start serving."""
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Stop serving."""
-        self.stop()
 
     @property
     def port(self) -> int:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 from sandbox_http.shell import Answer, BodyError, Exchange, SandboxServer
+from sandbox_http.startable import Startable
 from target_lytics.sandbox.accounts import Account, AccountBook
 from target_lytics.sandbox.api import LyticsApi, add_account
 from target_lytics.sandbox.faults import FaultDesk, Faults
@@ -25,7 +26,6 @@ from target_lytics.sandbox.store import EventStore
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
-    from types import TracebackType
 
     from target_lytics.sandbox.presets import Preset
 
@@ -35,7 +35,7 @@ EXPIRED_TOKEN = "at.expired.token"  # noqa: S105 - a documented fake that answer
 _FOLD_WHEN_IDLE_SECONDS = 0.5
 
 
-class LyticsSandbox:
+class LyticsSandbox(Startable):
     """A local Lytics API on 127.0.0.1, persisting to SQLite; start it, point a loader at it.
 
     Use as a context manager (``with LyticsSandbox() as lytics: lytics.url``) or call
@@ -188,19 +188,6 @@ class LyticsSandbox:
         self.book.close()
         if self._tempdir is not None:
             self._tempdir.cleanup()
-
-    def __enter__(self) -> Self:
-        """Start serving."""
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Stop serving."""
-        self.stop()
 
     # -- the shell's app
 
