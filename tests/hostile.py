@@ -11,11 +11,15 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
+
+import pytest
 
 
 @dataclass
@@ -139,3 +143,34 @@ class HostileServer:
         """The requests received on `path`."""
         with self._lock:
             return [request for request in self.requests if request.path == path]
+
+
+# -- answers that never stop growing ------------------------------------------------------------
+
+
+def zeros(megabytes: int) -> Iterator[bytes]:
+    """`megabytes` MB of ASCII zeros, a megabyte at a time."""
+    block = b"0" * (1024 * 1024)
+    for _ in range(megabytes):
+        yield block
+
+
+@cache
+def gzip_bomb(megabytes: int = 200) -> bytes:
+    """`megabytes` MB of NULs gzipped (200 MB in about 200 KB), made once per process."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip framing
+    block = b"\0" * (1024 * 1024)
+    return b"".join(packer.compress(block) for _ in range(megabytes)) + packer.flush()
+
+
+HUGE_ANSWERS = pytest.mark.parametrize(
+    "script",
+    [
+        lambda: Script(200, zeros(2048), {"Content-Type": "application/json"}, chunked=True),
+        lambda: Script(
+            200, gzip_bomb(), {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+        ),
+    ],
+    ids=["2-gb-body", "gzip-bomb"],
+)
+"""A test taking `script`: a 2 GB chunked body, then a gzip bomb."""

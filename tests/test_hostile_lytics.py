@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import time
-import zlib
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -18,7 +17,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from target_lytics import retries
 from target_lytics.errors import LyticsAuthError, LyticsResponseError, LyticsUnavailableError
 from target_lytics.settings import settings_from_config
-from tests.hostile import HostileServer, Script, Seen
+from tests.hostile import HUGE_ANSWERS, HostileServer, Script, Seen
 from tests.lytics_runs import run_target, session, singer_lines
 
 if TYPE_CHECKING:
@@ -103,29 +102,7 @@ def test_a_chunked_collect_answer_that_never_ends_is_abandoned_at_the_request_de
 # -- answers that never stop growing ------------------------------------------------------------
 
 
-def zeros(megabytes: int) -> Iterator[bytes]:
-    block = b"0" * (1024 * 1024)
-    for _ in range(megabytes):
-        yield block
-
-
-def gzip_bomb(megabytes: int) -> bytes:
-    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip framing
-    block = b"\0" * (1024 * 1024)
-    return b"".join(packer.compress(block) for _ in range(megabytes)) + packer.flush()
-
-
-BOMB = gzip_bomb(200)  # 200 MB of zeros in about 200 KB
-
-
-@pytest.mark.parametrize(
-    "script",
-    [
-        lambda: Script(200, zeros(2048), {"Content-Type": "application/json"}, chunked=True),
-        lambda: Script(200, BOMB, {"Content-Type": "application/json", "Content-Encoding": "gzip"}),
-    ],
-    ids=["2-gb-body", "gzip-bomb"],
-)
+@HUGE_ANSWERS
 def test_a_huge_answer_is_refused_by_its_size_not_read_into_memory(script):
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 1_000_000  # KB, before
     with HostileServer(lambda _: script()) as server, pytest.raises(LyticsResponseError) as caught:

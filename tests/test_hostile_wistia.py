@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import resource
 import time
-import zlib
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +16,7 @@ from tap_wistia.seen import MAX_REPEATED_PAGES, RepeatedPageError
 from tap_wistia.tap import TapWistia
 from tests.clock import END, clock_at, run_moment
 from tests.harness import run_tap, run_tap_process
-from tests.hostile import HostileServer, Script, Seen
+from tests.hostile import HUGE_ANSWERS, HostileServer, Script, Seen
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -214,29 +213,7 @@ def test_a_body_that_never_ends_is_abandoned_at_the_request_deadline(body, chunk
     assert time.monotonic() - started < 20
 
 
-def zeros(megabytes: int) -> Iterator[bytes]:
-    block = b"0" * (1024 * 1024)
-    for _ in range(megabytes):
-        yield block
-
-
-def gzip_bomb(megabytes: int) -> bytes:
-    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip framing
-    block = b"\0" * (1024 * 1024)
-    return b"".join(packer.compress(block) for _ in range(megabytes)) + packer.flush()
-
-
-BOMB = gzip_bomb(200)  # 200 MB of zeros in about 200 KB
-
-
-@pytest.mark.parametrize(
-    "script",
-    [
-        lambda: Script(200, zeros(2048), {"Content-Type": "application/json"}, chunked=True),
-        lambda: Script(200, BOMB, {"Content-Type": "application/json", "Content-Encoding": "gzip"}),
-    ],
-    ids=["2-gb-body", "gzip-bomb"],
-)
+@HUGE_ANSWERS
 def test_a_huge_answer_is_refused_by_its_size_not_read_into_memory(script):
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 1_000_000  # KB, before
     with HostileServer(only_events(script)) as server:
