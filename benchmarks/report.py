@@ -1,8 +1,10 @@
-"""Figures as data, kept per figure in `benchmarks/out/`, and rendered into RESULTS.md.
+"""Figures as data, kept per figure in `benchmarks/figures/`, and rendered into RESULTS.md.
 
-Each figure is saved on its own as JSON, so `--only NAME` re-measures one figure and the
-Markdown still shows the others from their last run (each table says when it was measured).
-A saved baseline (`--save-baseline`) adds a "before" column to every table.
+Each figure is saved on its own as JSON in `benchmarks/figures/`, kept in git, so `--only NAME`
+re-measures one figure and the Markdown still shows the others from their last run, on any
+machine (each table says when and at which commit it was measured). The baseline
+(`--save-baseline`) gives every table a "before" column; the figure a run replaces, when it
+was measured at another commit, a "previous" one.
 """
 
 from __future__ import annotations
@@ -67,31 +69,41 @@ def _mark(passed: bool | None) -> str:  # noqa: FBT001
     return {True: "pass", False: "**FAIL**", None: ""}[passed]
 
 
+def _column(figures: dict[str, Figure], key: str) -> dict[str, str]:
+    return {row.name: row.value for row in figures[key].rows} if key in figures else {}
+
+
 def render(
     figures: list[Figure],
     *,
     order: list[str],
     baseline: dict[str, Figure],
+    previous: dict[str, Figure] | None = None,
     header: str,
 ) -> str:
-    """RESULTS.md: one table per figure, in `order`, each with how it was measured."""
+    """RESULTS.md: one table per figure, in `order`, each with how it was measured.
+
+    `previous` (what the replaced RESULTS.md showed) is a column where it was measured at
+    another commit than the figure now.
+    """
     lines = [header, ""]
+    earlier = previous or {}
     ranked = sorted(figures, key=lambda f: order.index(f.key) if f.key in order else 99)
     for figure in ranked:
-        before = (
-            {row.name: row.value for row in baseline[figure.key].rows}
-            if (figure.key in baseline)
-            else {}
-        )
+        before = _column(baseline, figure.key)
+        shown = earlier.get(figure.key)
+        last = _column(earlier, figure.key) if shown and shown.commit != figure.commit else {}
         lines += [f"## {figure.title}", ""]
-        if before:
-            lines += ["| figure | before | value | goal | result |", "|---|---:|---:|---|---|"]
-        else:
-            lines += ["| figure | value | goal | result |", "|---|---:|---|---|"]
+        names = ["figure", *(["before"] if before else []), *(["previous"] if last else [])]
+        names += ["value", "goal", "result"]
+        align = ["---", *["---:"] * (len(names) - 3), "---", "---"]
+        lines += ["| " + " | ".join(names) + " |", "|" + "|".join(align) + "|"]
         for row in figure.rows:
             cells = [row.name]
             if before:
                 cells.append(before.get(row.name, ""))
+            if last:
+                cells.append(last.get(row.name, ""))
             cells += [row.value, row.goal, _mark(row.passed)]
             lines.append("| " + " | ".join(cells) + " |")
         machine = figure.machine
@@ -107,5 +119,7 @@ def render(
         if before:
             base = baseline[figure.key]
             lines.append(f"Before: commit {base.commit}, measured {base.measured_at}.")
+        if last and shown:
+            lines.append(f"Previous: commit {shown.commit}, measured {shown.measured_at}.")
         lines += ["", f"How measured: {figure.how}", ""]
     return "\n".join(lines)

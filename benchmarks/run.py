@@ -4,8 +4,10 @@
     python -m benchmarks.run --quick         # small sizes, for trying (a few minutes)
     python -m benchmarks.run --only tap_cpu  # one figure (repeatable); the others are kept
 
-Each figure is saved as JSON in `benchmarks/out/<mode>/` and RESULTS.md is rendered from all of
-them. `--save-baseline` keeps the figures just measured as the "before" column of later runs.
+Each figure is saved as JSON in `benchmarks/figures/<mode>/` (kept in git) and RESULTS.md is
+rendered from all of them; the one it replaces goes to `previous-<mode>/` when it was measured
+at another commit. `--save-baseline` keeps the figures just measured as the "before" column of
+later runs (`baseline-<mode>/`). Work files (logs, inputs) go to `benchmarks/out/`.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ FIGURES: dict[str, Callable[[Bench], Figure]] = {
     "pipeline": pipeline.measure,
 }
 OUT = ROOT / "benchmarks" / "out"
+FIGURES_DIR = ROOT / "benchmarks" / "figures"
 
 
 def commit() -> str:
@@ -60,6 +63,11 @@ def commit() -> str:
         check=False,
     ).stdout.strip()
     return head + ("+changes" if changed else "")
+
+
+def saved(folder: Path) -> dict[str, Figure]:
+    """The figures saved in `folder`, by key (none if it does not exist)."""
+    return {figure.key: figure for figure in map(Figure.load, sorted(folder.glob("*.json")))}
 
 
 def header(mode: str) -> str:
@@ -89,7 +97,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sizes = QUICK if args.quick else FULL
-    folder = OUT / sizes.label
+    folder = FIGURES_DIR / sizes.label
     work = OUT / "work"
     work.mkdir(parents=True, exist_ok=True)
     bench = Bench(work, sizes)
@@ -108,21 +116,28 @@ def main(argv: list[str] | None = None) -> int:
         figure.seconds = time.perf_counter() - started
         figure.measured_at = now_text()
         figure.machine, figure.commit = info, measured_commit
+        replaced = folder / f"{key}.json"
+        if replaced.exists() and Figure.load(replaced).commit != figure.commit:
+            Figure.load(replaced).save(FIGURES_DIR / f"previous-{sizes.label}")
         figure.save(folder)
         if args.save_baseline:
-            figure.save(OUT / f"baseline-{sizes.label}")
+            figure.save(FIGURES_DIR / f"baseline-{sizes.label}")
         print(f"[bench] {key} done in {figure.seconds:.0f} s", flush=True)
         for row in figure.rows:
             print(f"    {row.name}: {row.value}  {row.goal}", flush=True)
     figures = [Figure.load(path) for path in sorted(folder.glob("*.json"))]
-    baseline_dir = OUT / f"baseline-{sizes.label}"
-    baseline = {}
-    if not args.save_baseline and baseline_dir.exists():
-        baseline = {f.key: f for f in map(Figure.load, sorted(baseline_dir.glob("*.json")))}
+    baseline = {} if args.save_baseline else saved(FIGURES_DIR / f"baseline-{sizes.label}")
+    previous = saved(FIGURES_DIR / f"previous-{sizes.label}")
     target = args.out or (
         ROOT / "benchmarks" / "RESULTS.md" if sizes is FULL else folder / "RESULTS.md"
     )
-    text = render(figures, order=list(FIGURES), baseline=baseline, header=header(sizes.label))
+    text = render(
+        figures,
+        order=list(FIGURES),
+        baseline=baseline,
+        previous=previous,
+        header=header(sizes.label),
+    )
     target.write_text(text + "\n")
     total = time.perf_counter() - began
     print(f"[bench] wrote {target} after {total / 60:.1f} minutes", flush=True)
