@@ -112,8 +112,9 @@ def render(
             (
                 f"Sizes: {figure.sizes}. Measured {figure.measured_at} at commit {figure.commit} "
                 f"in {figure.seconds:.0f} s on {machine.get('cpu', '?')} "
-                f"({machine.get('cores', '?')} cores, {machine.get('memory', '?')}), "
-                f"Python {machine.get('python', '?')}."
+                f"({machine.get('cores', '?')} cores, {machine.get('memory', '?')}"
+                + (f", yardstick {machine['yardstick']}" if "yardstick" in machine else "")
+                + f"), Python {machine.get('python', '?')}."
             ),
         ]
         if before:
