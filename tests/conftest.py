@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from typing import TYPE_CHECKING
 
 import pytest
 import time_machine
+
+from tests.clock import END, clock_at, run_moment
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 _CLOCK = "TEST_CLOCK"
 
@@ -40,3 +46,15 @@ def pytest_report_header() -> str:
     """Say which clock the run used."""
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     return f"clock: {now}, local zone {dt.datetime.now().astimezone().tzname()}"
+
+
+@pytest.fixture
+def pinned_clock() -> Iterator[None]:
+    """This process's clock just after the usual pinned account end (`tests.clock.END`).
+
+    Modules whose sandboxes all end at `END` use it for every test
+    (``pytestmark = pytest.mark.usefixtures("pinned_clock")``); a fixture that starts such a
+    sandbox names it, so the clock moves first.
+    """
+    with clock_at(run_moment(END)):
+        yield

@@ -14,7 +14,7 @@ import pytest
 from tap_wistia import client as client_module
 from tap_wistia.seen import MAX_REPEATED_PAGES, RepeatedPageError
 from tap_wistia.tap import TapWistia
-from tests.clock import END, clock_at, run_moment
+from tests.clock import END
 from tests.harness import run_tap, run_tap_process
 from tests.hostile import HUGE_ANSWERS, HostileServer, Script, Seen
 
@@ -25,10 +25,7 @@ TOKEN = "hostile-wistia-token"
 DAY = (END - dt.timedelta(days=1)).date()
 
 
-@pytest.fixture(autouse=True)
-def now():
-    with clock_at(run_moment(END)):
-        yield
+pytestmark = pytest.mark.usefixtures("pinned_clock")
 
 
 def event(n: int, day: dt.date = DAY) -> dict[str, Any]:

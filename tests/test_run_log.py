@@ -12,16 +12,13 @@ from tap_wistia.client import WistiaClient
 from tap_wistia.progress import Progress, duration_words
 from tap_wistia.sandbox.account import Account, AccountSpec
 from tap_wistia.sandbox.server import WistiaSandbox
-from tests.clock import END, clock_at, run_moment
+from tests.clock import END
 from tests.harness import run_tap
 
 TOKEN = "sandbox-wistia-token"
 
 
-@pytest.fixture(autouse=True)
-def now():
-    with clock_at(run_moment(END)):
-        yield
+pytestmark = pytest.mark.usefixtures("pinned_clock")
 
 
 @pytest.fixture

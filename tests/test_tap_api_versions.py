@@ -12,7 +12,7 @@ import pytest
 
 from tap_wistia.sandbox.account import Account, AccountSpec
 from tap_wistia.sandbox.server import WistiaSandbox
-from tests.clock import END, clock_at, run_moment
+from tests.clock import END
 from tests.harness import TapOutput, run_tap
 
 TOKEN = "sandbox-wistia-token"
@@ -21,14 +21,11 @@ DAYS = 3
 EVERY_STREAM = {"wistia_activity", "wistia_events", "wistia_medias", "wistia_visitors"}
 
 
-@pytest.fixture(autouse=True)
-def now():
-    with clock_at(run_moment(END)):
-        yield
+pytestmark = pytest.mark.usefixtures("pinned_clock")
 
 
 @pytest.fixture
-def sandbox(now):
+def sandbox(pinned_clock):
     spec = AccountSpec(seed=21, events=2500, days=DAYS, visitors=140, medias=12, end=END)
     with WistiaSandbox(Account(spec), rate_limit_per_minute=None) as server:
         yield server
@@ -100,7 +97,7 @@ def test_medias_are_one_record_shape_whichever_api_served_them(sandbox):
         assert record["duration"] == v1.get("duration")  # as Wistia sends it, pages included
 
 
-def test_more_medias_than_a_page_are_read_by_cursor_and_by_page(now):
+def test_more_medias_than_a_page_are_read_by_cursor_and_by_page(pinned_clock):
     spec = AccountSpec(seed=5, events=200, days=1, visitors=30, medias=230, end=END)
     with WistiaSandbox(Account(spec), rate_limit_per_minute=None) as server:
         old = run_tap(v1_config(server), select={"wistia_medias"})

@@ -17,20 +17,17 @@ from tap_wistia.api_versions import ApiVersion
 from tap_wistia.client import WistiaClient, WistiaError, _error_detail
 from tap_wistia.sandbox.account import Account, AccountSpec
 from tap_wistia.sandbox.server import WistiaSandbox
-from tests.clock import END, clock_at, run_moment
+from tests.clock import END
 from tests.harness import run_tap, run_tap_process
 
 TOKEN = "sandbox-wistia-token"
 
 
-@pytest.fixture(autouse=True)
-def now():
-    with clock_at(run_moment(END)):
-        yield
+pytestmark = pytest.mark.usefixtures("pinned_clock")
 
 
 @pytest.fixture
-def sandbox(now):
+def sandbox(pinned_clock):
     spec = AccountSpec(seed=4, events=300, days=1, visitors=40, medias=4, end=END)
     with WistiaSandbox(Account(spec), rate_limit_per_minute=None) as server:
         yield server

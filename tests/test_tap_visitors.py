@@ -20,14 +20,11 @@ TOKEN = "sandbox-wistia-token"
 VISITORS_PATH = "/v1/stats/visitors.json"
 
 
-@pytest.fixture(autouse=True)
-def now():
-    with clock_at(run_moment(END)):
-        yield
+pytestmark = pytest.mark.usefixtures("pinned_clock")
 
 
 @pytest.fixture
-def sandbox(now):
+def sandbox(pinned_clock):
     """250 visitors with events: three pages of the visitor list."""
     spec = AccountSpec(seed=9, events=2500, days=2, visitors=260, medias=6, end=END)
     with WistiaSandbox(Account(spec), rate_limit_per_minute=None) as server:
