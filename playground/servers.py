@@ -62,12 +62,20 @@ class SandboxProcess(Startable):
     name = "sandbox"
     admin_base_suffix = ""
 
-    def __init__(self, argv: Sequence[str], workdir: Path) -> None:
-        """Prepare the command; logs and the ready file go under ``workdir``."""
-        self.argv = list(argv)
+    def __init__(self, module: str, options: Sequence[str], workdir: Path) -> None:
+        """Prepare ``python -m <module> <options>`` on a free port; logs go in ``workdir``."""
         self.workdir = workdir
         self.log_path = workdir / f"{self.name}.log"
         self.ready_file = workdir / f"{self.name}.ready.json"
+        self.argv = [
+            sys.executable,
+            "-m",
+            module,
+            "--port=0",
+            "--quiet",
+            *options,
+            f"--ready-file={self.ready_file}",
+        ]
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
         self._http = requests.Session()
@@ -147,6 +155,18 @@ class SandboxProcess(Startable):
         )
         return self._json(response)
 
+    def stats(self) -> dict[str, Any]:
+        """The sandbox's counters (``GET /_sandbox/stats``)."""
+        return dict(self.admin_get("stats"))
+
+    def reset_stats(self) -> None:
+        """Zero the counters."""
+        self.admin_post("reset-stats")
+
+    def set_faults(self, **faults: Any) -> dict[str, Any]:
+        """Replace the fault settings (the sandbox's ``Faults``); none: clear them."""
+        return dict(self.admin_post("faults", faults))
+
     def _json(self, response: requests.Response) -> Any:
         if not 200 <= response.status_code < 300:  # noqa: PLR2004 - success, as HTTP says
             msg = (
@@ -180,12 +200,7 @@ class WistiaSandboxProcess(SandboxProcess):
     ) -> None:
         """Describe the sandbox: its account, request limit per minute (0: off), latency."""
         self.spec = spec
-        argv = [
-            sys.executable,
-            "-m",
-            "tap_wistia.sandbox",
-            "--port=0",
-            "--quiet",
+        options = [
             f"--seed={spec.seed}",
             f"--events={spec.events}",
             f"--days={spec.days}",
@@ -198,21 +213,8 @@ class WistiaSandboxProcess(SandboxProcess):
             f"--latency-ms={latency_ms}",
             *(["--odd-events"] if spec.odd_events else []),
         ]
-        super().__init__(argv, workdir)
-        self.argv.append(f"--ready-file={self.ready_file}")
+        super().__init__("tap_wistia.sandbox", options, workdir)
         self.account = Account(spec, prefetch=False)
-
-    def stats(self) -> dict[str, Any]:
-        """Traffic counters: requests, by_path, by_status, rate_limited, events_served..."""
-        return dict(self.admin_get("stats"))
-
-    def reset_stats(self) -> None:
-        """Zero the traffic counters."""
-        self.admin_post("reset-stats")
-
-    def set_faults(self, **faults: Any) -> dict[str, Any]:
-        """Replace the fault settings (see ``tap_wistia.sandbox.Faults``); none: clear them."""
-        return dict(self.admin_post("faults", faults))
 
     def set_rate_limit(self, per_minute: int | None) -> None:
         """Change the request limit (None or 0: off)."""
@@ -310,30 +312,8 @@ class LyticsSandboxProcess(SandboxProcess):
         Wistia import leaves it).
         """
         self.db_path = db_path or workdir / "lytics.sqlite3"
-        argv = [
-            sys.executable,
-            "-m",
-            "target_lytics.sandbox",
-            "--port=0",
-            "--quiet",
-            f"--db={self.db_path}",
-            f"--latency-ms={latency_ms}",
-            f"--preset={preset}",
-        ]
-        super().__init__(argv, workdir)
-        self.argv.append(f"--ready-file={self.ready_file}")
-
-    def stats(self) -> dict[str, Any]:
-        """Counters: requests, collect_requests, records_received, records_stored, rejected..."""
-        return dict(self.admin_get("stats"))
-
-    def reset_stats(self) -> None:
-        """Zero the counters."""
-        self.admin_post("reset-stats")
-
-    def set_faults(self, **faults: Any) -> dict[str, Any]:
-        """Replace the fault settings (see ``target_lytics.sandbox.Faults``); none: clear them."""
-        return dict(self.admin_post("faults", faults))
+        options = [f"--db={self.db_path}", f"--latency-ms={latency_ms}", f"--preset={preset}"]
+        super().__init__("target_lytics.sandbox", options, workdir)
 
     def add_account(self, account: str, token: str, preset: Preset = "empty") -> None:
         """Create another account, reached by ``token`` (``preset``: how it starts)."""
