@@ -27,11 +27,11 @@ from target_lytics.errors import LyticsAuthError
 from target_lytics.sandbox import LyticsSandbox
 from target_lytics.schema_api import LyticsSchemaError, SchemaApi
 from target_lytics.target import TargetLytics
+from tests.lytics_runs import TOKEN, config, stats
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-TOKEN = "sandbox-lytics-token"
 ACTIVITY = {
     "type": "SCHEMA",
     "stream": "wistia_activity",
@@ -76,24 +76,10 @@ def singer(records: list[dict[str, Any]], schema: dict[str, Any] = ACTIVITY) -> 
     return "".join(json.dumps(line) + "\n" for line in lines)
 
 
-def config(sandbox: LyticsSandbox, **settings: Any) -> dict[str, Any]:
-    return {
-        "api_token": TOKEN,
-        "api_url": sandbox.url,
-        "retry_backoff_seconds": 0.01,
-        "request_timeout": 5,
-        **settings,
-    }
-
-
 def run(sandbox: LyticsSandbox, records: list[dict[str, Any]], **settings: Any) -> WatchedInput:
     watched = WatchedInput(singer(records))
     TargetLytics(config=config(sandbox, **settings)).listen(watched)
     return watched
-
-
-def stats(sandbox: LyticsSandbox) -> dict[str, Any]:
-    return requests.get(f"{sandbox.url}/_sandbox/stats", timeout=5).json()
 
 
 def schema(sandbox: LyticsSandbox, account: str = "acct-sandbox") -> dict[str, Any]:

@@ -20,7 +20,8 @@ from target_lytics.mapping_setting import mappings_from_setting
 from target_lytics.sandbox import LyticsSandbox
 from target_lytics.schema_api import LyticsSchemaError
 from target_lytics.target import TargetLytics
-from tests.test_target_schema import ACTIVITY, api, config, profiles, session, singer, stats
+from tests.lytics_runs import config, stats
+from tests.test_target_schema import ACTIVITY, api, profiles, session, singer
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
