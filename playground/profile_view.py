@@ -74,17 +74,19 @@ def _clip(text: str, width: int) -> str:
     """The text cut to `width` columns, with "…" where it was cut."""
     if _columns(text) <= width:
         return text
-    kept = ""
+    kept: list[str] = []
+    used = 0
     for char in text:
-        if _columns(kept + char) > width - 1:
+        used += _columns(char)
+        if used > width - 1:
             break
-        kept += char
-    return kept + "…"
+        kept.append(char)
+    return "".join(kept) + "…"
 
 
 def _pad(text: str, width: int) -> str:
     """The text cut short and padded to exactly `width` columns, whatever its script."""
-    clipped = text if _columns(text) <= width else _clip(text, width)
+    clipped = _clip(text, width)
     return clipped + " " * (width - _columns(clipped))
 
 
