@@ -119,8 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         figure.measured_at = now_text()
         figure.machine, figure.commit = info, measured_commit
         replaced = folder / f"{key}.json"
-        if replaced.exists() and Figure.load(replaced).commit != figure.commit:
-            Figure.load(replaced).save(FIGURES_DIR / f"previous-{sizes.label}")
+        last = Figure.load(replaced) if replaced.exists() else None
+        if last is not None and last.commit != figure.commit:
+            last.save(FIGURES_DIR / f"previous-{sizes.label}")
         figure.save(folder)
         if args.save_baseline:
             figure.save(FIGURES_DIR / f"baseline-{sizes.label}")
