@@ -470,6 +470,9 @@ def _given_definitions(table: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return given
 
 
+_DEFAULT_DEFINITIONS: Final = _given_definitions(DEFAULT_MAPPING)
+
+
 def _shared_definitions(
     parsed: dict[str, tuple[dict[str, Any], StreamMapping]],
     setting: str,
@@ -552,6 +555,4 @@ def mappings_from_setting(override: Any) -> dict[str, StreamMapping]:
     if not isinstance(override, dict):
         msg = "mapping: must be an object of Singer stream -> stream mapping"
         raise MappingConfigError([msg])
-    return parse_mapping(
-        merge_mapping(DEFAULT_MAPPING, override), fallback=_given_definitions(DEFAULT_MAPPING)
-    )
+    return parse_mapping(merge_mapping(DEFAULT_MAPPING, override), fallback=_DEFAULT_DEFINITIONS)
