@@ -20,7 +20,6 @@ import json
 import logging
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.cookiejar import DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any, Final
@@ -54,9 +53,11 @@ from target_lytics.retries import (
     is_retriable,
     retry_waits,
 )
+from target_lytics.stopping import worker_pool
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from concurrent.futures import Future, ThreadPoolExecutor
 
     from target_lytics.dead_letters import DeadLetters
 
@@ -523,10 +524,7 @@ class LyticsClient:
         try:
             with self._lock:
                 if self._executor is None:
-                    self._executor = ThreadPoolExecutor(
-                        max_workers=self.settings.max_in_flight,
-                        thread_name_prefix="lytics-collect",
-                    )
+                    self._executor = worker_pool(self.settings.max_in_flight, "lytics-collect")
                 future = self._executor.submit(job)
         except BaseException:
             self._slots.release()

@@ -19,7 +19,6 @@ With ``dryrun`` the plan is logged and nothing is written to the schema (nor sto
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final, Literal
@@ -28,6 +27,7 @@ from target_lytics.account import LyticsAccount, choose_account, read_accounts
 from target_lytics.errors import LyticsError
 from target_lytics.schema import before_input, field_conflict, plan_schema, required_schema
 from target_lytics.schema_api import LyticsSchemaError, SchemaApi
+from target_lytics.stopping import worker_pool
 
 if TYPE_CHECKING:
     import logging
@@ -286,7 +286,7 @@ def preflight(  # noqa: PLR0913 - the run's settings that matter here, all keywo
         LyticsError: the token, the account or the schema stops the run (the message says why).
     """
     api = SchemaApi(client)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lytics-preflight") as pool:
+    with worker_pool(1, "lytics-preflight") as pool:
         reading = pool.submit(api.read) if mode != "off" else None
         account = choose_account(read_accounts(client.check_token()), account_id)
         held = reading.result() if reading is not None else None

@@ -11,12 +11,12 @@ follows Lytics' documented shapes exactly: `Field`, `Type`, ... for direct write
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 from target_lytics.errors import LyticsAuthError, LyticsError
 from target_lytics.schema import AccountField, AccountMapping, AccountSchema
+from target_lytics.stopping import worker_pool
 
 if TYPE_CHECKING:
     from target_lytics.client import LyticsClient
@@ -195,7 +195,7 @@ class SchemaApi:
 
         Both listings are asked at once: a run's start waits for one round trip, not two.
         """
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="lytics-schema") as pool:
+        with worker_pool(2, "lytics-schema") as pool:
             asked_fields = pool.submit(
                 self._data, "GET", f"{_SCHEMA}/field", "reading the account's user fields"
             )

@@ -27,6 +27,7 @@ import signal
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Final, NoReturn
 
 if TYPE_CHECKING:
@@ -36,6 +37,28 @@ if TYPE_CHECKING:
 GRACE_SECONDS: Final = 8.0
 """How long a stopping run may take to deliver what it read. Docker waits 10 s after SIGTERM
 before SIGKILL, Kubernetes 30 s: ending within 8 s leaves a STATE a chance to be stored first."""
+
+
+STOP_SIGNALS: Final = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGALRM})
+"""The signals a stop is made of: the two that ask for it, and the alarm that ends its grace."""
+
+
+def worker_pool(workers: int, name: str) -> ThreadPoolExecutor:
+    """A thread pool whose threads leave `STOP_SIGNALS` to the main thread.
+
+    The kernel hands a signal sent to the process to any thread that does not block it. Taken by
+    a worker, it does not interrupt the main thread's wait (for an input line, a free request
+    slot, an answer): the handler runs only once that wait ends by itself, which for input that
+    stays open is never (seen under load: SIGINT handled 63 s late, when the input closed).
+    Blocked in every worker, a signal always reaches the main thread.
+    """
+    return ThreadPoolExecutor(
+        max_workers=workers, thread_name_prefix=name, initializer=_leave_stop_signals_to_main
+    )
+
+
+def _leave_stop_signals_to_main() -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
 
 class InputStoppedError(Exception):
