@@ -2,10 +2,11 @@
 
 The account is the sandbox's source of truth. Each UTC day of events is generated on its own from
 a seed of (seed, day) (see ``schedule.py``), so serving one day never generates the others and two
-processes with the same spec serve the same bytes. Days are kept, a few at a time, as rows of
-pre-encoded JSON: a page of 100 events is a slice and a join, which keeps a million-event pull
-cheap. Generation runs outside the account's lock, and the next older day is generated in the
-background while a client pages, so concurrent clients are not held up by it.
+processes with the same spec serve the same bytes. Days are kept, as many as ``CACHE_ROWS``
+allows, as rows of pre-encoded JSON: a page of 100 events is a slice and a join, which keeps a
+million-event pull cheap. Generation runs outside the account's lock, once per day however many
+clients ask for it at the same time, and the days either side of the one a client pages through
+are generated in the background, so concurrent clients are not held up by it.
 
 Live changes (events added by tests, page drift, late updates) are layered over the generated
 days and patch or invalidate only the cached day they touch.
@@ -48,6 +49,15 @@ LIVE_HORIZON_MS = DAY_MS
 """Live events (page drift) land at "now" while the account ends less than this long ago."""
 SLOT_CACHE = 6
 """Generated UTC days kept; an account day in a shifted zone needs up to four of them."""
+CACHE_ROWS = 300_000
+"""Rendered events kept, in all days together (about 1.2 KB each: some 350 MB at the most).
+
+A client may read many days at once: tap-wistia asks for the first pages of the following days
+in parallel. Four days kept, as before, made a 200,000-event backfill render each day about three
+times, so the sandbox, not the client, set the pace (11-13 CPU seconds against 4).
+"""
+MIN_CACHED_DAYS = 2
+"""Days kept whatever their size: the one being read and the one read before it."""
 SELECTION_CACHE = 256
 _BY_TIME = operator.itemgetter(0, 1)
 """Sort key of rows: (ts_ms, key), oldest first, ties by key (same order as ``row_order``)."""
@@ -186,23 +196,31 @@ class Account:
     """
 
     def __init__(
-        self, spec: AccountSpec | None = None, *, cache_days: int = 4, prefetch: bool = True
+        self,
+        spec: AccountSpec | None = None,
+        *,
+        cache_rows: int = CACHE_ROWS,
+        prefetch: bool = True,
     ) -> None:
         """Draw the cast (medias, visitors) and apportion events to days; events come lazily.
 
-        ``cache_days`` rendered days are kept (about 35 MB each at 35,000 events a day);
-        ``prefetch`` generates the next older day in a background thread while a client pages.
+        Rendered days are kept while they hold ``cache_rows`` events in all (and always the
+        last ``MIN_CACHED_DAYS`` used); ``prefetch`` generates the days either side of the one a
+        client pages through in a background thread.
         """
         self.spec = spec or AccountSpec()
         self.schedule = Schedule(self.spec)
         self._lock = threading.RLock()
-        self._cache_days = max(1, cache_days)
+        self._cache_rows = max(0, cache_rows)
         self._tz_ms = self.spec.tz_offset_hours * 3_600_000
         self._slots: OrderedDict[date, list[EventRow]] = OrderedDict()
         self._pending: dict[date, Future[list[EventRow]]] = {}
         self._prefetcher = ThreadPoolExecutor(1, "wistia-sandbox-prefetch") if prefetch else None
         self._warming: set[date] = set()
         self._days: OrderedDict[date, _Day] = OrderedDict()
+        self._rendering: dict[date, Future[_Day]] = {}
+        self.days_rendered = 0
+        """How many times a day was rendered (once per day while the cache holds it)."""
         self._counts: dict[date, int] = {}
         self._added: dict[date, list[EventRow]] = {}
         self._added_days: dict[str, date] = {}
@@ -288,20 +306,27 @@ class Account:
                 self._slots.popitem(last=False)
         return rows
 
-    def _prefetch_before(self, day: date) -> None:
-        """Render the next older day in the background while the client works on this one.
+    def _prefetch_around(self, day: date) -> None:
+        """Render the days either side in the background while the client works on this one.
 
-        A client paging newest-first spends most of its time between pages; preparing the next
-        day meanwhile keeps a million-event pull from stalling at every day boundary.
+        A client paging through a day spends most of its time between pages; preparing the day
+        it reads next meanwhile keeps a million-event pull from stalling at every day boundary.
+        Clients walk the days either way (tap-wistia oldest first, each day's pages newest
+        first), and the day a client came from is still cached, so only the next one renders.
         """
         if self._prefetcher is None:
             return
-        older = day - timedelta(days=1)
-        with self._lock:
-            if older < self._first_day or older in self._days or older in self._warming:
-                return
-            self._warming.add(older)
-        self._prefetcher.submit(self._warm_day, older)
+        for neighbour in (day + timedelta(days=1), day - timedelta(days=1)):
+            with self._lock:
+                if (
+                    not self._first_day <= neighbour <= self._last_day
+                    or neighbour in self._days
+                    or neighbour in self._rendering
+                    or neighbour in self._warming
+                ):
+                    continue
+                self._warming.add(neighbour)
+            self._prefetcher.submit(self._warm_day, neighbour)
 
     def _warm_day(self, day: date) -> None:
         try:
@@ -322,12 +347,33 @@ class Account:
         self._prefetcher.submit(self._warm_day, newest)
 
     def _day(self, day: date) -> _Day:
-        """The rendered day: cached, or generated (outside the lock) plus live changes."""
+        """The rendered day: cached, awaited from the thread rendering it, or rendered here."""
         with self._lock:
             cached = self._days.get(day)
             if cached is not None:
                 self._days.move_to_end(day)
                 return cached
+            future = self._rendering.get(day)
+            if future is not None:
+                mine = False
+            else:
+                mine, future = True, Future()
+                self._rendering[day] = future
+        if not mine:
+            return future.result()
+        try:
+            rendered = self._render(day)
+        except BaseException as error:
+            future.set_exception(error)
+            raise
+        finally:
+            with self._lock:
+                self._rendering.pop(day, None)
+        future.set_result(rendered)
+        return rendered
+
+    def _render(self, day: date) -> _Day:
+        """Generate a day (outside the lock), apply the live changes and cache it."""
         lo = self._day_start_ms(day)
         hi = lo + DAY_MS
         first_slot = EPOCH_ORDINAL + lo // DAY_MS - 1
@@ -346,9 +392,21 @@ class Account:
             rendered = _Day(self._with_changes(day, generated))
             self._days[day] = rendered
             self._counts[day] = len(rendered.rows)
-            if len(self._days) > self._cache_days:
-                self._days.popitem(last=False)
+            self.days_rendered += 1
+            self._evict_days()
             return rendered
+
+    def rendered_days(self) -> list[date]:
+        """The days held rendered, least recently used first."""
+        with self._lock:
+            return list(self._days)
+
+    def _evict_days(self) -> None:
+        """Drop the least recently used days beyond the row budget (lock held)."""
+        held = sum(len(rendered.rows) for rendered in self._days.values())
+        while len(self._days) > MIN_CACHED_DAYS and held > self._cache_rows:
+            _, dropped = self._days.popitem(last=False)
+            held -= len(dropped.rows)
 
     def _with_changes(self, day: date, rows: list[EventRow]) -> list[EventRow]:
         """Generated rows with updates, moves and added events applied (lock held)."""
@@ -409,7 +467,7 @@ class Account:
             skip = max(0, skip - size)
             if len(taken) >= per_page:
                 if not oldest_first:
-                    self._prefetch_before(day)
+                    self._prefetch_around(day)
                 break
         return taken
 
