@@ -27,7 +27,7 @@ from tap_wistia.sessions import (
     fetch_start,
     sessionize,
 )
-from tap_wistia.sessions.packing import pack, packed_facts, unpack
+from tap_wistia.sessions.packing import SharedValues, pack, packed_facts, unpack
 from tap_wistia.sessions.record import BY_END
 
 if TYPE_CHECKING:
@@ -1070,32 +1070,54 @@ def odd_session(
 
 
 def test_a_packed_session_unpacks_equal_field_for_field_with_the_same_fingerprint() -> None:
-    for session in (odd_session(), odd_session(percent=None, conversion_type="", city=None)):
-        packed = pack(session)
+    shared = SharedValues()
+    for session in (
+        odd_session(),
+        odd_session(percent=None, conversion_type="", city=None),
+    ):
+        packed = pack(session, shared)
         assert packed is not None
-        back = unpack(packed)
+        back = unpack(packed, shared)
         assert back == session
         assert [type(value) for value in back] == [type(value) for value in session]
         assert back.user_agent_details == session.user_agent_details  # pairs stay tuples
         assert back.fingerprint() == session.fingerprint()
         assert back.to_record() == session.to_record()
-        assert len(packed) < 400
+        assert len(packed) < 200
         unknown = session.event_count if session.media_duration is None else 0
         assert packed_facts(packed) == (session.ended_at, session.session_id, unknown)
     known = odd_session(media="m-video")
-    assert packed_facts(pack(known) or b"") == (known.ended_at, "a", 0)
+    assert packed_facts(pack(known, shared) or b"") == (known.ended_at, "a", 0)
+
+
+def test_shared_values_keep_apart_what_python_deems_equal() -> None:
+    shared = SharedValues()
+    sessions = [
+        odd_session("a", user_agent_details={"mobile": 1}),
+        odd_session("b", user_agent_details={"mobile": True}),
+        odd_session("c", user_agent_details={"mobile": 1.0}),
+    ]
+    packed = [pack(session, shared) for session in sessions]
+    for session, entry in zip(sessions, packed, strict=True):
+        assert entry is not None
+        back = unpack(entry, shared)
+        assert back.to_record() == session.to_record()
+        details = back.user_agent_details or ()
+        assert [type(value) for _, value in details] == [
+            type(value) for _, value in session.user_agent_details or ()
+        ]
 
 
 @pytest.mark.parametrize(
     "session",
     [
         odd_session(conversion_type=2**70),  # beyond msgpack's 64 bits
-        odd_session(city="x\ud800y"),  # a lone surrogate (json reads them)
+        odd_session(ip="x\ud800y"),  # a lone surrogate (json reads them), not a shared value
         odd_session(key="a\0b"),  # a NUL would end the sort key early
     ],
 )
 def test_what_packing_cannot_hold_exactly_is_not_packed(session: ViewingSession) -> None:
-    assert pack(session) is None
+    assert pack(session, SharedValues()) is None
 
 
 @given(
@@ -1106,17 +1128,21 @@ def test_what_packing_cannot_hold_exactly_is_not_packed(session: ViewingSession)
 )
 def test_packed_sessions_sort_as_sessions_do(keys: list[tuple[int, str]]) -> None:
     sessions = [odd_session(key, minutes) for minutes, key in keys]
-    packed = [pack(session) for session in sessions]
-    assert sorted([unpack(p) for p in packed if p is not None], key=BY_END) == [
-        unpack(p) for p in sorted(p for p in packed if p is not None)
+    shared = SharedValues()
+    packed = [pack(session, shared) for session in sessions]
+    assert sorted([unpack(p, shared) for p in packed if p is not None], key=BY_END) == [
+        unpack(p, shared) for p in sorted(p for p in packed if p is not None)
     ]
 
 
 def test_sessions_merge_packed_and_whole_in_order_and_compare_as_lists() -> None:
     made = [odd_session(key, minutes) for key, minutes in [("b", 1), ("a", 3), ("c", 3), ("d", 0)]]
     sessions = sorted(made, key=BY_END)
-    packed = sorted(p for p in (pack(sessions[1]), pack(sessions[3])) if p is not None)
-    merged = Sessions(packed, [sessions[0], sessions[2]])
+    shared = SharedValues()
+    packed = sorted(
+        p for p in (pack(sessions[1], shared), pack(sessions[3], shared)) if p is not None
+    )
+    merged = Sessions(packed, [sessions[0], sessions[2]], shared)
     assert len(merged) == 4
     assert list(merged) == sessions
     assert merged == sessions

@@ -15,7 +15,7 @@ from tap_wistia.sessions.grouping import (
     prefer,
     session_of,
 )
-from tap_wistia.sessions.packing import Sessions, pack, packed_facts, unpack
+from tap_wistia.sessions.packing import Sessions, SharedValues, pack, packed_facts, unpack
 from tap_wistia.sessions.record import BY_END, ViewingSession
 from tap_wistia.sessions.walk import Walk, WalkBrokenError
 
@@ -75,6 +75,7 @@ class ActivityBuilder:
         self._walk: Walk | None = None
         # Complete sessions waiting for the next settle, packed (`pack`) where they can be.
         self._swept: list[bytes | ViewingSession] = []
+        self._shared = SharedValues()  # the values the packed ones repeat
         self._settled: datetime | None = None
         self._carry = carry
         self._finished = False
@@ -189,7 +190,7 @@ class ActivityBuilder:
                         del pool[event.event_key]
                     if final_before is None or ended >= final_before:
                         session = session_of(run, self._media.of(first.media_id))
-                        self._swept.append(pack(session) or session)
+                        self._swept.append(pack(session, self._shared) or session)
 
     def abandon_walk(self) -> None:
         """Give up the walk (after `WalkBrokenError`): forget the sessions it swept.
@@ -241,6 +242,7 @@ class ActivityBuilder:
         open_now: list[tuple[str, datetime, datetime]] = []
         self._walk = None
         packed, out = self._changed_swept(keep_from)
+        shared, self._shared = self._shared, SharedValues()
         # The groups alone hold the events from here on, and each group is dropped once its
         # sessions are done: a day of events and a day of sessions are never held together.
         groups = groups_of(self._pool.values())
@@ -264,7 +266,7 @@ class ActivityBuilder:
         self._carry = self._next_carry(watermark, keep_from)
         out.sort(key=BY_END)
         packed.sort()
-        return Sessions(packed, out)
+        return Sessions(packed, out, shared)
 
     def _changed_swept(
         self, keep_from: datetime | None
@@ -293,7 +295,7 @@ class ActivityBuilder:
         """
         ended, key, unknown = packed_facts(packed)
         if keep_from is None or ended >= keep_from or key in self._emitted:
-            return self._changed(unpack(packed), keep_from)
+            return self._changed(unpack(packed, self._shared), keep_from)
         if unknown:
             self.problems[UNKNOWN_MEDIA_DURATION] += unknown
         return True
