@@ -118,8 +118,16 @@ def run_tap_process(
     *,
     args: tuple[str, ...] = (),
     timeout: float = 120,
+    unbuffered: bool = True,
 ) -> TapOutput:
-    """Run `tap-wistia` as a real process (what Meltano does) and collect its output."""
+    """Run `tap-wistia` as a real process (what Meltano does) and collect its output.
+
+    `unbuffered`: with `PYTHONUNBUFFERED=1`, as container images often set it (stdout then has
+    no buffer of its own and the tap keeps one); False runs it with stdout buffered.
+    """
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
     with tempfile.TemporaryDirectory() as folder:
         config_path = Path(folder, "config.json")
         config_path.write_text(json.dumps(config))
@@ -134,7 +142,7 @@ def run_tap_process(
             text=True,
             timeout=timeout,
             check=False,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=env,
         )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     return TapOutput(

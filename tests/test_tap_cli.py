@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -39,6 +40,38 @@ def test_a_run_with_retries_and_state_never_shows_the_token(sandbox):
     assert "Retrying" in out.stderr
     everything = out.stderr + json.dumps(out.messages)
     assert SECRET not in everything
+
+
+def timeless(value: Any) -> Any:
+    """A message without what the clock writes into it (time_extracted, the SDK's signposts)."""
+    if isinstance(value, dict):
+        return {
+            key: timeless(item)
+            for key, item in value.items()
+            if key not in {"time_extracted", "replication_key_signpost"}
+        }
+    return value
+
+
+def test_unbuffered_stdout_changes_nothing_the_tap_writes():
+    """With `PYTHONUNBUFFERED=1` the tap holds its output itself: the same messages, in order."""
+    end = dt.datetime(2025, 3, 10, 12, tzinfo=dt.UTC)  # a past period: every run reads the same
+    account = Account(AccountSpec(seed=12, events=800, days=2, visitors=80, medias=4, end=end))
+    tokens = {SECRET: frozenset({"stats", "media"})}
+    with WistiaSandbox(account, tokens=tokens, rate_limit_per_minute=None) as server:
+        settings = {
+            **config(server),
+            "start_date": "2025-03-08",
+            "end_date": "2025-03-11",
+            "keep_updated": False,
+        }
+        runs = [run_tap_process(settings, unbuffered=flag) for flag in (True, False)]
+    for run in runs:
+        assert run.returncode == 0, run.stderr[-2000:]
+    unbuffered, buffered = ([timeless(message) for message in run.messages] for run in runs)
+    assert unbuffered == buffered
+    assert [message["type"] for message in unbuffered].count("RECORD") > 500
+    assert unbuffered[-1]["type"] == "STATE"
 
 
 def test_a_refused_token_fails_cleanly_with_the_permission_named(sandbox):
