@@ -21,7 +21,7 @@ from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
@@ -40,7 +40,7 @@ from tap_wistia.sandbox.viewing import (
 from tap_wistia.sandbox.visitors import summarize_visitors
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 __all__ = ["Account", "AccountSpec", "EventError", "EventQuery", "EventRow"]
 
@@ -59,6 +59,7 @@ times, so the sandbox, not the client, set the pace (11-13 CPU seconds against 4
 MIN_CACHED_DAYS = 2
 """Days kept whatever their size: the one being read and the one read before it."""
 SELECTION_CACHE = 256
+_Value = TypeVar("_Value")
 _BY_TIME = operator.itemgetter(0, 1)
 """Sort key of rows: (ts_ms, key), oldest first, ties by key (same order as ``row_order``)."""
 
@@ -214,7 +215,7 @@ class Account:
         self._cache_rows = max(0, cache_rows)
         self._tz_ms = self.spec.tz_offset_hours * 3_600_000
         self._slots: OrderedDict[date, list[EventRow]] = OrderedDict()
-        self._pending: dict[date, Future[list[EventRow]]] = {}
+        self._generating: dict[date, Future[list[EventRow]]] = {}
         self._prefetcher = ThreadPoolExecutor(1, "wistia-sandbox-prefetch") if prefetch else None
         self._warming: set[date] = set()
         self._days: OrderedDict[date, _Day] = OrderedDict()
@@ -273,34 +274,49 @@ class Account:
 
     # ---- generated days ---------------------------------------------------------------------
 
-    def _slot_rows(self, slot: date) -> list[EventRow]:
-        """A UTC day's generated rows: cached, awaited from another thread, or generated here.
+    def _once(
+        self,
+        cache: OrderedDict[date, _Value],
+        making: dict[date, Future[_Value]],
+        key: date,
+        make: Callable[[], _Value],
+    ) -> _Value:
+        """`cache[key]` (now the most recent), awaited from the thread making it, or made here.
 
-        Generation happens outside the lock, so other days keep being served meanwhile.
+        `make` runs outside the lock, once per key however many threads ask at the same time
+        (they wait on its `Future` in `making`), so other keys keep being served meanwhile; it
+        stores its value in `cache` itself, under the lock.
         """
         with self._lock:
-            rows = self._slots.get(slot)
-            if rows is not None:
-                self._slots.move_to_end(slot)
-                return rows
-            future = self._pending.get(slot)
-            if future is not None:
-                mine = False
-            else:
-                mine, future = True, Future()
-                self._pending[slot] = future
+            found = cache.get(key)
+            if found is not None:
+                cache.move_to_end(key)
+                return found
+            future = making.get(key)
+            mine = future is None
+            if future is None:
+                future = making[key] = Future()
         if not mine:
             return future.result()
         try:
-            rows = self.schedule.generate(slot)
+            value = make()
         except BaseException as error:
             future.set_exception(error)
-            with self._lock:
-                self._pending.pop(slot, None)
             raise
-        future.set_result(rows)
+        finally:
+            with self._lock:
+                making.pop(key, None)
+        future.set_result(value)
+        return value
+
+    def _slot_rows(self, slot: date) -> list[EventRow]:
+        """A UTC day's generated rows: cached, awaited from another thread, or generated here."""
+        return self._once(self._slots, self._generating, slot, lambda: self._generate(slot))
+
+    def _generate(self, slot: date) -> list[EventRow]:
+        """Generate a UTC day (outside the lock) and cache it."""
+        rows = self.schedule.generate(slot)
         with self._lock:
-            self._pending.pop(slot, None)
             self._slots[slot] = rows
             if len(self._slots) > SLOT_CACHE:
                 self._slots.popitem(last=False)
@@ -348,29 +364,7 @@ class Account:
 
     def _day(self, day: date) -> _Day:
         """The rendered day: cached, awaited from the thread rendering it, or rendered here."""
-        with self._lock:
-            cached = self._days.get(day)
-            if cached is not None:
-                self._days.move_to_end(day)
-                return cached
-            future = self._rendering.get(day)
-            if future is not None:
-                mine = False
-            else:
-                mine, future = True, Future()
-                self._rendering[day] = future
-        if not mine:
-            return future.result()
-        try:
-            rendered = self._render(day)
-        except BaseException as error:
-            future.set_exception(error)
-            raise
-        finally:
-            with self._lock:
-                self._rendering.pop(day, None)
-        future.set_result(rendered)
-        return rendered
+        return self._once(self._days, self._rendering, day, lambda: self._render(day))
 
     def _render(self, day: date) -> _Day:
         """Generate a day (outside the lock), apply the live changes and cache it."""
@@ -386,9 +380,6 @@ class Account:
         ]
         generated.sort(key=_BY_TIME)
         with self._lock:
-            cached = self._days.get(day)
-            if cached is not None:
-                return cached
             rendered = _Day(self._with_changes(day, generated))
             self._days[day] = rendered
             self._counts[day] = len(rendered.rows)
