@@ -10,7 +10,7 @@ show afterwards; warnings said once a run.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -133,7 +133,12 @@ class RecordingApi:
     def publish(self, tag: str, description: str) -> None:
         assert tag == "target-lytics-20260105-143000"
         assert "fields and 14 mappings" in description
-        self._write("publish", self.draft.clear)
+        def action() -> None:
+            self.draft.clear()
+            fields = {k: replace(v, status="") for k, v in self.held.fields.items()}
+            self.held = AccountSchema(fields, self.held.mappings)
+
+        self._write("publish", action)
 
     def open_patch(self, tag: str, description: str) -> str:
         self._write("open_patch", lambda: None)
