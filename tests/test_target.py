@@ -135,12 +135,18 @@ def test_stream_setting_redirects_records_and_the_mappings_they_need(sandbox):
     assert profile["wistia_city"] == "Portland"
 
 
-def test_account_id_is_passed_through_and_must_be_the_tokens(sandbox):
+def test_account_id_only_checks_the_tokens_own_account_and_is_never_sent(sandbox):
     run_target(config(sandbox, account_id="acct-sandbox"), singer_lines([session(1)]))
-    assert len(stored(sandbox)) == 1
-    with pytest.raises(LyticsAccountError, match=r"account_id 'acct-other' is not among") as caught:
-        run_target(config(sandbox, account_id="acct-other"), singer_lines([session(1)]))
-    assert "acct-sandbox (aid 1234, Sandbox Account acct-sandbox)" in str(caught.value)
+    run_target(config(sandbox, account_id="1234"), singer_lines([session(2)]))  # its aid
+    assert len(stored(sandbox)) == 2
+    before = stats(sandbox)["collect_requests"]
+    with pytest.raises(LyticsAccountError) as caught:
+        run_target(config(sandbox, account_id="acct-2"), singer_lines([session(3)]))
+    message = str(caught.value)
+    assert "account_id is 'acct-2'" in message
+    assert "belongs to the Lytics account acct-sandbox (aid 1234" in message
+    assert stats(sandbox)["collect_requests"] == before  # refused before any collect
+    assert stats(sandbox)["account_id_queries"] == 0  # no request ever carried it
 
 
 def test_unmapped_stream_with_arrays_of_objects_is_accepted(sandbox):
@@ -284,7 +290,7 @@ class WatchedInput(io.StringIO):
 
 
 @pytest.mark.parametrize(
-    ("token", "message"), [(WRONG_TOKEN, "HTTP 401 Unauthorized"), (EXPIRED_TOKEN, "Expired Token")]
+    ("token", "message"), [(WRONG_TOKEN, "HTTP 401 Not authorized"), (EXPIRED_TOKEN, "Expired Token")]
 )
 def test_bad_and_expired_tokens_fail_before_any_input_is_read(sandbox, token, message):
     target = TargetLytics(config=config(sandbox, api_token=token))  # contacts nothing

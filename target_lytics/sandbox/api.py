@@ -125,7 +125,7 @@ class LyticsApi:
     # -- the Lytics API
 
     def _api(self, request: Request) -> Reply:
-        decision = self.desk.decide(request.target)
+        decision = self.desk.decide(request.target, request.method)
         self._pause(decision.latency_s)
         if decision.action not in {"serve", "lose"}:
             return self._fault(decision)

@@ -46,8 +46,8 @@ class Faults(WireFaults, kw_only=True, forbid_unknown_fields=True):
     - ``reject_where``: field path -> value: every collected record holding all of these
       values (a dotted path reads nested objects) is rejected, in dry runs too, for as long as
       the setting stays (e.g. ``{"visitor_key": "vk-bad"}``).
-    - ``lose_answer_next``: how many requests are done (a field created, records stored) and
-      then not answered, as when a gateway times out after the API acted: ``lose_answer_with``
+    - ``lose_answer_next``: how many writes (any method but GET) are done (a field created,
+      records stored) and then not answered, as when a gateway times out after the API acted: ``lose_answer_with``
       says how, ``reset`` (the connection reset), ``timeout`` (no answer for
       ``timeout_seconds``, then dropped) or ``503`` (an edge error in place of the answer).
     """
@@ -91,7 +91,7 @@ class FaultDesk:
         with self._lock:
             self.faults = checked
 
-    def decide(self, target: str) -> Decision:
+    def decide(self, target: str, method: str = "GET") -> Decision:
         """Use up the fault, if any, that this request (path and query as sent) gets."""
         with self._lock:
             faults = self.faults
@@ -107,7 +107,7 @@ class FaultDesk:
             if faults.fail_next:
                 status = faults.fail_next.pop(0)
                 return Decision(latency, "fail", status, faults.retry_after_seconds)
-            if faults.lose_answer_next > 0:
+            if faults.lose_answer_next > 0 and method != "GET":
                 faults.lose_answer_next -= 1
                 return Decision(
                     latency,
