@@ -61,9 +61,10 @@ _CONFLICT_FIX: Final = (
     "and mappings"
 )
 _CAPACITY_NOTE: Final = (
-    "a profile holds at most 1,000 attribute values, every set and map item counted, and this "
-    "field grows by one item per media a person views, so a heavy viewer's profile can fill up "
-    "(Lytics then drops values); set a capacity for it in Lytics' Schema Studio"
+    "a profile holds at most 1,000 attribute values, every set and map item counted, and such "
+    "a field grows by one item per value it collects (the default mapping's: per media a "
+    "person views), so a heavy viewer's profile can fill up and Lytics then drops values; set "
+    "a capacity in Lytics' Schema Studio"
 )
 
 
@@ -224,8 +225,11 @@ class SchemaStep:
     def _report(self, plan: SchemaPlan) -> None:
         for difference in plan.differences:
             self._once(difference.describe())
-        for held in plan.unbounded:
-            self._once(f"field {held.name} ({held.type}) has no capacity limit; {_CAPACITY_NOTE}")
+        unbounded = [held for held in plan.unbounded if held.name not in self.reported]
+        if unbounded:
+            self.reported.update(held.name for held in unbounded)
+            names = ", ".join(f"{held.name} ({held.type})" for held in unbounded)
+            self._once(f"no capacity limit on {names}: {_CAPACITY_NOTE}")
 
     def _warn_identifiers(self, plan: SchemaPlan) -> None:
         if plan.new_identifiers:  # identity resolution changes: never silently

@@ -405,6 +405,6 @@ def test_differences_are_warned_about_once_a_run_and_the_run_goes_on(caplog):
         run(api, "check", reported=reported)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     merges = [w for w in warnings if "merges it by latestmap" in w]
-    capacity = [w for w in warnings if "no capacity limit" in w]
+    capacity = [w for w in warnings if "no capacity limit on wisita_media_percent" in w]
     assert len(merges) == len(capacity) == 1
     assert "1,000 attribute values" in capacity[0]
