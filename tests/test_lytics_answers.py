@@ -55,7 +55,9 @@ def test_the_tokens_own_account_is_the_only_one_or_in_a_family_its_own_parent():
     assert own_account(read_accounts([PROD])) == LyticsAccount("acct-prod", "1", "Production")
     family = [{**PROD, "parentaid": 1}, {**DEV, "parentaid": 1}]
     assert own_account(read_accounts(family)) == LyticsAccount("acct-prod", "1", "Production", "1")
-    assert own_account(read_accounts(family[::-1])).id == "acct-prod"  # not by position
+    reversed_family = own_account(read_accounts(family[::-1]))  # not by position
+    assert reversed_family is not None
+    assert reversed_family.id == "acct-prod"
     assert own_account(read_accounts([PROD, DEV])) is None  # nobody says which
     assert own_account([]) is None
 
@@ -88,8 +90,10 @@ def test_account_id_cannot_be_checked_when_lytics_does_not_say_which_account_is_
     ("body", "quoted"),
     [
         (
-            b'{"status": 400, "errors": [{"code": "BADREQ-001", "message": "Identifier Field '
-            b'cannot define a Merge Operation.", "level": "warn"}], "request_id": "r1"}',
+            (
+                b'{"status": 400, "errors": [{"code": "BADREQ-001", "message": "Identifier Field '
+                b'cannot define a Merge Operation.", "level": "warn"}], "request_id": "r1"}'
+            ),
             "HTTP 400 Identifier Field cannot define a Merge Operation., request_id r1",
         ),
         (
@@ -233,10 +237,14 @@ def test_a_patch_view_shows_its_fields_mappings_and_state():
     assert read_patch(None).fields == frozenset()
 
 
-def test_a_capacity_is_read_where_the_listing_shows_one():
-    assert read_field({"id": "tags", "type": "[]string", "capacity": 0}).capacity == 0
-    assert read_field({"id": "tags", "type": "[]string", "Capacity": "50"}).capacity == 50
-    assert read_field({"id": "tags", "type": "[]string"}).capacity is None
+@pytest.mark.parametrize(
+    ("raw", "capacity"),
+    [({"capacity": 0}, 0), ({"Capacity": "50"}, 50), ({"max_size": 7}, 7), ({}, None)],
+)
+def test_a_capacity_is_read_where_the_listing_shows_one(raw, capacity):
+    read = read_field({"id": "tags", "type": "[]string", **raw})
+    assert read is not None
+    assert read.capacity == capacity
 
 
 # --- the bodies sent ------------------------------------------------------------------------------

@@ -133,6 +133,7 @@ class RecordingApi:
     def publish(self, tag: str, description: str) -> None:
         assert tag == "target-lytics-20260105-143000"
         assert "fields and 14 mappings" in description
+
         def action() -> None:
             self.draft.clear()
             fields = {k: replace(v, status="") for k, v in self.held.fields.items()}

@@ -92,8 +92,10 @@ def test_another_expression_of_the_same_stream_field_is_a_difference_not_a_confl
     plan = plan_schema(REQUIRED, account)
     assert plan.ready
     assert [d.describe() for d in plan.differences] == [
-        "mapping email <- wistia_activity: the account maps it by `conversion_data.email`, the "
-        "mapping setting by `email(conversion_data.email)`; the account's mapping is kept"
+        (
+            "mapping email <- wistia_activity: the account maps it by `conversion_data.email`, the "
+            "mapping setting by `email(conversion_data.email)`; the account's mapping is kept"
+        )
     ]
 
 
@@ -121,8 +123,10 @@ def test_a_field_of_another_type_is_a_conflict_the_records_would_not_fit():
     held = AccountField("wistia_percent_viewed", "string", "latest")
     plan = plan_schema(REQUIRED, held_as_required(wistia_percent_viewed=held))
     assert [conflict.describe() for conflict in plan.conflicts] == [
-        "field wistia_percent_viewed: the account has it as string, the mapping needs number, "
-        "so the records' values would not fit"
+        (
+            "field wistia_percent_viewed: the account has it as string, the mapping needs number, "
+            "so the records' values would not fit"
+        )
     ]
     assert plan.create_fields == ()
     assert not plan.ready
@@ -133,29 +137,39 @@ def test_a_field_of_another_type_is_a_conflict_the_records_would_not_fit():
     [
         (
             AccountField("wistia_percent_viewed", "number", "max"),
-            "field wistia_percent_viewed: the account merges it by max, the mapping setting by "
-            "latest; the account's choice is kept",
+            (
+                "field wistia_percent_viewed: the account merges it by max, the mapping setting by "
+                "latest; the account's choice is kept"
+            ),
         ),
         (
             AccountField("wisita_media_percent", "map[string]number", "latestmap"),
-            "field wisita_media_percent: the account merges it by latestmap, the mapping setting "
-            "by merge; the account's choice is kept",
+            (
+                "field wisita_media_percent: the account merges it by latestmap, the mapping "
+                "setting by merge; the account's choice is kept"
+            ),
         ),
         (
             AccountField("wisita_media_ids", "[]string", "capped"),
-            "field wisita_media_ids: the account merges it by capped, the mapping setting by "
-            "merge; the account's choice is kept",
+            (
+                "field wisita_media_ids: the account merges it by capped, the mapping setting by "
+                "merge; the account's choice is kept"
+            ),
         ),
         (
             AccountField("email", "string", "latest", identifier=False),
-            "field email: the account's field is not an identifier (Lytics does not join "
-            "profiles on it); the mapping setting makes it an identifier; the account's choice "
-            "is kept",
+            (
+                "field email: the account's field is not an identifier (Lytics does not join "
+                "profiles on it); the mapping setting makes it an identifier; the account's choice "
+                "is kept"
+            ),
         ),
         (
             AccountField("wistia_city", "string", None, identifier=True),
-            "field wistia_city: the account's field is an identifier (Lytics joins profiles on "
-            "it); the mapping setting makes it a plain field; the account's choice is kept",
+            (
+                "field wistia_city: the account's field is an identifier (Lytics joins profiles on "
+                "it); the mapping setting makes it a plain field; the account's choice is kept"
+            ),
         ),
     ],
 )
@@ -209,8 +223,10 @@ def test_a_guarded_mapping_doing_the_same_counts_as_there_with_a_difference():
     plan = plan_schema(REQUIRED, account)
     assert plan.ready
     assert [d.describe() for d in plan.differences] == [
-        "mapping wistia_org <- wistia_activity: the account maps it only if `org != ''`, the "
-        "mapping setting by `org`; the account's mapping is kept"
+        (
+            "mapping wistia_org <- wistia_activity: the account maps it only if `org != ''`, the "
+            "mapping setting by `org`; the account's mapping is kept"
+        )
     ]
 
 

@@ -290,7 +290,8 @@ class WatchedInput(io.StringIO):
 
 
 @pytest.mark.parametrize(
-    ("token", "message"), [(WRONG_TOKEN, "HTTP 401 Not authorized"), (EXPIRED_TOKEN, "Expired Token")]
+    ("token", "message"),
+    [(WRONG_TOKEN, "HTTP 401 Not authorized"), (EXPIRED_TOKEN, "Expired Token")],
 )
 def test_bad_and_expired_tokens_fail_before_any_input_is_read(sandbox, token, message):
     target = TargetLytics(config=config(sandbox, api_token=token))  # contacts nothing
@@ -306,7 +307,7 @@ def test_bad_and_expired_tokens_fail_before_any_input_is_read(sandbox, token, me
 def test_creating_the_target_and_about_need_no_network(tmp_path):
     unreachable = {"api_token": TOKEN, "api_url": "http://127.0.0.1:9", "max_retries": 0}
     target = TargetLytics(config=unreachable)  # no request: nothing listens on port 9
-    assert target.preflight is None
+    assert target.schema_checks is None
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(unreachable))
     about = subprocess.run(

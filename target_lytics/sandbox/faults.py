@@ -47,9 +47,9 @@ class Faults(WireFaults, kw_only=True, forbid_unknown_fields=True):
       values (a dotted path reads nested objects) is rejected, in dry runs too, for as long as
       the setting stays (e.g. ``{"visitor_key": "vk-bad"}``).
     - ``lose_answer_next``: how many writes (any method but GET) are done (a field created,
-      records stored) and then not answered, as when a gateway times out after the API acted: ``lose_answer_with``
-      says how, ``reset`` (the connection reset), ``timeout`` (no answer for
-      ``timeout_seconds``, then dropped) or ``503`` (an edge error in place of the answer).
+      records stored) and then not answered, as when a gateway times out after the API acted;
+      ``lose_answer_with`` says how: ``reset`` (the connection reset), ``timeout`` (no answer
+      for ``timeout_seconds``, then dropped) or ``503`` (an edge error in place of the answer).
     """
 
     fail_paths: list[str] = msgspec.field(default_factory=lambda: [COLLECT_PATH])
