@@ -125,8 +125,8 @@ def is_connection_refused(error: BaseException) -> bool:
 class LyticsClient:
     """HTTP access to one Lytics account: token check, durable collect, concurrent deliveries.
 
-    One `requests.Session` serves every thread (the deliveries' workers and the schema step's
-    parallel reads), as in tap-wistia: its pool holds one keep-alive connection per request
+    One `requests.Session` serves every thread (the deliveries' workers and the main thread,
+    where the account check and the schema step run), as in tap-wistia: its pool holds one keep-alive connection per request
     that may be in flight, whichever worker sends it. Sharing is safe because nothing about the
     session changes after it is built: headers, auth, adapters, proxies and CA bundle are set
     here once (the environment is read once, not per request, which also keeps a ~/.netrc entry
