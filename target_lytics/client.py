@@ -126,12 +126,13 @@ class LyticsClient:
     """HTTP access to one Lytics account: token check, durable collect, concurrent deliveries.
 
     One `requests.Session` serves every thread (the deliveries' workers and the main thread,
-    where the account check and the schema step run), as in tap-wistia: its pool holds one keep-alive connection per request
-    that may be in flight, whichever worker sends it. Sharing is safe because nothing about the
-    session changes after it is built: headers, auth, adapters, proxies and CA bundle are set
-    here once (the environment is read once, not per request, which also keeps a ~/.netrc entry
-    from replacing the token), and it takes no cookies, so no request's answer changes what the
-    next one sends. urllib3's pool is what threads share, and it is made for that.
+    where the account check and the schema step run), as in tap-wistia: its pool holds one
+    keep-alive connection per request that may be in flight, whichever worker sends it.
+    Sharing is safe because nothing about the session changes after it is built: headers,
+    auth, adapters, proxies and CA bundle are set here once (the environment is read once, not
+    per request, which also keeps a ~/.netrc entry from replacing the token), and it takes no
+    cookies, so no request's answer changes what the next one sends. urllib3's pool is what
+    threads share, and it is made for that.
     """
 
     def __init__(

@@ -31,7 +31,7 @@ from target_lytics.account import (
 from target_lytics.errors import LyticsResponseError
 from target_lytics.schema import plan_schema, required_schema
 from target_lytics.schema_api import SchemaApi
-from target_lytics.schema_step import SchemaStep
+from target_lytics.schema_step import SchemaContext, SchemaStep
 
 if TYPE_CHECKING:
     import logging
@@ -129,15 +129,18 @@ class SchemaChecks:
     ) -> None:
         """Prepare; nothing is sent before a stream arrives."""
         self.api = SchemaApi(client)
-        self.account = account
-        self.mode = mode
         self.stream_setting = stream_setting
-        self.dryrun = dryrun
-        self.logger = logger
-        self.clock = clock
         self.schema: AccountSchema | None = None
         self._patches = schema_patches
-        self._reported: set[str] = set()
+        self.context = SchemaContext(
+            api=self.api,
+            account=account,
+            mode=mode,
+            dryrun=dryrun,
+            logger=logger,
+            patches=self.patches_enabled,
+            clock=clock,
+        )
         if mode == "off":
             logger.info("schema_mode off: the account's fields and mappings are not checked")
 
@@ -148,8 +151,8 @@ class SchemaChecks:
             LyticsSchemaError: the setting is empty and the token may not read the account's.
         """
         if self._patches is None:
-            self._patches = self.api.patches_enabled(self.account.describe())
-            self.logger.info(
+            self._patches = self.api.patches_enabled(self.context.account.describe())
+            self.context.logger.info(
                 "Lytics schema: the account's enable_schema_patches is %s: changes go %s",
                 str(self._patches).lower(),
                 "through one patch" if self._patches else "to the draft, then one publish",
@@ -158,7 +161,7 @@ class SchemaChecks:
 
     def account_schema(self) -> AccountSchema | None:
         """The account's schema as last read (read now if never); None under schema_mode off."""
-        if self.mode == "off":
+        if self.context.mode == "off":
             return None
         return self.schema if self.schema is not None else self._read()
 
@@ -172,24 +175,13 @@ class SchemaChecks:
         Raises:
             LyticsError: the account lacks what the stream's mapping needs, or refused a call.
         """
-        if self.mode == "off":
+        if self.context.mode == "off":
             return
         required = required_schema({stream: mapping}, self.stream_setting)
         held = self.schema
         if held is None or not plan_schema(required, held).ready:
             held = self._read()  # read first, or again: someone may have added what it needs
-        self.logger.info(
+        self.context.logger.info(
             "Lytics schema: stream %r arrived; checking what its mapping needs", stream
         )
-        step = SchemaStep(
-            api=self.api,
-            account=self.account,
-            required=required,
-            mode=self.mode,
-            dryrun=self.dryrun,
-            logger=self.logger,
-            patches=self.patches_enabled,
-            reported=self._reported,
-            clock=self.clock,
-        )
-        self.schema = step.run(held)
+        self.schema = SchemaStep(self.context, required).run(held)

@@ -21,6 +21,7 @@ per run and the account's choice kept. With ``dryrun`` the plan is logged and no
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Final, Literal, TypeVar
@@ -141,36 +142,31 @@ def schema_description(required: RequiredSchema, plan: SchemaPlan) -> str:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SchemaContext:
+    """What the schema steps of one run share: the API, the account, the settings, the log.
+
+    ``patches`` says whether the account takes changes through patches (asked only before a
+    write); ``reported`` holds what this run already warned about, so each is said once.
+    """
+
+    api: SchemaApi
+    account: LyticsAccount
+    mode: SchemaMode
+    dryrun: bool
+    logger: logging.Logger
+    patches: Callable[[], bool]
+    reported: set[str] = field(default_factory=set)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
 class SchemaStep:
     """The schema step of one stream's mapping: read, plan, and (``apply``) write and confirm."""
 
-    def __init__(  # noqa: PLR0913 - the step's inputs, all keyword-only
-        self,
-        *,
-        api: SchemaApi,
-        account: LyticsAccount,
-        required: RequiredSchema,
-        mode: SchemaMode,
-        dryrun: bool,
-        logger: logging.Logger,
-        patches: Callable[[], bool],
-        reported: set[str] | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        """Prepare the step; nothing is sent before ``run``.
-
-        ``patches`` says whether the account takes changes through patches (asked only before
-        a write); ``reported`` holds what this run already warned about, so each is said once.
-        """
-        self.api = api
-        self.account = account
+    def __init__(self, context: SchemaContext, required: RequiredSchema) -> None:
+        """Prepare the step for what ``required`` lists; nothing is sent before ``run``."""
+        self.ctx = context
         self.required = required
-        self.mode = mode
-        self.dryrun = dryrun
-        self.logger = logger
-        self.patches = patches
-        self.reported = set() if reported is None else reported
-        self.clock = clock
 
     def run(self, held: AccountSchema) -> AccountSchema:
         """Return the account's schema once it holds what the mapping needs (or in a dry run).
@@ -184,27 +180,27 @@ class SchemaStep:
         """
         plan = plan_schema(self.required, held)
         self._report(plan)
-        if self.dryrun:
+        if self.ctx.dryrun:
             for line in self._plan_lines(plan, held):
-                self.logger.info("Lytics schema plan (dry run, nothing is written): %s", line)
+                self.ctx.logger.info("Lytics schema plan (dry run, nothing is written): %s", line)
             return held
         if plan.ready:
-            self.logger.info(
+            self.ctx.logger.info(
                 "Lytics schema: the account holds all %d fields and %d mappings stream(s) %s need",
                 len(self.required.fields),
                 len(self.required.mappings),
                 ", ".join(self.required.streams),
             )
             return held
-        if self.mode == "check":
-            raise LyticsSchemaError(check_message(self.account, plan, self.required.streams))
+        if self.ctx.mode == "check":
+            raise LyticsSchemaError(check_message(self.ctx.account, plan, self.required.streams))
         if plan.conflicts:
-            raise LyticsSchemaError(conflict_message(self.account, plan))
+            raise LyticsSchemaError(conflict_message(self.ctx.account, plan))
         self._warn_identifiers(plan)
-        if self.patches():
+        if self.ctx.patches():
             if plan.unpublished:
                 msg = (
-                    f"The Lytics account {self.account.describe()} uses schema patches but its "
+                    f"The Lytics account {self.ctx.account.describe()} uses schema patches but its "
                     "draft holds unpublished changes the mapping needs:"
                     f"{_bullets(list(plan.unpublished))}"
                     "\nFix: publish or discard them in Lytics' Schema Studio, then run again."
@@ -218,26 +214,26 @@ class SchemaStep:
     # -- what is said once per run --------------------------------------------------------------
 
     def _once(self, line: str) -> None:
-        if line not in self.reported:
-            self.reported.add(line)
-            self.logger.warning("Lytics schema: %s", line)
+        if line not in self.ctx.reported:
+            self.ctx.reported.add(line)
+            self.ctx.logger.warning("Lytics schema: %s", line)
 
     def _report(self, plan: SchemaPlan) -> None:
         for difference in plan.differences:
             self._once(difference.describe())
-        unbounded = [held for held in plan.unbounded if held.name not in self.reported]
+        unbounded = [held for held in plan.unbounded if held.name not in self.ctx.reported]
         if unbounded:
-            self.reported.update(held.name for held in unbounded)
+            self.ctx.reported.update(held.name for held in unbounded)
             names = ", ".join(f"{held.name} ({held.type})" for held in unbounded)
             self._once(f"no capacity limit on {names}: {_CAPACITY_NOTE}")
 
     def _warn_identifiers(self, plan: SchemaPlan) -> None:
         if plan.new_identifiers:  # identity resolution changes: never silently
-            self.logger.warning(
+            self.ctx.logger.warning(
                 "Lytics schema: creating identifier field(s) %s on account %s: from now on "
                 "Lytics joins profiles that share their values",
                 ", ".join(plan.new_identifiers),
-                self.account.describe(),
+                self.ctx.account.describe(),
             )
 
     def _plan_lines(self, plan: SchemaPlan, held: AccountSchema) -> list[str]:
@@ -253,7 +249,7 @@ class SchemaStep:
         lines += [
             f"conflict (apply stops here, changing nothing): {c.describe()}" for c in plan.conflicts
         ]
-        if self.mode == "check":
+        if self.ctx.mode == "check":
             lines.append("schema_mode check would stop this run before sending anything")
         elif not plan.conflicts:
             lines += self._publish_lines(held)
@@ -261,12 +257,12 @@ class SchemaStep:
 
     def _publish_lines(self, held: AccountSchema) -> list[str]:
         try:
-            patches = self.patches()
+            patches = self.ctx.patches()
         except LyticsSchemaError as refused:
             return [f"apply would stop here: {refused}"]
         if patches:
             return ["publish through one patch holding only these changes, applied at once"]
-        foreign = foreign_changes(self.api.pending(), self.required, held)
+        foreign = foreign_changes(self.ctx.api.pending(), self.required, held)
         if foreign:
             return [
                 f"apply would stop before publishing: the draft holds {change.describe()}, "
@@ -288,9 +284,9 @@ class SchemaStep:
         except LyticsAnswerLostError as lost:
             found = landed()
             if found is not None:
-                self.logger.warning("%s; read back: Lytics holds it, so it is not sent again", lost)
+                self.ctx.logger.warning("%s; read back: Lytics holds it: not sent again", lost)
                 return found
-            self.logger.warning("%s; read back: it is not there, so it is sent once more", lost)
+            self.ctx.logger.warning("%s; read back: it is not there: sent once more", lost)
         try:
             return send()
         except LyticsAnswerLostError as lost:
@@ -305,13 +301,13 @@ class SchemaStep:
             raise LyticsSchemaError(msg) from None
 
     def _field_landed(self, spec: FieldSpec) -> bool | None:
-        held = self.api.field(spec.name)
+        held = self.ctx.api.field(spec.name)
         if held is None:
             return None
         conflict = field_conflict(spec, held)
         if conflict is not None:
             msg = (
-                f"Field {spec.name} appeared in the Lytics account {self.account.describe()} "
+                f"Field {spec.name} appeared in the Lytics account {self.ctx.account.describe()} "
                 f"while target-lytics was creating it, and conflicts: {conflict.problem}. "
                 f"Nothing was published. Fix: {_CONFLICT_FIX}."
             )
@@ -321,103 +317,105 @@ class SchemaStep:
     def _mapping_landed(self, spec: MappingSpec) -> bool | None:
         found = any(
             (held.field, held.stream, held.expr) == (spec.field, spec.stream, spec.expr)
-            for held in self.api.mappings()
+            for held in self.ctx.api.mappings()
         )
         return True if found else None
 
     def _direct(self, plan: SchemaPlan, held: AccountSchema) -> None:
-        foreign = foreign_changes(self.api.pending(), self.required, held)
+        foreign = foreign_changes(self.ctx.api.pending(), self.required, held)
         if foreign:
-            raise LyticsSchemaError(foreign_message(self.account, foreign, wrote=False))
+            raise LyticsSchemaError(foreign_message(self.ctx.account, foreign, wrote=False))
         made: set[str] = set()
         for spec in plan.create_fields:
             what = f"creating field {spec.name}"
             self._write_once(
-                what, partial(self.api.create_field, spec), partial(self._field_landed, spec)
+                what, partial(self.ctx.api.create_field, spec), partial(self._field_landed, spec)
             )
             made.add(spec.name)
-            self.logger.info("Lytics schema: created field %s", spec.describe())
+            self.ctx.logger.info("Lytics schema: created field %s", spec.describe())
         for mapping in plan.create_mappings:
             self._write_once(
                 f"creating mapping {mapping.describe()}",
-                partial(self.api.create_mapping, mapping),
+                partial(self.ctx.api.create_mapping, mapping),
                 partial(self._mapping_landed, mapping),
             )
-            self.logger.info("Lytics schema: created mapping %s", mapping.describe())
-        foreign = foreign_changes(self.api.pending(), self.required, held, frozenset(made))
+            self.ctx.logger.info("Lytics schema: created mapping %s", mapping.describe())
+        foreign = foreign_changes(self.ctx.api.pending(), self.required, held, frozenset(made))
         if foreign:
-            raise LyticsSchemaError(foreign_message(self.account, foreign, wrote=True))
-        tag = schema_tag(self.clock())
+            raise LyticsSchemaError(foreign_message(self.ctx.account, foreign, wrote=True))
+        tag = schema_tag(self.ctx.clock())
         self._write_once(
             f"publishing {tag}",
-            partial(self.api.publish, tag, schema_description(self.required, plan)),
+            partial(self.ctx.api.publish, tag, schema_description(self.required, plan)),
             partial(self._published, frozenset(made)),
         )
-        self.logger.info("Lytics schema: published as %s", tag)
+        self.ctx.logger.info("Lytics schema: published as %s", tag)
 
     def _published(self, made: frozenset[str]) -> bool | None:
         """Whether a publish whose answer was lost happened: none of our changes is pending."""
-        pending = self.api.pending()
-        foreign = foreign_changes(pending, self.required, self.api.read(), made)
+        pending = self.ctx.api.pending()
+        foreign = foreign_changes(pending, self.required, self.ctx.api.read(), made)
         return True if len(foreign) == len(pending) else None
 
     def _through_patch(self, plan: SchemaPlan) -> None:
-        tag = schema_tag(self.clock())
+        tag = schema_tag(self.ctx.clock())
         description = schema_description(self.required, plan)
         patch_id = self._write_once(
             f"creating schema patch {tag}",
-            partial(self.api.open_patch, tag, description),
-            partial(self.api.find_patch, tag),
+            partial(self.ctx.api.open_patch, tag, description),
+            partial(self.ctx.api.find_patch, tag),
         )
         applied = False
         try:
             for spec in plan.create_fields:
                 self._write_once(
                     f"adding field {spec.name} to patch {tag}",
-                    partial(self.api.add_field, patch_id, spec),
+                    partial(self.ctx.api.add_field, patch_id, spec),
                     partial(self._in_patch, patch_id, spec.name, None),
                 )
-                self.logger.info("Lytics schema patch %s: field %s", tag, spec.describe())
+                self.ctx.logger.info("Lytics schema patch %s: field %s", tag, spec.describe())
             for mapping in plan.create_mappings:
                 self._write_once(
                     f"adding mapping {mapping.describe()} to patch {tag}",
-                    partial(self.api.add_mapping, patch_id, mapping),
+                    partial(self.ctx.api.add_mapping, patch_id, mapping),
                     partial(self._in_patch, patch_id, "", mapping),
                 )
-                self.logger.info("Lytics schema patch %s: mapping %s", tag, mapping.describe())
+                self.ctx.logger.info("Lytics schema patch %s: mapping %s", tag, mapping.describe())
             self._write_once(
                 f"applying patch {tag}",
-                partial(self.api.apply_patch, patch_id),
+                partial(self.ctx.api.apply_patch, patch_id),
                 partial(self._applied, patch_id),
             )
             applied = True
         finally:
             if not applied:
                 self._discard(patch_id, tag)
-        self.logger.info("Lytics schema: patch %s applied", tag)
+        self.ctx.logger.info("Lytics schema: patch %s applied", tag)
 
     def _in_patch(self, patch_id: str, name: str, mapping: MappingSpec | None) -> bool | None:
-        view = self.api.patch(patch_id)
+        view = self.ctx.api.patch(patch_id)
         if mapping is None:
             return True if name in view.fields else None
         held = ((m.field, m.stream, m.expr) for m in view.mappings)
         return True if (mapping.field, mapping.stream, mapping.expr) in held else None
 
     def _applied(self, patch_id: str) -> bool | None:
-        return True if self.api.patch(patch_id).state in _APPLIED else None
+        return True if self.ctx.api.patch(patch_id).state in _APPLIED else None
 
     def _discard(self, patch_id: str, tag: str) -> None:
         try:
-            self.api.discard_patch(patch_id)
+            self.ctx.api.discard_patch(patch_id)
         except LyticsError as error:
-            self.logger.warning("Could not discard the unapplied schema patch %s: %s", tag, error)
+            self.ctx.logger.warning(
+                "Could not discard the unapplied schema patch %s: %s", tag, error
+            )
 
     def _confirm(self) -> AccountSchema:
-        held = self.api.read()
+        held = self.ctx.api.read()
         plan = plan_schema(self.required, held)
         if not plan.ready:
             msg = (
-                f"Lytics accepted the schema changes but the account {self.account.describe()} "
+                f"Lytics accepted the schema changes but the account {self.ctx.account.describe()} "
                 f"still lacks:{_bullets(plan.steps() + [c.describe() for c in plan.conflicts])}"
                 "\nNothing was sent; run again, or check the schema in Lytics' Schema Studio."
             )

@@ -27,7 +27,7 @@ from target_lytics.schema import (
     required_schema,
 )
 from target_lytics.schema_api import LyticsSchemaError, PatchView, settings_refused_message
-from target_lytics.schema_step import SchemaStep
+from target_lytics.schema_step import SchemaContext, SchemaStep
 
 REQUIRED = required_schema({"wistia_activity": mappings_from_setting(None)["wistia_activity"]})
 NAMES = [spec.name for spec in REQUIRED.fields]
@@ -180,17 +180,17 @@ def step(
             raise LyticsSchemaError(settings_refused_message("acct-1", "HTTP 403 Not authorized"))
         return bool(api.patches)
 
-    return SchemaStep(
+    context = SchemaContext(
         api=api,  # type: ignore[arg-type]
         account=ACCOUNT,
-        required=REQUIRED,
         mode=mode,  # type: ignore[arg-type]
         dryrun=dryrun,
         logger=logging.getLogger("test"),
         patches=patches,
-        reported=reported,
+        reported=set() if reported is None else reported,
         clock=lambda: datetime(2026, 1, 5, 14, 30, tzinfo=UTC),
     )
+    return SchemaStep(context, REQUIRED)
 
 
 def run(api: RecordingApi, mode: str = "apply", **options: Any) -> AccountSchema:
