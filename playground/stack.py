@@ -45,10 +45,11 @@ __all__ = ["Stack"]
 ACTIVITY_SCHEMA_ONLY: Final[dict[str, Any]] = {
     "type": "SCHEMA",
     "stream": "wistia_activity",
-    "schema": {"type": "object", "properties": {}},
-    "key_properties": ["session_id"],
+    "schema": {"properties": {}},
+    "key_properties": [],
 }
-"""What the schema step alone is given: the stream's arrival, and no record."""
+"""What the schema step alone is given: the stream's arrival, and no record (the README's
+"Review first" recipe writes this line)."""
 
 
 class Stack(Startable):
