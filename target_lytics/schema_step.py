@@ -62,10 +62,9 @@ _CONFLICT_FIX: Final = (
     "and mappings"
 )
 _CAPACITY_NOTE: Final = (
-    "a profile holds at most 1,000 attribute values, every set and map item counted, and such "
-    "a field grows by one item per value it collects (the default mapping's: per media a "
-    "person views), so a heavy viewer's profile can fill up and Lytics then drops values; set "
-    "a capacity in Lytics' Schema Studio"
+    "a profile keeps at most 1,000 attribute values, every set and map item counted, and these "
+    "grow by one item per value collected (per media viewed, in the default mapping): set a "
+    "capacity in Lytics' Schema Studio (README: Heavy viewers)"
 )
 
 

@@ -354,7 +354,7 @@ def test_an_account_set_up_by_lytics_wistia_import_works_with_check_and_no_write
     assert unbounded.startswith(
         "Lytics schema: no capacity limit on wistia_media_names ([]string), wisita_media_ids "
         "([]string), wisita_media_percent (map[string]number), wistia_media_duation "
-        "(map[string]number): a profile holds at most 1,000 attribute values"
+        "(map[string]number): a profile keeps at most 1,000 attribute values"
     )
 
 
