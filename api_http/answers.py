@@ -1,4 +1,4 @@
-"""Reading an answer whole, within a deadline and a size cap.
+"""An answer read whole, within a deadline and a size cap.
 
 A socket timeout bounds each read, not the answer: a server trickling a byte every half
 second, or a chunked body that never ends, holds a client for ever; and a body read whole into
@@ -9,14 +9,16 @@ bytes and the time since the request left, and gives up past either bound.
 
 from __future__ import annotations
 
+import json
 import time
-from typing import TYPE_CHECKING, Final
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
 
 from urllib3.exceptions import HTTPError as TransportError
 from urllib3.exceptions import ReadTimeoutError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     import requests
 
@@ -24,6 +26,30 @@ MAX_ANSWER_BYTES: Final = 64 * 1024 * 1024
 """Far above any real answer (a page of 100 Wistia events is about 100 KB, a Lytics reply
 under 1 KB), far below what would hurt the machine."""
 _CHUNK = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One HTTP answer, read whole: what each plugin's rules judge (pure data, no socket)."""
+
+    status: int
+    reason: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    @property
+    def ok(self) -> bool:
+        """A 2xx."""
+        return 200 <= self.status < 300  # noqa: PLR2004
+
+    def json(self) -> Any:
+        """The decoded body, or None when it is empty or not JSON."""
+        if not self.body:
+            return None
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
 
 
 class AnswerError(Exception):

@@ -1,52 +1,26 @@
 """Lytics' answers, read whole and described in Lytics' own words (pure: no I/O).
 
 The client reads every answer whole within its deadline and size cap (`api_http.answers`), so
-what is judged here is plain data: a status, headers and the body's bytes. Lytics answers
-errors in two shapes: `/v2/...` as `{"status", "errors": [{"code", "message", "level"}],
+what is judged here is plain data: an `Answer`'s status, headers and body. Lytics answers errors
+in two shapes: `/v2/...` as `{"status", "errors": [{"code", "message", "level"}],
 "request_id"}` (its words are `.errors[0].message`), `/api/...` and collect as `{"status",
 "message", "request_id"}` (`.message`); a refused token comes in the second shape on both. Some
-servers (an edge proxy, a hostile one) answer in
-text, and some echo the request's `Authorization` header back: every quoted text passes through
-`api_http.secrets.redact`, so a token never reaches a message.
+servers (an edge proxy, a hostile one) answer in text, and some echo the request's
+`Authorization` header back: every quoted text passes through `api_http.secrets.redact`, so a
+token never reaches a message.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from api_http.secrets import redact
 from target_lytics.errors import LyticsResponseError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from api_http.answers import Answer
 
 _QUOTED_CHARACTERS = 200
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """One HTTP answer, read whole."""
-
-    status: int
-    reason: str = ""
-    headers: Mapping[str, str] = field(default_factory=dict)
-    body: bytes = b""
-
-    @property
-    def ok(self) -> bool:
-        """A 2xx."""
-        return 200 <= self.status < 300  # noqa: PLR2004
-
-    def json(self) -> Any:
-        """The decoded body, or None when it is empty or not JSON."""
-        if not self.body:
-            return None
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            return None
 
 
 def lytics_words(body: Any) -> str:

@@ -28,7 +28,8 @@ from target_lytics.account import (
     read_accounts,
     unknown_own_account,
 )
-from target_lytics.errors import LyticsResponseError
+from target_lytics.client import DEFAULT_API_URL
+from target_lytics.errors import LyticsRequestError, LyticsResponseError
 from target_lytics.schema import plan_schema, required_schema
 from target_lytics.schema_api import SchemaApi
 from target_lytics.schema_step import SchemaContext, SchemaStep
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
 _TOKEN_CHECK: Final = "the token check"  # noqa: S105 - words, not a secret
 #: Answers of ``GET /v2/account`` after which ``GET /api/account`` is asked instead.
 _NOT_LISTED: Final = frozenset({403, 404, 405})
+#: Answers of ``GET /api/account`` (asked after those) that mean no Lytics API is at api_url.
+_NO_SUCH_PATH: Final = frozenset({404, 405})
 
 
 def _listing(client: LyticsClient, path: str, *, fallback: bool) -> tuple[Any, bool]:
@@ -52,13 +55,19 @@ def _listing(client: LyticsClient, path: str, *, fallback: bool) -> tuple[Any, b
 
     Raises:
         LyticsAuthError: the token was refused.
+        LyticsRequestError: no account listing at all answers there (check api_url).
         LyticsResponseError: the answer is not Lytics' account listing (check api_url).
     """
-    status, body = client.call(
-        "GET", path, what=_TOKEN_CHECK, passthrough=_NOT_LISTED if fallback else frozenset()
-    )
-    if status in _NOT_LISTED and fallback:
-        return None, False
+    passthrough = _NOT_LISTED if fallback else _NO_SUCH_PATH
+    status, body = client.call("GET", path, what=_TOKEN_CHECK, passthrough=passthrough)
+    if status in passthrough:
+        if fallback:
+            return None, False
+        msg = (
+            f"Nothing at api_url {client.base_url} answers like the Lytics API: GET /v2/account "
+            f"and GET {path} answered HTTP {status}; check api_url (Lytics' is {DEFAULT_API_URL})"
+        )
+        raise LyticsRequestError(msg)
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, dict | list):
         msg = (

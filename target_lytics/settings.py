@@ -2,7 +2,8 @@
 
 Every setting is checked before anything is contacted, all at once, with one line per problem
 naming the setting and the fix; combinations that cannot work (a rejection limit without a
-file to park the rejected records in) are refused the same way.
+file to park the rejected records in) are refused the same way. Deprecated settings are still
+accepted, each with a warning saying what replaces it (`LyticsSettings.deprecations`).
 """
 
 from __future__ import annotations
@@ -17,15 +18,18 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 
 from api_http.transport import is_loopback_host
-from target_lytics.client import MAX_REQUEST_BYTES, ClientSettings
+from target_lytics.client import (
+    DEFAULT_API_URL,
+    DEFAULT_ROWS_PER_REQUEST,
+    MAX_REQUEST_BYTES,
+    ClientSettings,
+)
 from target_lytics.mapping_setting import MappingConfigError, mappings_from_setting
 from target_lytics.schema_step import SCHEMA_MODES, SchemaMode
 
 if TYPE_CHECKING:
     from target_lytics.mapping import StreamMapping
 
-DEFAULT_API_URL: Final = "https://api.lytics.io"
-DEFAULT_ROWS_PER_REQUEST: Final = 1000
 MAX_ROWS_PER_REQUEST: Final = 10_000
 
 CONFIG_SCHEMA: Final = th.PropertiesList(
@@ -123,15 +127,17 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
         th.IntegerType(minimum=1, maximum=MAX_ROWS_PER_REQUEST),
         default=DEFAULT_ROWS_PER_REQUEST,
         description=(
-            "Records per collect request. A request also closes before it outgrows Lytics' "
-            "10 MB limit."
+            "Records per collect request, one request at a time. A request also closes before "
+            "it outgrows Lytics' 10 MB limit."
         ),
     ),
     th.Property(
         "max_requests_in_flight",
         th.IntegerType(minimum=1, maximum=64),
-        default=8,
-        description="Collect requests sent at the same time (they wait for Lytics in parallel).",
+        description=(
+            "Deprecated and ignored (accepted, with a warning): target-lytics sends one collect "
+            "request at a time, of up to batch_size_rows records."
+        ),
     ),
     th.Property(
         "request_timeout",
@@ -165,17 +171,20 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
         th.BooleanType,
         default=False,
         description=(
-            "Skip (and count) records over Lytics' 16 KB per-record limit instead of stopping "
-            "the run with the record's key."
+            "Deprecated (accepted, with a warning): set dead_letter_path to park records over "
+            "Lytics' limits instead. Without dead_letter_path, true skips (and counts) such "
+            "records, which are then kept nowhere; with it, they are parked."
         ),
     ),
     th.Property(
         "dead_letter_path",
         th.StringType,
         description=(
-            "JSON-lines file where records Lytics rejects (a 2xx with rejected_count > 0) are "
-            "kept, each with Lytics' answer; the rejected ones are found with dry runs of parts "
-            "of the request. Unset: a rejection stops the run."
+            "JSON-lines file (mode 0600, tokens masked) where rejected records are parked, each "
+            "with the reason and Lytics' answer: records Lytics rejects (a 2xx with "
+            "rejected_count > 0, found with dry runs of parts of the request) and records over "
+            "Lytics' limits (over 16 KB, an identifier value over 256 bytes), which are not "
+            "sent. Unset: a rejection stops the run."
         ),
     ),
     th.Property(
@@ -220,6 +229,8 @@ class LyticsSettings:
     account_id: str | None = None
     dead_letter_path: Path | None = None
     max_rejected_records: int = 0
+    #: One warning per deprecated setting in use, saying what replaces it.
+    deprecations: tuple[str, ...] = ()
 
 
 def api_url_problems(value: Any) -> list[str]:
@@ -284,9 +295,33 @@ def _dead_letter_file_problem(path: Any) -> str | None:
             f"the folder {file.parent} does not exist; create it, or name a file in an "
             "existing folder"
         )
-    if not os.access(file.parent, os.W_OK) or (file.exists() and not os.access(file, os.W_OK)):
+    # An existing file (or device) is written as it is; a new one is made in its folder.
+    if not os.access(file if file.exists() else file.parent, os.W_OK):
         return f"{path} cannot be written by this user; name a file it can write"
     return None
+
+
+def deprecations(config: dict[str, Any]) -> tuple[str, ...]:
+    """A warning for each deprecated setting in use, saying what replaces it."""
+    found = []
+    if config.get("max_requests_in_flight") is not None:
+        found.append(
+            "max_requests_in_flight is deprecated and ignored: target-lytics sends one collect "
+            "request at a time, of up to batch_size_rows records (default 10,000), which "
+            "delivers as fast; remove the setting"
+        )
+    if config.get("skip_oversize_records") is True:
+        found.append(
+            "skip_oversize_records is deprecated: "
+            + (
+                "records over Lytics' limits are parked in dead_letter_path (counted against "
+                "max_rejected_records); remove the setting"
+                if config.get("dead_letter_path")
+                else "it skips records over Lytics' limits and keeps them nowhere; set "
+                "dead_letter_path and max_rejected_records to park them with the reason instead"
+            )
+        )
+    return tuple(found)
 
 
 def _name_problems(config: dict[str, Any], key: str) -> list[str]:
@@ -334,7 +369,6 @@ def settings_from_config(config: dict[str, Any]) -> LyticsSettings:
         api_url=api_url.rstrip("/"),
         api_token=config["api_token"],
         dryrun=bool(config["dryrun"]),
-        max_in_flight=int(config["max_requests_in_flight"]),
         rows_per_request=int(config["batch_size_rows"]),
         max_request_bytes=MAX_REQUEST_BYTES,
         request_timeout=float(config["request_timeout"]),
@@ -354,4 +388,5 @@ def settings_from_config(config: dict[str, Any]) -> LyticsSettings:
         if config.get("dead_letter_path")
         else None,
         max_rejected_records=int(config["max_rejected_records"]),
+        deprecations=deprecations(config),
     )

@@ -1,9 +1,12 @@
-"""The Lytics sink: maps each record, queues it for the collect API, confirms the batch.
+"""The Lytics sink: maps each record, hands it to the batch's delivery, confirms the batch.
 
-A batch here spans many collect requests. Requests leave as soon as they fill, so reading input
-overlaps with waiting for Lytics; `process_batch` then waits for every one of them and raises if
-any record was not durably accepted. The SDK prints a STATE only after every sink's
-`process_batch` returned, so the bookmark never passes undelivered records.
+A batch is one collect request of up to `batch_size_rows` records (more than one only when
+Lytics' 10 MB would be passed), sent and answered before the next line is read (`delivery`).
+`process_batch` raises if any record was neither durably accepted nor parked. The SDK prints a
+STATE only after every sink's `process_batch` returned, so the bookmark never passes
+undelivered records. A record Lytics is documented to drop (over 16 KB, an identifier value
+over 256 bytes) is not sent: it is rejected here, as Lytics would, and parked like the records
+Lytics rejects (`dead_letters`), or stops the run.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import msgspec
 from singer_sdk.sinks import BatchSink
 
-from target_lytics.client import MAX_IDENTIFIER_BYTES, MAX_RECORD_BYTES
+from target_lytics.dead_letters import Rejection
+from target_lytics.delivery import Delivery
 from target_lytics.errors import LyticsError
 from target_lytics.mapping import RecordShapeError, dotted, lookup, plan_stream
 from target_lytics.schema import unread_fields
@@ -25,16 +29,16 @@ if TYPE_CHECKING:
 
     from singer_sdk.target_base import Target
 
-    from target_lytics.delivery import Delivery
     from target_lytics.mapping import Path
     from target_lytics.target import TargetLytics
 
-#: A drain waits for the batch's slowest request, so a batch spans this many requests.
-REQUESTS_PER_BATCH: Final = 100
+#: Lytics' documented limits for a record in a batch (`POST /collect/json/{stream}`).
+MAX_RECORD_BYTES: Final = 16 * 1024
+MAX_IDENTIFIER_BYTES: Final = 256
 
 
 class OversizeRecordError(LyticsError):
-    """A record Lytics would reject for its size (and skipping was not asked for)."""
+    """A record Lytics would reject for its size, and no dead-letter file to park it in."""
 
 
 def oversize_problem(
@@ -92,6 +96,7 @@ class LyticsSink(BatchSink):
             timestamp_setting=settings.timestamp_field,
         )
         self._client = lytics.lytics_client
+        self._dead_letters = lytics.dead_letters
         self._rows_per_request = settings.client.rows_per_request
         self._skip_oversize = settings.skip_oversize_records
         self._encode = msgspec.json.Encoder(
@@ -123,8 +128,8 @@ class LyticsSink(BatchSink):
 
     @property
     def max_size(self) -> int:
-        """Records per batch: many requests, so waiting for the slowest one is rare."""
-        return self._rows_per_request * REQUESTS_PER_BATCH
+        """Records per batch: one request's worth (`batch_size_rows`)."""
+        return self._rows_per_request
 
     def _validate_and_parse(self, record: dict) -> dict:
         """Validate only when `validate_records` asks for it; keep timestamps as sent.
@@ -136,14 +141,17 @@ class LyticsSink(BatchSink):
             self._validator.validate(record)
         return record
 
-    def start_batch(self, context: dict) -> None:
-        """Open this batch's delivery to Lytics."""
-        context["delivery"] = self._client.start_delivery(
-            self.plan.lytics_stream, self.plan.timestamp_field
+    def _delivery(self) -> Delivery:
+        return Delivery(
+            self._client, self._dead_letters, self.plan.lytics_stream, self.plan.timestamp_field
         )
 
+    def start_batch(self, context: dict) -> None:
+        """Open this batch's delivery to Lytics."""
+        context["delivery"] = self._delivery()
+
     def process_record(self, record: dict, context: dict) -> None:
-        """Map the record and queue it; a full request leaves right away.
+        """Map the record and queue it; a full request leaves (and is answered) right away.
 
         Raises:
             LineRefusedError: the record cannot be sent as it is (the reader names its line).
@@ -166,21 +174,36 @@ class LyticsSink(BatchSink):
         body = self._encode(out)
         problem = oversize_problem(out, body, self._identity_paths)
         if problem is not None:
-            self._refuse(record, problem)
+            self._reject(record, body, problem)
             return
         delivery.add(body)
 
-    def _refuse(self, record: dict[str, Any], problem: str) -> None:
+    def _reject(self, record: dict[str, Any], body: bytes, problem: str) -> None:
+        """A record Lytics would drop: parked, skipped (deprecated setting), or the run stops.
+
+        Raises:
+            OversizeRecordError: there is no dead-letter file to park it in.
+        """
         where = self._record_key(record)
-        if not self._skip_oversize:
-            msg = (
-                f"Record {where} of stream {self.stream_name!r} {problem}: leave large fields "
-                "out through the mapping setting, or set skip_oversize_records to true to skip "
-                "and count such records"
+        dead_letters = self._dead_letters
+        if dead_letters.keeps:
+            reason = f"not sent: it {problem}"
+            dead_letters.park(self.plan.lytics_stream, [Rejection(body, reason)])
+            self._notes[f"were over Lytics' limits and parked in {dead_letters.path}"] += 1
+            self.logger.warning(
+                "Parked record %s of stream %r: it %s", where, self.stream_name, problem
             )
-            raise OversizeRecordError(msg)
-        self._notes["were skipped as too large for Lytics"] += 1
-        self.logger.warning("Skipped record %s: it %s", where, problem)
+            return
+        if self._skip_oversize:
+            self._notes["were skipped as too large for Lytics"] += 1
+            self.logger.warning("Skipped record %s: it %s", where, problem)
+            return
+        msg = (
+            f"Record {where} of stream {self.stream_name!r} {problem}: set dead_letter_path "
+            "and max_rejected_records to park such records with the reason and go on, or leave "
+            "large fields out through the mapping setting (the STATE was not advanced)"
+        )
+        raise OversizeRecordError(msg)
 
     def _record_key(self, record: dict[str, Any]) -> str:
         if self.key_properties:
@@ -195,9 +218,7 @@ class LyticsSink(BatchSink):
         """
         delivery: Delivery | None = context.get("delivery")
         if delivery is None:  # a BATCH message's records arrive here without process_record
-            delivery = self._client.start_delivery(
-                self.plan.lytics_stream, self.plan.timestamp_field
-            )
+            delivery = self._delivery()
             for record in context.get("records", []):
                 self._deliver(record, delivery)
         report = delivery.finish()

@@ -9,6 +9,10 @@ processing starts, before the first message is read, the token's account is chec
 stream's schema step runs when its SCHEMA message arrives, before its first record. Failures
 the user must act on end the process with one message and status 1, never a traceback; SIGINT
 and SIGTERM end it with 130 and 143 (`stopping`).
+
+Everything runs on the thread that reads the input, one request at a time: the target starts
+no thread (and drains its sinks one after another), so a signal always reaches the wait it must
+end, and nothing is left running when the process exits.
 """
 
 from __future__ import annotations
@@ -72,27 +76,24 @@ class TargetLytics(Target):
         )
         keep_secret(self.config.get("api_token"))
         settings = self.lytics_settings = settings_from_config(dict(self.config))
-        self.dead_letters = (
-            DeadLetters(settings.dead_letter_path, settings.max_rejected_records)
-            if settings.dead_letter_path is not None
-            else None
-        )
+        for warning in settings.deprecations:
+            self.logger.warning("%s", warning)
+        self.max_parallelism = 1  # sinks drain one after another, on this thread
+        self.dead_letters = DeadLetters(settings.dead_letter_path, settings.max_rejected_records)
+        self.stop = StopRequest(self._stopped, self.logger)
+        self.stop.install()  # in place of the SDK's handlers, which drain from inside them
         self.lytics_client = LyticsClient(
-            settings.client,
-            user_agent=f"target-lytics/{self.plugin_version}",
-            dead_letters=self.dead_letters,
+            settings.client, stop=self.stop, user_agent=f"target-lytics/{self.plugin_version}"
         )
         self.schema_checks: SchemaChecks | None = None
         self._arrived: set[str] = set()  # mapped streams whose schema step ran
-        self.stop = StopRequest(self._stop_by, self.logger)
-        self.stop.install()  # in place of the SDK's handlers, which drain from inside them
         if isinstance(self.message_reader, LyticsMessageReader):
             self.message_reader.before_input = self.prepare
             self.message_reader.stop = self.stop
 
-    def _stop_by(self, deadline: float) -> None:
-        type(self).stopped_by = self.stop.signum
-        self.lytics_client.stop_by(deadline)
+    @classmethod
+    def _stopped(cls, signum: int) -> None:
+        cls.stopped_by = signum
 
     def prepare(self) -> SchemaChecks:
         """Check the token's account, once, before any input line is read.
@@ -143,10 +144,10 @@ class TargetLytics(Target):
             super().process_endofpipe()
         finally:
             self.lytics_client.close()
-        if self.dead_letters is not None and self.dead_letters.parked:
+        if self.dead_letters.parked:
             self.logger.warning(
-                "%d records Lytics rejected were parked in %s (max_rejected_records %d); the "
-                "STATE passes them",
+                "%d rejected records were parked in %s (max_rejected_records %d); the STATE "
+                "passes them",
                 self.dead_letters.parked,
                 self.dead_letters.path,
                 self.dead_letters.max_rejected,
@@ -164,9 +165,9 @@ class TargetLytics(Target):
         """Run the target; a failure the user must act on ends it with one line and status 1.
 
         These failures (bad token, refused or rejected records, Lytics unreachable, an oversize
-        record, a malformed input line) are expected and explained by their message, so a
-        traceback would only hide it. A run stopped by a signal exits with 128 + the signal,
-        whatever happened while it delivered what it had read.
+        record, a dead-letter file that cannot be written, a malformed input line) are expected
+        and explained by their message, so a traceback would only hide it. A run stopped by a
+        signal exits with 128 + the signal, whatever happened while it delivered what it read.
         """
         try:
             super().invoke(

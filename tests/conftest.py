@@ -1,9 +1,11 @@
-"""A fake clock for the whole run, to show that no test depends on the hour it runs at.
+"""What every test module shares: a fake clock for the whole run, and the sandboxes.
 
 ``TEST_CLOCK=HH:MM`` (UTC) moves this process's clock to that time of today before any test
 runs, ticking from there (``TEST_CLOCK=00:05 make unit``); combine it with ``TZ`` to change the
 local zone too. Tests that run the tap pin their own moment on top of it (``tests/clock.py``).
 Processes the tests start keep the real clock.
+
+``lytics_sandbox`` is a Lytics sandbox of the test's own, over real HTTP on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from typing import TYPE_CHECKING
 import pytest
 import time_machine
 
+from target_lytics.sandbox.server import LyticsSandbox
 from tests.clock import END, clock_at, run_moment
+from tests.lytics_runs import SECRET_TOKEN, TOKEN
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 _CLOCK = "TEST_CLOCK"
 
@@ -58,3 +63,14 @@ def pinned_clock() -> Iterator[None]:
     """
     with clock_at(run_moment(END)):
         yield
+
+
+@pytest.fixture
+def lytics_sandbox(tmp_path: Path) -> Iterator[LyticsSandbox]:
+    """A Lytics sandbox keeping its data in the test's folder, reached by `TOKEN` (the
+    `acct-sandbox` account, set up as Lytics' Wistia import sets it up) and `SECRET_TOKEN`
+    (`acct-2`)."""
+    with LyticsSandbox(
+        db_path=tmp_path / "lytics.db", tokens={TOKEN: "acct-sandbox", SECRET_TOKEN: "acct-2"}
+    ) as server:
+        yield server

@@ -1,12 +1,12 @@
 """What the target-lytics tests share: a Lytics sandbox, Singer input, and runs of the target.
 
 The target runs in this process (`run_target`) or as the `target-lytics` CLI (`run_cli`,
-`start_cli`), always against a `LyticsSandbox` over real HTTP.
+`start_cli`), always against a `LyticsSandbox` over real HTTP (the `lytics_sandbox` fixture of
+`conftest`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import subprocess
@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from target_lytics.sandbox.server import LyticsSandbox
 from target_lytics.target import TargetLytics
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
+
+    from target_lytics.sandbox.server import LyticsSandbox
 
 TOKEN = "sandbox-lytics-token"
 SECRET_TOKEN = "at.k3y.s3cr3t-do-not-log"
@@ -51,15 +51,6 @@ ACTIVITY_SCHEMA = {
         },
     },
 }
-
-
-@contextlib.contextmanager
-def sandbox_in(folder: Path) -> Iterator[LyticsSandbox]:
-    """A Lytics sandbox keeping its data in `folder`, reached by `TOKEN` and `SECRET_TOKEN`."""
-    with LyticsSandbox(
-        db_path=folder / "lytics.db", tokens={TOKEN: "acct-sandbox", SECRET_TOKEN: "acct-2"}
-    ) as server:
-        yield server
 
 
 def faults(sandbox: LyticsSandbox, **settings: Any) -> None:

@@ -25,7 +25,6 @@ from tests.lytics_runs import (
     printed_states,
     run_cli,
     run_target,
-    sandbox_in,
     session,
     singer_lines,
     stats,
@@ -33,16 +32,7 @@ from tests.lytics_runs import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
-
-    from target_lytics.sandbox.server import LyticsSandbox
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[LyticsSandbox]:
-    with sandbox_in(tmp_path) as server:
-        yield server
 
 
 def records(count: int, bad: set[int]) -> list[dict[str, Any]]:
@@ -57,14 +47,16 @@ def parked(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_a_rejected_record_is_parked_and_the_run_goes_on_past_it(sandbox, tmp_path, capsys):
-    faults(sandbox, reject_where={"visitor_key": "vk-bad"})
+def test_a_rejected_record_is_parked_and_the_run_goes_on_past_it(lytics_sandbox, tmp_path, capsys):
+    faults(lytics_sandbox, reject_where={"visitor_key": "vk-bad"})
     letters = tmp_path / "rejected.jsonl"
-    cfg = config(sandbox, batch_size_rows=50, dead_letter_path=str(letters), max_rejected_records=1)
+    cfg = config(
+        lytics_sandbox, batch_size_rows=50, dead_letter_path=str(letters), max_rejected_records=1
+    )
     run_target(cfg, singer_lines(records(120, bad={37}), state_every=60))
 
     assert printed_states(capsys.readouterr().out) == [{"sent": 120}]  # the STATE passes it
-    orgs = sorted(event["record"]["org"] for event in stored(sandbox))
+    orgs = sorted(event["record"]["org"] for event in stored(lytics_sandbox))
     assert orgs == sorted(f"org-{i}" for i in range(120) if i != 37)  # nothing stored twice
     (line,) = parked(letters)
     assert line["stream"] == "wistia_activity"
@@ -72,17 +64,17 @@ def test_a_rejected_record_is_parked_and_the_run_goes_on_past_it(sandbox, tmp_pa
     assert line["record"]["visitor_key"] == "vk-bad"
     assert line["lytics_answer"]["data"]["rejected_count"] == 1
     assert line["lytics_answer"]["data"]["dryrun"] is True
-    counts = stats(sandbox)
+    counts = stats(lytics_sandbox)
     assert counts["records_stored"] == 119
     # Both halves of each group holding it, from the request of 50 down to the record.
     assert 2 <= counts["dryrun_requests"] <= 2 * math.ceil(math.log2(50))
 
 
 @pytest.mark.e2e  # runs a process
-def test_the_run_summary_counts_the_parked_records(sandbox, tmp_path):
-    faults(sandbox, reject_where={"visitor_key": "vk-bad"})
+def test_the_run_summary_counts_the_parked_records(lytics_sandbox, tmp_path):
+    faults(lytics_sandbox, reject_where={"visitor_key": "vk-bad"})
     letters = tmp_path / "rejected.jsonl"
-    cfg = config(sandbox, dead_letter_path=str(letters), max_rejected_records=5)
+    cfg = config(lytics_sandbox, dead_letter_path=str(letters), max_rejected_records=5)
     result = run_cli(cfg, singer_lines(records(40, bad={3, 30})), tmp_path)
     assert result.returncode == 0, result.stderr
     assert printed_states(result.stdout) == [{"sent": 40}]
@@ -93,11 +85,11 @@ def test_the_run_summary_counts_the_parked_records(sandbox, tmp_path):
 
 
 def test_past_max_rejected_records_the_run_fails_after_parking_and_prints_no_state(
-    sandbox, tmp_path, capsys
+    lytics_sandbox, tmp_path, capsys
 ):
-    faults(sandbox, reject_where={"visitor_key": "vk-bad"})
+    faults(lytics_sandbox, reject_where={"visitor_key": "vk-bad"})
     letters = tmp_path / "rejected.jsonl"
-    cfg = config(sandbox, dead_letter_path=str(letters), max_rejected_records=1)
+    cfg = config(lytics_sandbox, dead_letter_path=str(letters), max_rejected_records=1)
     with pytest.raises(
         LyticsRejectedError, match=r"parked 2, more than max_rejected_records \(1\)"
     ):
@@ -107,32 +99,34 @@ def test_past_max_rejected_records_the_run_fails_after_parking_and_prints_no_sta
 
 
 def test_by_default_a_rejection_still_fails_the_run_and_is_written_when_a_file_is_set(
-    sandbox, tmp_path, capsys
+    lytics_sandbox, tmp_path, capsys
 ):
-    faults(sandbox, reject_where={"visitor_key": "vk-bad"})
+    faults(lytics_sandbox, reject_where={"visitor_key": "vk-bad"})
     letters = tmp_path / "rejected.jsonl"
     with pytest.raises(LyticsRejectedError, match=r"more than max_rejected_records \(0\)"):
-        run_target(config(sandbox, dead_letter_path=str(letters)), singer_lines(records(9, {8})))
+        run_target(
+            config(lytics_sandbox, dead_letter_path=str(letters)), singer_lines(records(9, {8}))
+        )
     assert printed_states(capsys.readouterr().out) == []
     assert [line["record"]["org"] for line in parked(letters)] == ["org-8"]
 
 
 def test_without_a_dead_letter_file_a_rejection_fails_as_before_and_says_how_to_go_on(
-    sandbox, capsys
+    lytics_sandbox, capsys
 ):
-    faults(sandbox, reject_where={"visitor_key": "vk-bad"})
+    faults(lytics_sandbox, reject_where={"visitor_key": "vk-bad"})
     with pytest.raises(LyticsRejectedError, match="rejected 1 of 9 records") as caught:
-        run_target(config(sandbox), singer_lines(records(9, bad={0})))
+        run_target(config(lytics_sandbox), singer_lines(records(9, bad={0})))
     assert "set dead_letter_path and max_rejected_records" in str(caught.value)
     assert printed_states(capsys.readouterr().out) == []
-    assert stats(sandbox)["dryrun_requests"] == 0  # nothing looked for
+    assert stats(lytics_sandbox)["dryrun_requests"] == 0  # nothing looked for
 
 
-def test_a_rejection_no_dry_run_repeats_stops_the_run(sandbox, tmp_path, capsys):
+def test_a_rejection_no_dry_run_repeats_stops_the_run(lytics_sandbox, tmp_path, capsys):
     # A rejection the same records do not meet again: which ones Lytics dropped is unknown.
-    faults(sandbox, reject_next=1, reject_count=1)
+    faults(lytics_sandbox, reject_next=1, reject_count=1)
     letters = tmp_path / "rejected.jsonl"
-    cfg = config(sandbox, dead_letter_path=str(letters), max_rejected_records=10)
+    cfg = config(lytics_sandbox, dead_letter_path=str(letters), max_rejected_records=10)
     with pytest.raises(LyticsRejectedError, match="dry runs of them find only 0"):
         run_target(cfg, singer_lines(records(8, bad=set())))
     assert printed_states(capsys.readouterr().out) == []
@@ -140,17 +134,17 @@ def test_a_rejection_no_dry_run_repeats_stops_the_run(sandbox, tmp_path, capsys)
 
 
 @pytest.mark.e2e  # runs a process
-def test_the_next_run_goes_on_from_the_state_past_the_parked_record(sandbox, tmp_path):
-    faults(sandbox, reject_where={"visitor_key": "vk-bad"})
+def test_the_next_run_goes_on_from_the_state_past_the_parked_record(lytics_sandbox, tmp_path):
+    faults(lytics_sandbox, reject_where={"visitor_key": "vk-bad"})
     letters = tmp_path / "rejected.jsonl"
-    cfg = config(sandbox, dead_letter_path=str(letters), max_rejected_records=1)
+    cfg = config(lytics_sandbox, dead_letter_path=str(letters), max_rejected_records=1)
     first = run_cli(cfg, singer_lines(records(10, bad={2})), tmp_path)
     assert first.returncode == 0, first.stderr
     # The tap resumes from that STATE: the next run's input no longer holds the bad record.
     later = [session(i, org=f"org-{i}") for i in range(10, 15)]
     second = run_cli(cfg, singer_lines(later), tmp_path)
     assert second.returncode == 0, second.stderr
-    assert len(stored(sandbox)) == 14
+    assert len(stored(lytics_sandbox)) == 14
     assert len(parked(letters)) == 1
 
 

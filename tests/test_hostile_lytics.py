@@ -1,5 +1,6 @@
 """target-lytics against servers that misbehave on purpose: answers that trickle, never end or
-never stop growing, a token echoed back, a huge Retry-After, nothing listening at all."""
+never stop growing, a token echoed back, a huge Retry-After, nothing listening at all, a host
+that does not resolve, a TLS handshake that fails."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
-from target_lytics import retries
+from api_http import client as api_client
+from target_lytics.client import ClientSettings, LyticsClient
 from target_lytics.errors import LyticsAuthError, LyticsResponseError, LyticsUnavailableError
 from target_lytics.settings import settings_from_config
 from tests.hostile import HUGE_ANSWERS, HostileServer, Script, Seen
@@ -84,7 +86,7 @@ def test_an_answer_trickled_a_byte_a_second_is_abandoned_at_the_request_deadline
     with HostileServer(answer) as server, pytest.raises(LyticsUnavailableError) as caught:
         run_target(settings(server, request_timeout=1), one_record())
     message = str(caught.value)
-    assert "Gave up on the token check" in message
+    assert f"Lytics kept failing on the token check at {server.url}: gave up after 2" in message
     assert "no whole answer within 1 s (request_timeout)" in message
     assert time.monotonic() - started < 40  # two tries of 1 s, not 85 s
 
@@ -95,7 +97,7 @@ def test_a_chunked_collect_answer_that_never_ends_is_abandoned_at_the_request_de
 
     with HostileServer(lytics(collect)) as server, pytest.raises(LyticsUnavailableError) as caught:
         run_target(settings(server, request_timeout=1), one_record())
-    assert "Gave up on 1 records on stream 'wistia_activity'" in str(caught.value)
+    assert "Lytics kept failing on 1 records on stream 'wistia_activity'" in str(caught.value)
     assert "no whole answer within 1 s (request_timeout)" in str(caught.value)
 
 
@@ -165,7 +167,7 @@ def test_a_token_echoed_by_the_server_never_reaches_the_cli_output(tmp_path):
 
 
 def test_a_huge_retry_after_is_waited_for_the_cap_not_for_hours(monkeypatch, caplog):
-    monkeypatch.setattr(retries, "MAX_WAIT_SECONDS", 1.0)
+    monkeypatch.setattr(api_client, "MAX_WAIT_SECONDS", 1.0)
     answers = iter([Script(429, b"slow down", {"Retry-After": "99999"})])
 
     def collect(request: Seen) -> Script:
@@ -192,27 +194,63 @@ def closed_port() -> int:
 def test_nothing_listening_at_a_loopback_api_url_fails_at_once_with_the_command_to_start_it(
     caplog,
 ):
-    url = f"http://127.0.0.1:{closed_port()}"
+    port = closed_port()
+    url = f"http://127.0.0.1:{port}"
     started = time.monotonic()
     cfg = {"api_token": TOKEN, "api_url": url}  # the default 6 retries from 1 s: once ~63 s
     with caplog.at_level("WARNING"), pytest.raises(LyticsUnavailableError) as caught:
         run_target(cfg, one_record())
     message = str(caught.value)
-    assert f"Nothing answers at {url} (connection refused) for the token check" in message
-    assert "make sandboxes" in message
+    assert f"Cannot reach the Lytics API at api_url {url} (the token check)" in message
+    assert f"127.0.0.1:{port} refused the connection (nothing listens there)" in message
+    assert f"`lytics-sandbox --port {port}`" in message
     assert "retry" not in caplog.text
     assert time.monotonic() - started < 20
 
 
-def test_a_refused_connection_elsewhere_is_retried_and_names_api_url_and_its_host():
-    # 0.0.0.0 reaches this machine but is no loopback address: it stands for a remote host.
-    url = f"https://0.0.0.0:{closed_port()}"
-    with pytest.raises(LyticsUnavailableError) as caught:
-        run_target({"api_token": TOKEN, "api_url": url, "max_retries": 1,
-                    "retry_backoff_seconds": 0.01}, one_record())  # fmt: skip
+PORT = closed_port()
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        # 0.0.0.0 reaches this machine but is no loopback address: it stands for a remote host.
+        (f"https://0.0.0.0:{PORT}", f"0.0.0.0:{PORT} refused the connection (nothing listens"),
+        ("https://api.lytics.invalid", "the host name api.lytics.invalid does not resolve"),
+    ],
+    ids=["refused", "unresolvable"],
+)
+def test_an_unreachable_host_fails_the_first_request_at_once_naming_api_url_and_its_host(
+    url, problem, caplog
+):
+    # The issue's repro: a misspelt host retried for about 51 s, then blamed the state.
+    started = time.monotonic()
+    with caplog.at_level("WARNING"), pytest.raises(LyticsUnavailableError) as caught:
+        run_target({"api_token": TOKEN, "api_url": url}, one_record())
     message = str(caught.value)
-    assert "after 2 attempts" in message
-    assert f"connection refused by 0.0.0.0: check api_url ({url})" in message
+    assert f"Cannot reach the Lytics API at api_url {url} (the token check): {problem}" in message
+    assert "Check `api_url` (Lytics' is https://api.lytics.io)" in message
+    assert "retry" not in caplog.text
+    assert time.monotonic() - started < 15
+
+
+def test_a_failed_tls_handshake_fails_the_first_request_at_once():
+    # A plain-HTTP server spoken to in TLS: the handshake fails, as with a proxy or a bad cert.
+    with HostileServer(lytics()) as server, pytest.raises(LyticsUnavailableError) as caught:
+        run_target(settings(server, api_url=server.url.replace("http:", "https:")), one_record())
+    message = str(caught.value)
+    assert "(the token check): the TLS handshake with 127.0.0.1 failed" in message
+    assert not server.requests  # no HTTP request ever reached it
+
+
+def test_once_lytics_answered_a_refused_connection_is_retried_then_named():
+    url = f"http://127.0.0.1:{closed_port()}"
+    client = LyticsClient(ClientSettings(url, TOKEN, max_retries=2, retry_backoff=0.01))
+    client.answered = True  # as after the token check: from then on, a restart is transient
+    with pytest.raises(LyticsUnavailableError) as caught:
+        client.call("GET", "/v2/account", what="the token check")
+    assert client.retries == 2
+    assert "gave up after 3 attempts (last: connection refused by 127.0.0.1)" in str(caught.value)
 
 
 @pytest.mark.parametrize(

@@ -1,45 +1,62 @@
-"""Stop signals reach the target's main thread, whose waits they must interrupt.
+"""The target starts no thread: the thread that waits is the one a stop signal reaches.
 
-A signal sent to a process goes to any thread that does not block it. Taken by a worker, it
-left the main thread blocked on input that stayed open: under load, SIGINT was handled 63 s
-late, when the input closed. Every thread pool of the target now blocks the stop signals.
+A signal sent to a process goes to any thread that does not block it. When the target had
+worker threads, one of them could take it and leave the main thread blocked on input that
+stayed open (seen under load: SIGINT handled 63 s late). With one request at a time on the
+thread that reads the input there is no other thread to take it.
 """
 
 from __future__ import annotations
 
-import signal
+import re
+import threading
+import time
 from pathlib import Path
-from typing import Any, cast
 
-from target_lytics.client import ClientSettings, LyticsClient
-from target_lytics.stopping import STOP_SIGNALS, worker_pool
+import psutil
+import pytest
+
+from target_lytics.target import TargetLytics
 from tests.harness import ROOT
+from tests.lytics_runs import cli_output, config, faults, session, singer_lines, start_cli, stats
+
+STARTS_A_THREAD = re.compile(r"\b(Thread|ThreadPoolExecutor|ProcessPoolExecutor|Timer)\(|joblib")
 
 
-def blocked_here() -> set[int]:
-    """The signals the calling thread blocks."""
-    return {int(number) for number in signal.pthread_sigmask(signal.SIG_BLOCK, [])}
-
-
-def test_a_worker_pool_blocks_the_stop_signals_and_the_main_thread_does_not():
-    with worker_pool(2, "test") as pool:
-        assert pool.submit(blocked_here).result() >= STOP_SIGNALS
-    assert not blocked_here() & STOP_SIGNALS
-
-
-def test_the_collect_requests_run_on_such_workers():
-    client = LyticsClient(ClientSettings(api_url="http://127.0.0.1:9", api_token="t0ken-x"))
-    try:
-        blocked = cast("set[int]", client.submit(cast("Any", blocked_here)).result())
-    finally:
-        client.close()
-    assert blocked >= STOP_SIGNALS
-
-
-def test_every_thread_pool_of_the_target_is_a_worker_pool():
-    made_elsewhere = [
+def test_no_module_of_the_target_starts_a_thread():
+    starting = [
         path.name
-        for path in Path(ROOT / "target_lytics").rglob("*.py")
-        if "ThreadPoolExecutor(" in path.read_text() and path.name != "stopping.py"
+        for path in Path(ROOT / "target_lytics").glob("*.py")  # the plugin, not its sandbox
+        if STARTS_A_THREAD.search(path.read_text())
     ]
-    assert made_elsewhere == []
+    assert starting == []
+
+
+def test_the_sinks_drain_one_after_another_on_the_calling_thread(lytics_sandbox):
+    assert TargetLytics(config=config(lytics_sandbox)).max_parallelism == 1
+
+
+@pytest.mark.e2e  # runs a process
+def test_a_run_keeps_one_thread_from_start_to_end(lytics_sandbox, tmp_path):
+    faults(lytics_sandbox, latency_ms=100)  # requests long enough to be seen in flight
+    process = start_cli(config(lytics_sandbox, batch_size_rows=500), tmp_path)
+    watched = psutil.Process(process.pid)
+    most = 0
+
+    def feed() -> None:
+        assert process.stdin is not None
+        process.stdin.write(singer_lines([session(i) for i in range(6000)]))
+        process.stdin.close()
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    while process.poll() is None:
+        try:
+            most = max(most, watched.num_threads())
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.005)
+    feeder.join()
+    assert process.returncode == 0, cli_output(tmp_path)[1]
+    assert stats(lytics_sandbox)["records_stored"] == 6000
+    assert most == 1

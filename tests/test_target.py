@@ -8,12 +8,13 @@ import logging
 import subprocess
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 import requests
 from singer_sdk.exceptions import ConfigValidationError
 
+from api_http.client import MAX_WAIT_SECONDS, RetryLaterError, next_wait
 from target_lytics.account import LyticsAccountError
 from target_lytics.errors import (
     LyticsAuthError,
@@ -21,7 +22,6 @@ from target_lytics.errors import (
     LyticsRequestError,
     LyticsUnavailableError,
 )
-from target_lytics.retries import MAX_WAIT_SECONDS, RetryLaterError, next_wait
 from target_lytics.settings import settings_from_config
 from target_lytics.sinks import OversizeRecordError
 from target_lytics.target import TargetLytics
@@ -37,34 +37,20 @@ from tests.lytics_runs import (
     printed_states,
     run_cli,
     run_target,
-    sandbox_in,
     session,
     singer_lines,
     stats,
     stored,
 )
 
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-    from pathlib import Path
-
-    from target_lytics.sandbox.server import LyticsSandbox
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[LyticsSandbox]:
-    with sandbox_in(tmp_path) as server:
-        yield server
-
-
 # --- delivery ---------------------------------------------------------------------------------
 
 
-def test_every_record_reaches_lytics_mapped_and_dated_by_ended_at(sandbox, capsys):
+def test_every_record_reaches_lytics_mapped_and_dated_by_ended_at(lytics_sandbox, capsys):
     records = [session(i) for i in range(2500)]
-    run_target(config(sandbox, batch_size_rows=1000), singer_lines(records))
+    run_target(config(lytics_sandbox, batch_size_rows=1000), singer_lines(records))
 
-    events = stored(sandbox)
+    events = stored(lytics_sandbox)
     assert len(events) == 2500
     by_visitor_time = {(e["record"]["visitor_key"], e["event_time"]) for e in events}
     assert ("vk-1", "2025-10-17T17:01:00.000000Z") in by_visitor_time
@@ -84,73 +70,76 @@ def test_every_record_reaches_lytics_mapped_and_dated_by_ended_at(sandbox, capsy
         "visitor_key",
         "ended_at",
     }
-    counts = stats(sandbox)
+    counts = stats(lytics_sandbox)
     assert counts["collect_requests"] == 3  # 1000 + 1000 + 500
     assert counts["legacy_query_token"] == 0  # the token only ever travels in the header
     assert printed_states(capsys.readouterr().out) == [{"sent": 2500}]
 
 
-def test_requests_stay_within_lytics_limits_and_hold_many_records(sandbox):
+def test_requests_stay_within_lytics_limits_and_hold_many_records(lytics_sandbox):
     records = [session(i, org="x" * 3000) for i in range(4000)]
-    run_target(config(sandbox, batch_size_rows=5000), singer_lines(records))
-    counts = stats(sandbox)
+    run_target(config(lytics_sandbox, batch_size_rows=5000), singer_lines(records))
+    counts = stats(lytics_sandbox)
     assert counts["records_stored"] == 4000
     assert counts["max_body_bytes"] <= 10 * 1024 * 1024
     assert counts["collect_requests"] == 2  # ~13 MB of records: the byte limit splits them
 
 
-def test_several_requests_are_in_flight_at_once(sandbox):
-    target = TargetLytics(config=config(sandbox, batch_size_rows=1000, max_requests_in_flight=4))
+def test_one_request_at_a_time_of_ten_thousand_records_by_default(lytics_sandbox, caplog):
+    # max_requests_in_flight is deprecated: accepted, with a warning, and changes nothing.
+    target = TargetLytics(config=config(lytics_sandbox, max_requests_in_flight=4))
     target.prepare()  # the account and schema check, before the slow answers start
-    # Each answer takes 800 ms: long enough, even on a loaded machine, for four to be out at once.
-    faults(sandbox, latency_ms=800)
-    target.listen(io.StringIO(singer_lines([session(i) for i in range(6000)])))
-    counts = stats(sandbox)
-    assert counts["records_stored"] == 6000
-    assert counts["collect_requests"] == 6
-    assert counts["max_requests_in_flight"] == 4  # as many as allowed, and never more
+    faults(lytics_sandbox, latency_ms=200)  # slow enough for two requests to meet, were both out
+    target.listen(io.StringIO(singer_lines([session(i) for i in range(25_000)])))
+    counts = stats(lytics_sandbox)
+    assert counts["records_stored"] == 25_000
+    assert counts["collect_requests"] == 3  # 10,000 + 10,000 + 5,000
+    assert counts["max_requests_in_flight"] == 1
+    assert "max_requests_in_flight is deprecated and ignored" in caplog.text
 
 
-def test_dry_run_sends_dryrun_on_every_request_and_stores_nothing(sandbox):
-    run_target(config(sandbox, dryrun=True, batch_size_rows=100), singer_lines([session(1)] * 250))
-    counts = stats(sandbox)
+def test_dry_run_sends_dryrun_on_every_request_and_stores_nothing(lytics_sandbox):
+    run_target(
+        config(lytics_sandbox, dryrun=True, batch_size_rows=100), singer_lines([session(1)] * 250)
+    )
+    counts = stats(lytics_sandbox)
     assert counts["collect_requests"] == 3
     assert counts["dryrun_requests"] == 3
     assert counts["records_stored"] == 0
-    assert stored(sandbox) == []
+    assert stored(lytics_sandbox) == []
 
 
-def test_stream_setting_redirects_records_and_the_mappings_they_need(sandbox):
-    cfg = config(sandbox, stream="videos", schema_mode="apply")
+def test_stream_setting_redirects_records_and_the_mappings_they_need(lytics_sandbox):
+    cfg = config(lytics_sandbox, stream="videos", schema_mode="apply")
     run_target(cfg, singer_lines([session(1, email="vid@example.com")]))
-    assert len(stored(sandbox, "videos")) == 1
-    assert stored(sandbox) == []
-    schema = requests.get(f"{sandbox.url}/_sandbox/accounts/acct-sandbox/schema", timeout=5)
+    assert len(stored(lytics_sandbox, "videos")) == 1
+    assert stored(lytics_sandbox) == []
+    schema = requests.get(f"{lytics_sandbox.url}/_sandbox/accounts/acct-sandbox/schema", timeout=5)
     streams = {mapping["stream"] for mapping in schema.json()["mappings"]}
     assert streams == {"wistia_activity", "videos"}  # the import's, and the ones added for videos
     profile = requests.get(
-        f"{sandbox.url}/api/entity/user/email/vid@example.com",
+        f"{lytics_sandbox.url}/api/entity/user/email/vid@example.com",
         headers={"Authorization": TOKEN},
         timeout=5,
     ).json()["data"]
     assert profile["wistia_city"] == "Portland"
 
 
-def test_account_id_only_checks_the_tokens_own_account_and_is_never_sent(sandbox):
-    run_target(config(sandbox, account_id="acct-sandbox"), singer_lines([session(1)]))
-    run_target(config(sandbox, account_id="1234"), singer_lines([session(2)]))  # its aid
-    assert len(stored(sandbox)) == 2
-    before = stats(sandbox)["collect_requests"]
+def test_account_id_only_checks_the_tokens_own_account_and_is_never_sent(lytics_sandbox):
+    run_target(config(lytics_sandbox, account_id="acct-sandbox"), singer_lines([session(1)]))
+    run_target(config(lytics_sandbox, account_id="1234"), singer_lines([session(2)]))  # its aid
+    assert len(stored(lytics_sandbox)) == 2
+    before = stats(lytics_sandbox)["collect_requests"]
     with pytest.raises(LyticsAccountError) as caught:
-        run_target(config(sandbox, account_id="acct-2"), singer_lines([session(3)]))
+        run_target(config(lytics_sandbox, account_id="acct-2"), singer_lines([session(3)]))
     message = str(caught.value)
     assert "account_id is 'acct-2'" in message
     assert "belongs to the Lytics account acct-sandbox (aid 1234" in message
-    assert stats(sandbox)["collect_requests"] == before  # refused before any collect
-    assert stats(sandbox)["account_id_queries"] == 0  # no request ever carried it
+    assert stats(lytics_sandbox)["collect_requests"] == before  # refused before any collect
+    assert stats(lytics_sandbox)["account_id_queries"] == 0  # no request ever carried it
 
 
-def test_unmapped_stream_with_arrays_of_objects_is_accepted(sandbox):
+def test_unmapped_stream_with_arrays_of_objects_is_accepted(lytics_sandbox):
     lines = [
         {
             "type": "SCHEMA",
@@ -164,15 +153,15 @@ def test_unmapped_stream_with_arrays_of_objects_is_accepted(sandbox):
             "record": {"id": 1, "lines": [{"sku": "a"}, {"sku": "b"}], "note": "", "tags": ["x"]},
         },
     ]
-    run_target(config(sandbox), "\n".join(json.dumps(line) for line in lines) + "\n")
-    events = stored(sandbox, "orders")
+    run_target(config(lytics_sandbox), "\n".join(json.dumps(line) for line in lines) + "\n")
+    events = stored(lytics_sandbox, "orders")
     assert [e["record"] for e in events] == [
         {"id": 1, "lines": {"0": {"sku": "a"}, "1": {"sku": "b"}}, "tags": ["x"]}
     ]
-    assert stats(sandbox)["rejected"] == 0
+    assert stats(lytics_sandbox)["rejected"] == 0
 
 
-def test_batch_messages_are_delivered_too(sandbox, tmp_path, capsys):
+def test_batch_messages_are_delivered_too(lytics_sandbox, tmp_path, capsys):
     batch_file = tmp_path / "activity-0001.jsonl"
     batch_file.write_text("".join(json.dumps(session(i)) + "\n" for i in range(120)))
     lines = [
@@ -185,96 +174,106 @@ def test_batch_messages_are_delivered_too(sandbox, tmp_path, capsys):
         },
         {"type": "STATE", "value": {"batch": 1}},
     ]
-    run_target(config(sandbox, batch_size_rows=50), "".join(json.dumps(m) + "\n" for m in lines))
-    assert len(stored(sandbox)) == 120
-    assert stats(sandbox)["collect_requests"] == 3
+    run_target(
+        config(lytics_sandbox, batch_size_rows=50), "".join(json.dumps(m) + "\n" for m in lines)
+    )
+    assert len(stored(lytics_sandbox)) == 120
+    assert stats(lytics_sandbox)["collect_requests"] == 3
     assert printed_states(capsys.readouterr().out) == [{"batch": 1}]
 
 
 # --- transient failures -----------------------------------------------------------------------
 
 
-def test_429_and_5xx_are_retried_without_loss_or_duplicates(sandbox, caplog):
-    faults(sandbox, fail_next=[429, 503, 500, 502])
-    run_target(config(sandbox, batch_size_rows=100), singer_lines([session(i) for i in range(300)]))
-    assert len(stored(sandbox)) == 300
-    by_status = stats(sandbox)["by_status"]
+def test_429_and_5xx_are_retried_without_loss_or_duplicates(lytics_sandbox, caplog):
+    faults(lytics_sandbox, fail_next=[429, 503, 500, 502])
+    run_target(
+        config(lytics_sandbox, batch_size_rows=100), singer_lines([session(i) for i in range(300)])
+    )
+    assert len(stored(lytics_sandbox)) == 300
+    by_status = stats(lytics_sandbox)["by_status"]
     assert by_status["429"] == by_status["503"] == by_status["500"] == by_status["502"] == 1
     assert sum("retry" in r.getMessage() for r in caplog.records) == 4
 
 
-def test_retry_after_is_honoured(sandbox):
-    faults(sandbox, fail_next=[429], retry_after_seconds=0.4)
+def test_retry_after_is_honoured(lytics_sandbox):
+    faults(lytics_sandbox, fail_next=[429], retry_after_seconds=0.4)
     started = time.monotonic()
-    run_target(config(sandbox), singer_lines([session(1)]))  # backoff alone would wait 0.01 s
-    assert time.monotonic() - started >= 0.4
-    assert len(stored(sandbox)) == 1
-
-
-def test_timeouts_and_resets_are_retried(sandbox):
-    faults(sandbox, timeout_next=1, timeout_seconds=3, reset_next=1)
     run_target(
-        config(sandbox, request_timeout=0.5, batch_size_rows=50),
+        config(lytics_sandbox), singer_lines([session(1)])
+    )  # backoff alone would wait 0.01 s
+    assert time.monotonic() - started >= 0.4
+    assert len(stored(lytics_sandbox)) == 1
+
+
+def test_timeouts_and_resets_are_retried(lytics_sandbox):
+    faults(lytics_sandbox, timeout_next=1, timeout_seconds=3, reset_next=1)
+    run_target(
+        config(lytics_sandbox, request_timeout=0.5, batch_size_rows=50),
         singer_lines([session(i) for i in range(100)]),
     )
-    assert len(stored(sandbox)) == 100
+    assert len(stored(lytics_sandbox)) == 100
 
 
-def test_413_splits_the_request(sandbox):
-    faults(sandbox, fail_next=[413])
-    run_target(config(sandbox, batch_size_rows=500), singer_lines([session(i) for i in range(500)]))
-    assert len(stored(sandbox)) == 500
-    counts = stats(sandbox)
+def test_413_splits_the_request(lytics_sandbox):
+    faults(lytics_sandbox, fail_next=[413])
+    run_target(
+        config(lytics_sandbox, batch_size_rows=500), singer_lines([session(i) for i in range(500)])
+    )
+    assert len(stored(lytics_sandbox)) == 500
+    counts = stats(lytics_sandbox)
     assert counts["collect_requests"] == 2  # the two halves; the 413 stored nothing
     assert counts["by_status"]["413"] == 1
 
 
-def test_the_first_failure_of_a_batch_stops_its_other_requests_waiting_to_retry(sandbox, capsys):
-    # Two requests of one batch: one is told to retry in 30 s, the other is refused for good.
-    faults(sandbox, fail_next=[429, 400], retry_after_seconds=30)
-    started = time.monotonic()
+def test_the_first_refused_request_stops_the_run_before_the_next_is_sent(lytics_sandbox, capsys):
+    # Two requests' worth of records: the first is refused for good; the second never leaves.
+    faults(lytics_sandbox, fail_next=[400])
     with pytest.raises(LyticsRequestError, match="HTTP 400"):
         run_target(
-            config(sandbox, batch_size_rows=10, max_requests_in_flight=2),
+            config(lytics_sandbox, batch_size_rows=10),
             singer_lines([session(i) for i in range(20)]),
         )
-    assert time.monotonic() - started < 20, "the other request waited out its Retry-After"
-    assert stats(sandbox)["collect_requests"] == 0
+    counts = stats(lytics_sandbox)
+    assert counts["by_status"]["400"] == 1
+    assert counts["records_received"] == counts["collect_requests"] == 0  # none sent after it
     assert printed_states(capsys.readouterr().out) == []
 
 
-def test_exhausted_retries_stop_the_run_before_its_state(sandbox, capsys):
-    faults(sandbox, fail_next=[503, 503, 503])
-    with pytest.raises(LyticsUnavailableError, match=r"after 3 attempts \(last: HTTP 503"):
-        run_target(config(sandbox, max_retries=2), singer_lines([session(1)]))
+def test_exhausted_retries_stop_the_run_before_its_state(lytics_sandbox, capsys):
+    faults(lytics_sandbox, fail_next=[503, 503, 503])
+    with pytest.raises(LyticsUnavailableError, match=r"gave up after 3 attempts \(last: HTTP 503"):
+        run_target(config(lytics_sandbox, max_retries=2), singer_lines([session(1)]))
     assert printed_states(capsys.readouterr().out) == []
 
 
 # --- refusals: the run stops and its STATE is not printed --------------------------------------
 
 
-def test_rejected_records_stop_the_run_and_no_state_is_printed(sandbox, capsys):
-    faults(sandbox, reject_next=1, reject_count=1)
+def test_rejected_records_stop_the_run_and_no_state_is_printed(lytics_sandbox, capsys):
+    faults(lytics_sandbox, reject_next=1, reject_count=1)
     records = [session(i) for i in range(30)]
     with pytest.raises(LyticsRejectedError, match="rejected 1 of 10 records"):
-        run_target(config(sandbox, batch_size_rows=10), singer_lines(records, state_every=10))
+        run_target(
+            config(lytics_sandbox, batch_size_rows=10), singer_lines(records, state_every=10)
+        )
     assert printed_states(capsys.readouterr().out) == []
 
 
-def test_400_stops_the_run_with_lytics_message(sandbox, capsys):
-    faults(sandbox, fail_next=[400])
+def test_400_stops_the_run_with_lytics_message(lytics_sandbox, capsys):
+    faults(lytics_sandbox, fail_next=[400])
     with pytest.raises(LyticsRequestError, match="HTTP 400"):
-        run_target(config(sandbox), singer_lines([session(1)]))
+        run_target(config(lytics_sandbox), singer_lines([session(1)]))
     assert printed_states(capsys.readouterr().out) == []
-    assert stats(sandbox)["collect_requests"] == 0  # not retried
+    assert stats(lytics_sandbox)["collect_requests"] == 0  # not retried
 
 
 @pytest.mark.parametrize("status", [401, 403])
-def test_auth_refusal_mid_run_is_not_retried(sandbox, status):
-    faults(sandbox, fail_next=[status])
+def test_auth_refusal_mid_run_is_not_retried(lytics_sandbox, status):
+    faults(lytics_sandbox, fail_next=[status])
     with pytest.raises(LyticsAuthError, match=f"HTTP {status}"):
-        run_target(config(sandbox), singer_lines([session(1)]))
-    assert stats(sandbox)["by_status"][str(status)] == 1
+        run_target(config(lytics_sandbox), singer_lines([session(1)]))
+    assert stats(lytics_sandbox)["by_status"][str(status)] == 1
 
 
 class WatchedInput(io.StringIO):
@@ -294,14 +293,14 @@ class WatchedInput(io.StringIO):
     ("token", "message"),
     [(WRONG_TOKEN, "HTTP 401 Not authorized"), (EXPIRED_TOKEN, "Expired Token")],
 )
-def test_bad_and_expired_tokens_fail_before_any_input_is_read(sandbox, token, message):
-    target = TargetLytics(config=config(sandbox, api_token=token))  # contacts nothing
-    assert stats(sandbox)["requests"] == 0
+def test_bad_and_expired_tokens_fail_before_any_input_is_read(lytics_sandbox, token, message):
+    target = TargetLytics(config=config(lytics_sandbox, api_token=token))  # contacts nothing
+    assert stats(lytics_sandbox)["requests"] == 0
     watched = WatchedInput(singer_lines([session(1)]))
     with pytest.raises(LyticsAuthError, match=message):
         target.listen(watched)
     assert watched.lines_read == 0
-    assert stats(sandbox)["collect_requests"] == 0
+    assert stats(lytics_sandbox)["collect_requests"] == 0
 
 
 @pytest.mark.e2e  # runs a process
@@ -322,47 +321,55 @@ def test_creating_the_target_and_about_need_no_network(tmp_path):
     assert "schema_mode" in about.stdout
 
 
-def test_oversize_record_fails_with_its_key(sandbox):
+def test_oversize_record_fails_with_its_key_and_how_to_park_it(lytics_sandbox):
     records = [session(1), session(2, org="x" * 17_000)]
-    with pytest.raises(OversizeRecordError, match=r"session_id='ek-2'.*16 KB per-record limit"):
-        run_target(config(sandbox), singer_lines(records))
+    with pytest.raises(
+        OversizeRecordError, match=r"session_id='ek-2'.*16 KB per-record limit"
+    ) as e:
+        run_target(config(lytics_sandbox), singer_lines(records))
+    assert "set dead_letter_path and max_rejected_records to park such records" in str(e.value)
 
 
-def test_oversize_identifier_fails_with_its_key(sandbox):
+def test_oversize_identifier_fails_with_its_key(lytics_sandbox):
     records = [session(1, email="a" * 250 + "@example.com")]
     with pytest.raises(OversizeRecordError, match=r"session_id='ek-1'.*262-byte email"):
-        run_target(config(sandbox), singer_lines(records))
+        run_target(config(lytics_sandbox), singer_lines(records))
 
 
-def test_oversize_records_can_be_skipped_and_counted(sandbox, caplog):
+def test_oversize_records_can_still_be_skipped_and_counted_with_a_deprecation(
+    lytics_sandbox, caplog
+):
     records = [
         session(1),
         session(2, org="x" * 17_000),
         session(3, visitor_key="v" * 300),
         session(4, email="é" * 100),  # 100 characters, 200 bytes: fine
     ]
-    run_target(config(sandbox, skip_oversize_records=True), singer_lines(records))
-    assert len(stored(sandbox)) == 2
+    run_target(config(lytics_sandbox, skip_oversize_records=True), singer_lines(records))
+    assert len(stored(lytics_sandbox)) == 2
     messages = [record.getMessage() for record in caplog.records]
     assert "2 records of stream 'wistia_activity' were skipped as too large for Lytics" in messages
+    assert (
+        "skip_oversize_records is deprecated: it skips records over Lytics' limits" in caplog.text
+    )
 
 
-def test_token_never_appears_in_logs_urls_or_errors(sandbox, caplog):
+def test_token_never_appears_in_logs_urls_or_errors(lytics_sandbox, caplog):
     caplog.set_level(logging.DEBUG)
-    faults(sandbox, fail_next=[503, 400])
+    faults(lytics_sandbox, fail_next=[503, 400])
     with pytest.raises(LyticsRequestError) as caught:
-        run_target(config(sandbox, api_token=SECRET_TOKEN), singer_lines([session(1)]))
+        run_target(config(lytics_sandbox, api_token=SECRET_TOKEN), singer_lines([session(1)]))
     assert SECRET_TOKEN not in str(caught.value)
     assert all(SECRET_TOKEN not in record.getMessage() for record in caplog.records)
-    assert stats(sandbox)["legacy_query_token"] == 0
+    assert stats(lytics_sandbox)["legacy_query_token"] == 0
 
 
 # --- the CLI: one clear line, no traceback ------------------------------------------------------
 
 
 @pytest.mark.e2e  # runs a process
-def test_cli_bad_token_exits_with_one_line(sandbox, tmp_path):
-    result = run_cli(config(sandbox, api_token=WRONG_TOKEN), "", tmp_path)
+def test_cli_bad_token_exits_with_one_line(lytics_sandbox, tmp_path):
+    result = run_cli(config(lytics_sandbox, api_token=WRONG_TOKEN), "", tmp_path)
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
     assert len(errors) == 1
@@ -371,9 +378,9 @@ def test_cli_bad_token_exits_with_one_line(sandbox, tmp_path):
 
 
 @pytest.mark.e2e  # runs a process
-def test_cli_rejection_prints_no_state_and_no_traceback(sandbox, tmp_path):
-    faults(sandbox, reject_next=1, reject_count=2)
-    result = run_cli(config(sandbox), singer_lines([session(i) for i in range(5)]), tmp_path)
+def test_cli_rejection_prints_no_state_and_no_traceback(lytics_sandbox, tmp_path):
+    faults(lytics_sandbox, reject_next=1, reject_count=2)
+    result = run_cli(config(lytics_sandbox), singer_lines([session(i) for i in range(5)]), tmp_path)
     assert result.returncode == 1
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
@@ -408,7 +415,8 @@ def _problems(**settings: Any) -> list[str]:
 def test_settings_defaults():
     settings = settings_from_config({"api_token": "at.x.y"})
     assert settings.client.api_url == "https://api.lytics.io"
-    assert settings.client.rows_per_request >= 500
+    assert settings.client.rows_per_request == 10_000
+    assert settings.deprecations == ()
     assert settings.mappings["wistia_activity"].timestamp_field == "ended_at"
 
 
@@ -446,9 +454,9 @@ def test_plain_http_is_fine_for_loopback(url):
     assert settings_from_config({"api_token": "at.x.y", "api_url": url}).client.api_url == url
 
 
-def test_json_schema_validation_runs_first(sandbox):
+def test_json_schema_validation_runs_first(lytics_sandbox):
     with pytest.raises(ConfigValidationError):
-        TargetLytics(config=config(sandbox, batch_size_rows=0))
+        TargetLytics(config=config(lytics_sandbox, batch_size_rows=0))
 
 
 # --- backoff rules (pure) -----------------------------------------------------------------------
@@ -473,7 +481,7 @@ def test_retry_after_is_waited_whole_with_a_small_spread_and_capped_at_a_minute(
 # --- the profile Lytics builds ------------------------------------------------------------------
 
 
-def test_anonymous_sessions_merge_into_the_converted_profile(sandbox):
+def test_anonymous_sessions_merge_into_the_converted_profile(lytics_sandbox):
     """Two anonymous sessions, then a conversion with an email, sent out of time order."""
     first = session(
         1,
@@ -508,10 +516,10 @@ def test_anonymous_sessions_merge_into_the_converted_profile(sandbox):
         first_name="Ann",
         last_name="Lee",
     )
-    run_target(config(sandbox), singer_lines([second, converted, first]))
+    run_target(config(lytics_sandbox), singer_lines([second, converted, first]))
 
     answer = requests.get(
-        f"{sandbox.url}/api/entity/user/email/ann@example.com",
+        f"{lytics_sandbox.url}/api/entity/user/email/ann@example.com",
         headers={"Authorization": TOKEN},
         timeout=5,
     ).json()

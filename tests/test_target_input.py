@@ -8,19 +8,13 @@ stream, and what is wrong, with no traceback; the Lytics sandbox runs over real 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from target_lytics.mapping import MAX_NESTING
 from target_lytics.singer_input import lone_surrogate
-from tests.lytics_runs import ACTIVITY_SCHEMA, config, printed_states, run_cli, sandbox_in, session
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-    from pathlib import Path
-
-    from target_lytics.sandbox.server import LyticsSandbox
+from tests.lytics_runs import ACTIVITY_SCHEMA, config, printed_states, run_cli, session
 
 ORDERS_SCHEMA = {
     "type": "SCHEMA",
@@ -28,12 +22,6 @@ ORDERS_SCHEMA = {
     "key_properties": ["id"],
     "schema": {"type": "object", "properties": {"id": {"type": "integer"}}},
 }
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[LyticsSandbox]:
-    with sandbox_in(tmp_path) as server:
-        yield server
 
 
 def nested(levels: int) -> dict[str, Any]:
@@ -74,8 +62,8 @@ def assert_one_clear_error(result, expected: str) -> None:
 
 
 @pytest.mark.e2e  # runs a process
-def test_objects_nested_500_levels_deep_are_named_not_a_recursion_error(sandbox, tmp_path):
-    result = run_cli(config(sandbox), feed(order(2, detail=nested(500))), tmp_path)
+def test_objects_nested_500_levels_deep_are_named_not_a_recursion_error(lytics_sandbox, tmp_path):
+    result = run_cli(config(lytics_sandbox), feed(order(2, detail=nested(500))), tmp_path)
     assert_one_clear_error(
         result,
         "Input line 4 (RECORD of stream 'orders'): nests objects or arrays more than "
@@ -84,27 +72,29 @@ def test_objects_nested_500_levels_deep_are_named_not_a_recursion_error(sandbox,
 
 
 @pytest.mark.e2e  # runs a process
-def test_objects_nested_deeper_than_the_decoder_goes_are_named_too(sandbox, tmp_path):
+def test_objects_nested_deeper_than_the_decoder_goes_are_named_too(lytics_sandbox, tmp_path):
     deep = '{"inner": ' * 5000 + "1" + "}" * 5000  # past what json.dumps itself can write
     bad = f'{{"type": "RECORD", "stream": "orders", "record": {{"id": 2, "detail": {deep}}}}}'
-    result = run_cli(config(sandbox), feed(bad), tmp_path)
+    result = run_cli(config(lytics_sandbox), feed(bad), tmp_path)
     assert_one_clear_error(
         result, "Input line 4 (stream 'orders'): nests objects or arrays too deep to be decoded"
     )
 
 
 @pytest.mark.e2e  # runs a process
-def test_objects_nested_as_deep_as_allowed_are_sent(sandbox, tmp_path):
+def test_objects_nested_as_deep_as_allowed_are_sent(lytics_sandbox, tmp_path):
     text = "\n".join([json.dumps(ORDERS_SCHEMA), order(1, detail=nested(MAX_NESTING - 1))])
-    result = run_cli(config(sandbox), text + "\n", tmp_path)
+    result = run_cli(config(lytics_sandbox), text + "\n", tmp_path)
     assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.e2e  # runs a process
 @pytest.mark.parametrize(("record", "kind"), [([1, 2], "array"), ("text", "str"), (7, "int")])
-def test_a_record_that_is_not_an_object_is_named_not_a_type_error(sandbox, tmp_path, record, kind):
+def test_a_record_that_is_not_an_object_is_named_not_a_type_error(
+    lytics_sandbox, tmp_path, record, kind
+):
     bad = json.dumps({"type": "RECORD", "stream": "orders", "record": record})
-    result = run_cli(config(sandbox), feed(bad), tmp_path)
+    result = run_cli(config(lytics_sandbox), feed(bad), tmp_path)
     assert_one_clear_error(
         result,
         f"Input line 4 (RECORD of stream 'orders'): its record is a JSON {kind}, not an object",
@@ -112,7 +102,9 @@ def test_a_record_that_is_not_an_object_is_named_not_a_type_error(sandbox, tmp_p
 
 
 @pytest.mark.e2e  # runs a process
-def test_a_batch_whose_file_is_missing_is_named_not_a_file_not_found_error(sandbox, tmp_path):
+def test_a_batch_whose_file_is_missing_is_named_not_a_file_not_found_error(
+    lytics_sandbox, tmp_path
+):
     missing = tmp_path / "activity-0001.jsonl"
     batch = {
         "type": "BATCH",
@@ -120,7 +112,7 @@ def test_a_batch_whose_file_is_missing_is_named_not_a_file_not_found_error(sandb
         "encoding": {"format": "jsonl", "compression": "none"},
         "manifest": [missing.as_uri()],
     }
-    result = run_cli(config(sandbox), feed(json.dumps(batch), ACTIVITY_SCHEMA), tmp_path)
+    result = run_cli(config(lytics_sandbox), feed(json.dumps(batch), ACTIVITY_SCHEMA), tmp_path)
     assert_one_clear_error(
         result,
         f"Input line 4 (BATCH of stream 'wistia_activity'): its file {missing} cannot be read "
@@ -129,9 +121,9 @@ def test_a_batch_whose_file_is_missing_is_named_not_a_file_not_found_error(sandb
 
 
 @pytest.mark.e2e  # runs a process
-def test_a_lone_surrogate_is_named_as_such_not_as_truncated_input(sandbox, tmp_path):
+def test_a_lone_surrogate_is_named_as_such_not_as_truncated_input(lytics_sandbox, tmp_path):
     bad = '{"type": "RECORD", "stream": "orders", "record": {"id": 2, "name": "x\\ud800"}}'
-    result = run_cli(config(sandbox), feed(bad), tmp_path)
+    result = run_cli(config(lytics_sandbox), feed(bad), tmp_path)
     assert_one_clear_error(
         result, "Input line 4 (stream 'orders'): holds a lone UTF-16 surrogate escape (\\ud800)"
     )
@@ -139,9 +131,11 @@ def test_a_lone_surrogate_is_named_as_such_not_as_truncated_input(sandbox, tmp_p
 
 
 @pytest.mark.e2e  # runs a process
-def test_a_line_cut_short_says_so(sandbox, tmp_path):
+def test_a_line_cut_short_says_so(lytics_sandbox, tmp_path):
     result = run_cli(
-        config(sandbox), feed('{"type": "RECORD", "stream": "orders", "record": {"id": 2'), tmp_path
+        config(lytics_sandbox),
+        feed('{"type": "RECORD", "stream": "orders", "record": {"id": 2'),
+        tmp_path,
     )
     assert_one_clear_error(result, "Input line 4 (stream 'orders'): ends before its JSON does")
 
@@ -155,8 +149,8 @@ def test_a_line_cut_short_says_so(sandbox, tmp_path):
         ('{"type": "RECROD"}', "Input line 4 has the unknown message type 'RECROD'"),
     ],
 )
-def test_a_line_that_is_no_singer_message_is_named(sandbox, tmp_path, line, expected):
-    assert_one_clear_error(run_cli(config(sandbox), feed(line), tmp_path), expected)
+def test_a_line_that_is_no_singer_message_is_named(lytics_sandbox, tmp_path, line, expected):
+    assert_one_clear_error(run_cli(config(lytics_sandbox), feed(line), tmp_path), expected)
 
 
 @pytest.mark.parametrize(

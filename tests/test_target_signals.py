@@ -19,7 +19,6 @@ from tests.lytics_runs import (
     config,
     faults,
     printed_states,
-    sandbox_in,
     session,
     singer_lines,
     start_cli,
@@ -28,7 +27,7 @@ from tests.lytics_runs import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
     from pathlib import Path
 
     from target_lytics.sandbox.server import LyticsSandbox
@@ -38,12 +37,6 @@ pytestmark = pytest.mark.e2e  # each test runs a plugin as its own process
 SIGNALS = pytest.mark.parametrize(
     ("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
 )
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[LyticsSandbox]:
-    with sandbox_in(tmp_path) as server:
-        yield server
 
 
 @dataclass
@@ -69,7 +62,7 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
 
 
 def signal_target(
-    sandbox: LyticsSandbox,
+    lytics_sandbox: LyticsSandbox,
     tmp_path: Path,
     text: str,
     signum: int,
@@ -83,7 +76,7 @@ def signal_target(
 
     `settle`: seconds to wait after `ready()`, for the target to read what it was given.
     """
-    process = start_cli(config(sandbox, **settings), tmp_path)
+    process = start_cli(config(lytics_sandbox, **settings), tmp_path)
     assert process.stdin is not None
     process.stdin.write(text)
     process.stdin.flush()
@@ -101,8 +94,8 @@ def signal_target(
     return Stopped(process.returncode, printed_states(out), err, seconds)
 
 
-def assert_states_covered(sandbox: LyticsSandbox, states: list[dict[str, Any]]) -> None:
-    orgs = {event["record"]["org"] for event in stored(sandbox)}
+def assert_states_covered(lytics_sandbox: LyticsSandbox, states: list[dict[str, Any]]) -> None:
+    orgs = {event["record"]["org"] for event in stored(lytics_sandbox)}
     for state in states:
         missing = {f"org-{i}" for i in range(state["sent"])} - orgs
         assert not missing, f"STATE {state} printed, but Lytics lacks {sorted(missing)[:5]}"
@@ -110,44 +103,44 @@ def assert_states_covered(sandbox: LyticsSandbox, states: list[dict[str, Any]]) 
 
 @SIGNALS
 def test_a_signal_while_waiting_for_input_delivers_what_was_read_then_exits_with_it(
-    sandbox, tmp_path, signum, status
+    lytics_sandbox, tmp_path, signum, status
 ):
     # 230 records in requests of 50: 200 are sent as requests fill, 30 wait in the batch.
     text = singer_lines(records(230)).rsplit("\n", 1)[0]  # the input stays open after it
     stopped = signal_target(
-        sandbox,
+        lytics_sandbox,
         tmp_path,
         text + "\n",
         signum,
-        ready=lambda: stats(sandbox)["records_stored"] >= 200,
+        ready=lambda: stats(lytics_sandbox)["records_stored"] >= 200,
         end_input=False,
         settle=0.5,
         batch_size_rows=50,
     )
     assert stopped.status == status, stopped.stderr
     assert stopped.states == [{"sent": 230}]
-    assert len(stored(sandbox)) == 230
+    assert len(stored(lytics_sandbox)) == 230
     assert f"Received {signal.Signals(signum).name}: reading no more input" in stopped.stderr
     assert "Traceback" not in stopped.stderr
 
 
 @SIGNALS
 def test_a_signal_while_a_retry_waits_past_the_grace_period_prints_no_state(
-    sandbox, tmp_path, signum, status
+    lytics_sandbox, tmp_path, signum, status
 ):
     # The issue's attack: the final drain waits on a Retry-After when the signal comes.
-    faults(sandbox, fail_next=[429], retry_after_seconds=30)
+    faults(lytics_sandbox, fail_next=[429], retry_after_seconds=30)
     stopped = signal_target(
-        sandbox,
+        lytics_sandbox,
         tmp_path,
         singer_lines(records(1)),
         signum,
-        ready=lambda: stats(sandbox)["by_status"].get("429") == 1,
+        ready=lambda: stats(lytics_sandbox)["by_status"].get("429") == 1,
         end_input=True,
     )
     assert stopped.status == status, stopped.stderr
     assert stopped.states == []
-    assert stored(sandbox) == []
+    assert stored(lytics_sandbox) == []
     assert "Lytics accepted 0 records" not in stopped.stderr  # no drain from the handler
     assert "the run was stopped while 1 records on stream 'wistia_activity' waited" in (
         stopped.stderr
@@ -157,28 +150,30 @@ def test_a_signal_while_a_retry_waits_past_the_grace_period_prints_no_state(
 
 
 def test_a_signal_while_a_retry_waits_within_the_grace_period_delivers_and_prints_the_state(
-    sandbox, tmp_path
+    lytics_sandbox, tmp_path
 ):
-    faults(sandbox, fail_next=[429], retry_after_seconds=2)
+    faults(lytics_sandbox, fail_next=[429], retry_after_seconds=2)
     stopped = signal_target(
-        sandbox,
+        lytics_sandbox,
         tmp_path,
         singer_lines(records(3)),
         signal.SIGTERM,
-        ready=lambda: stats(sandbox)["by_status"].get("429") == 1,
+        ready=lambda: stats(lytics_sandbox)["by_status"].get("429") == 1,
         end_input=True,
     )
     assert stopped.status == 143, stopped.stderr
     assert stopped.states == [{"sent": 3}]
-    assert len(stored(sandbox)) == 3
+    assert len(stored(lytics_sandbox)) == 3
 
 
-def test_the_issues_repro_exits_143_and_prints_no_state_past_what_lytics_holds(sandbox, tmp_path):
+def test_the_issues_repro_exits_143_and_prints_no_state_past_what_lytics_holds(
+    lytics_sandbox, tmp_path
+):
     # As filed: three 429s asking for 5 s each, one record, SIGTERM two seconds in.
-    faults(sandbox, fail_next=[429, 429, 429], retry_after_seconds=5)
+    faults(lytics_sandbox, fail_next=[429, 429, 429], retry_after_seconds=5)
     started = time.monotonic()
     stopped = signal_target(
-        sandbox,
+        lytics_sandbox,
         tmp_path,
         singer_lines(records(1)),
         signal.SIGTERM,
@@ -186,13 +181,13 @@ def test_the_issues_repro_exits_143_and_prints_no_state_past_what_lytics_holds(s
         end_input=True,
     )
     assert stopped.status == 143, stopped.stderr
-    assert_states_covered(sandbox, stopped.states)
+    assert_states_covered(lytics_sandbox, stopped.states)
 
 
-def test_a_signal_during_the_account_check_reads_no_input(sandbox, tmp_path):
-    faults(sandbox, latency_ms=3000)  # the token check and schema reads take 3 s
+def test_a_signal_during_the_account_check_reads_no_input(lytics_sandbox, tmp_path):
+    faults(lytics_sandbox, latency_ms=3000)  # the token check and schema reads take 3 s
     stopped = signal_target(
-        sandbox,
+        lytics_sandbox,
         tmp_path,
         singer_lines(records(5)),
         signal.SIGINT,
@@ -204,39 +199,39 @@ def test_a_signal_during_the_account_check_reads_no_input(sandbox, tmp_path):
     )
     assert stopped.status == 130, stopped.stderr
     assert stopped.states == []
-    assert stats(sandbox)["collect_requests"] == 0
+    assert stats(lytics_sandbox)["collect_requests"] == 0
     assert "Stopped reading input after line 0" in stopped.stderr
 
 
 @SIGNALS
 def test_a_signal_while_requests_are_in_flight_mid_input_prints_only_covered_states(
-    sandbox, tmp_path, signum, status
+    lytics_sandbox, tmp_path, signum, status
 ):
-    faults(sandbox, latency_ms=150)
+    faults(lytics_sandbox, latency_ms=150)
     text = singer_lines(records(3000), state_every=250).rsplit("\n", 3)[0] + "\n"  # still open
     stopped = signal_target(
-        sandbox,
+        lytics_sandbox,
         tmp_path,
         text,
         signum,
-        ready=lambda: stats(sandbox)["records_stored"] >= 400,
+        ready=lambda: stats(lytics_sandbox)["records_stored"] >= 400,
         end_input=False,
         batch_size_rows=200,
     )
     assert stopped.status == status, stopped.stderr
     assert stopped.states, stopped.stderr
     assert stopped.states[-1]["sent"] > 0
-    assert_states_covered(sandbox, stopped.states)
+    assert_states_covered(lytics_sandbox, stopped.states)
 
 
-def test_a_second_signal_changes_nothing(sandbox, tmp_path):
+def test_a_second_signal_changes_nothing(lytics_sandbox, tmp_path):
     # Ctrl-C under Meltano: the target gets SIGINT from the terminal, then SIGTERM from Meltano.
-    faults(sandbox, fail_next=[429], retry_after_seconds=2)
-    process = start_cli(config(sandbox), tmp_path)
+    faults(lytics_sandbox, fail_next=[429], retry_after_seconds=2)
+    process = start_cli(config(lytics_sandbox), tmp_path)
     assert process.stdin is not None
     process.stdin.write(singer_lines(records(2)))
     process.stdin.close()
-    wait_for(lambda: stats(sandbox)["by_status"].get("429") == 1)
+    wait_for(lambda: stats(lytics_sandbox)["by_status"].get("429") == 1)
     process.send_signal(signal.SIGINT)
     time.sleep(0.2)
     process.send_signal(signal.SIGTERM)
@@ -244,4 +239,4 @@ def test_a_second_signal_changes_nothing(sandbox, tmp_path):
     out, err = cli_output(tmp_path)
     assert process.returncode == 130, err
     assert printed_states(out) == [{"sent": 2}]
-    assert len(stored(sandbox)) == 2
+    assert len(stored(lytics_sandbox)) == 2
