@@ -240,3 +240,48 @@ def test_a_second_signal_changes_nothing(lytics_sandbox, tmp_path):
     assert process.returncode == 130, err
     assert printed_states(out) == [{"sent": 2}]
     assert len(stored(lytics_sandbox)) == 2
+
+
+@SIGNALS
+def test_a_signal_while_a_request_is_in_flight_lets_its_answer_come_then_prints_the_state(
+    lytics_sandbox, tmp_path, signum, status
+):
+    # No thread of the target's own: the one thread waits in the request when the signal comes,
+    # runs the handler, and waits on for the answer (PEP 475), which comes within the grace.
+    process = start_cli(config(lytics_sandbox), tmp_path)
+    assert process.stdin is not None
+    lines = singer_lines(records(40)).splitlines(keepends=True)
+    process.stdin.write(lines[0])  # the SCHEMA: the account check and the schema step run
+    process.stdin.flush()
+    wait_for(lambda: stats(lytics_sandbox)["requests"] >= 3)
+    faults(lytics_sandbox, latency_ms=2500)  # from now on, every answer takes 2.5 s
+    process.stdin.write("".join(lines[1:]))
+    process.stdin.close()
+    wait_for(lambda: stats(lytics_sandbox)["requests_in_flight"] >= 1)
+    process.send_signal(signum)
+    sent = time.monotonic()
+    process.wait(timeout=60)
+    out, err = cli_output(tmp_path)
+    assert process.returncode == status, err
+    assert printed_states(out) == [{"sent": 40}]
+    assert len(stored(lytics_sandbox)) == 40
+    assert time.monotonic() - sent < 8
+
+
+def test_a_signal_while_a_request_hangs_ends_the_run_at_the_grace_deadline_without_a_state(
+    lytics_sandbox, tmp_path
+):
+    faults(lytics_sandbox, timeout_next=1, timeout_seconds=30)  # the collect is never answered
+    stopped = signal_target(
+        lytics_sandbox,
+        tmp_path,
+        singer_lines(records(5)),
+        signal.SIGTERM,
+        ready=lambda: stats(lytics_sandbox)["requests_in_flight"] >= 1,
+        end_input=True,
+        request_timeout=60,
+    )
+    assert stopped.status == 143, stopped.stderr
+    assert stopped.states == []
+    assert "did not confirm every record read within 8 s of the SIGTERM" in stopped.stderr
+    assert 7 < stopped.seconds_after_signal < 20  # the grace period, not the request's 60 s

@@ -69,6 +69,7 @@ class Stats:
             shown["by_status"] = dict(sorted(self._by_status.items()))
             shown |= {name: self._counts[name] for name in more}
             shown["max_body_bytes"] = self._max_body_bytes
+            shown["requests_in_flight"] = self.in_flight.now
             shown["max_requests_in_flight"] = self.in_flight.most
             shown["rejected_by_reason"] = dict(sorted(self._rejected_by_reason.items()))
             shown["faults_injected"] = dict(sorted(self._faults.items()))
