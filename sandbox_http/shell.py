@@ -7,11 +7,18 @@ without a word, as after a timeout), `reset` (a TCP reset, no response), `trunca
 and half the body, then the connection is shut). `pause` waits for an app (latency, a hung
 request) and wakes when the sandbox stops. Stopping waits a little for busy handlers, then
 hangs up on every client so none waits on a dead sandbox.
+
+The admin API (`/_sandbox/...`: reset, faults, accounts) changes what every client sees, so a
+sandbox listening on other interfaces (`--host 0.0.0.0`) answers it only to clients on this
+machine, unless started with an admin token, which other clients then send as
+`X-Sandbox-Admin-Token`. The API itself answers anyone with its token, as the real one does.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hmac
+import json
 import logging
 import re
 import socket
@@ -22,6 +29,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
 
+from api_http.transport import is_loopback_host
 from sandbox_http.startable import Startable
 
 if TYPE_CHECKING:
@@ -34,6 +42,9 @@ _SECRET_NAME = re.compile(r"(?i)token|key|secret|pass|auth|sig")
 _MASK = "***"
 IDLE_CONNECTION_SECONDS = 120
 """An idle keep-alive connection is closed after this long."""
+ADMIN_PREFIX = "/_sandbox"
+ADMIN_TOKEN_HEADER = "X-Sandbox-Admin-Token"  # noqa: S105 - a header's name
+ADMIN_TOKEN_VARIABLE = "SANDBOX_ADMIN_TOKEN"  # noqa: S105 - an environment variable's name
 
 Wire = Literal["send", "drop", "reset", "truncate"]
 """How an answer leaves: whole, not at all (drop, reset), or cut off half-way (truncate)."""
@@ -47,6 +58,7 @@ class Exchange:
     target: str  # the path and query as the client sent them
     headers: Message
     body: bytes
+    client: str = "127.0.0.1"  # the client's address
 
     @property
     def path(self) -> str:
@@ -160,7 +172,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 self._send(shell.app.refuse_body(error))
                 return
-            self._send(shell.app.answer(Exchange(self.command, self.path, self.headers, body)))
+            exchange = Exchange(self.command, self.path, self.headers, body, self.client_address[0])
+            refused = shell.admin_refusal(exchange)
+            self._send(refused or shell.app.answer(exchange))
         finally:
             with self.server.lock:
                 self.server.busy -= 1
@@ -279,18 +293,21 @@ class SandboxServer(Startable):
         max_body: int = 64 * 1024 * 1024,
         drain_seconds: float = 2.0,
         log_line: Callable[[str], None] | None = None,
+        admin_token: str | None = None,
     ) -> None:
         """Configure; nothing listens until `start`.
 
         `max_body` is the largest request body read (a larger one goes to
         `App.refuse_body`); `drain_seconds` how long `stop` waits for busy handlers;
         `log_line` receives one line per request, query values masked (None: debug logging
-        only); `name` is the ``Server`` header and the serving thread's name.
+        only); `name` is the ``Server`` header and the serving thread's name; `admin_token`
+        opens the admin API to clients elsewhere that send it (None: this machine only).
         """
         self.app = app
         self.name = name
         self.max_body = max_body
         self.log_line = log_line
+        self.admin_token = admin_token
         self._address = (host, port)
         self._drain_seconds = drain_seconds
         self._stopping = threading.Event()
@@ -345,11 +362,50 @@ class SandboxServer(Startable):
 
     @property
     def base_url(self) -> str:
-        """``http://HOST:PORT``."""
+        """``http://HOST:PORT`` for a client on this machine (127.0.0.1 for every interface)."""
         host = self._address[0]
         host = "127.0.0.1" if host in ("", "0.0.0.0") else host  # noqa: S104
         return f"http://{host}:{self.port}"
 
+    @property
+    def bound_url(self) -> str:
+        """``http://HOST:PORT`` of the address really bound (``0.0.0.0``: every interface)."""
+        if self._server is None:
+            msg = "the sandbox is not running; call start() or use it as a context manager"
+            raise RuntimeError(msg)
+        return f"http://{self._server.server_name}:{self.port}"
+
+    def admin_refusal(self, exchange: Exchange) -> Answer | None:
+        """A 403 for an admin request from elsewhere without the admin token; else None."""
+        if not exchange.path.startswith(ADMIN_PREFIX) or is_loopback_host(exchange.client):
+            return None
+        sent = exchange.headers.get(ADMIN_TOKEN_HEADER) or ""
+        if self.admin_token and hmac.compare_digest(sent.encode(), self.admin_token.encode()):
+            return None
+        said = (
+            f"the sandbox's admin API ({ADMIN_PREFIX}/...) answers clients on its own machine "
+            f"only; start the sandbox with --admin-token and send it as {ADMIN_TOKEN_HEADER}"
+        )
+        body = json.dumps({"status": 403, "message": said}).encode()
+        return Answer(403, body)
+
     def pause(self, seconds: float) -> bool:
         """Wait `seconds` (latency, a hung request); True when the sandbox stopped meanwhile."""
         return seconds > 0 and self._stopping.wait(seconds)
+
+
+def announce_address(api: str, bound: str, local: str, *, admin: str | None) -> str:
+    """The line a sandbox prints once listening: where it really listens, and who may admin it.
+
+    ``bound`` is the address bound (``http://0.0.0.0:8702`` listens on every interface), ``local``
+    the one to use from this machine.
+    """
+    where = f"{api} sandbox listening on {bound}"
+    if bound != local:
+        where += f" (from this machine: {local})"
+    admin_api = f"{ADMIN_PREFIX}/"
+    if admin:
+        return (
+            f"{where}; admin API {admin_api}: this machine, and others sending {ADMIN_TOKEN_HEADER}"
+        )
+    return f"{where}; admin API {admin_api}: this machine only"

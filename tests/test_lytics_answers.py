@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from api_http.answers import Answer
 from target_lytics.account import (
     LyticsAccount,
     LyticsAccountError,
@@ -17,7 +18,7 @@ from target_lytics.account import (
     read_accounts,
     unknown_own_account,
 )
-from target_lytics.answer import Answer, describe
+from target_lytics.answer import describe
 from target_lytics.mapping_setting import mappings_from_setting
 from target_lytics.schema import AccountField, AccountMapping, PendingChange, required_schema
 from target_lytics.schema_api import (

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import msgspec
 
+from sandbox_http.shell import ADMIN_TOKEN_HEADER, ADMIN_TOKEN_VARIABLE, announce_address
 from target_lytics.sandbox.accounts import AccountBook
 from target_lytics.sandbox.faults import Faults
 from target_lytics.sandbox.presets import PRESETS
@@ -56,7 +57,12 @@ def _serve_parser() -> argparse.ArgumentParser:
         "into SQLite. Also: `lytics-sandbox schema --db PATH` and `lytics-sandbox profiles --db "
         "PATH` show the schema and the profiles a database holds.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface to listen on (0.0.0.0: every one; the admin API still answers this "
+        "machine only, unless --admin-token is given)",
+    )
     parser.add_argument("--port", type=int, default=8702, help="port (0: any free port)")
     parser.add_argument("--db", type=Path, help="SQLite file to keep data in (default: temporary)")
     parser.add_argument("--latency-ms", type=float, default=0, help="delay every API request")
@@ -94,6 +100,13 @@ def _serve_parser() -> argparse.ArgumentParser:
         choices=(413, 400),
         default=413,
         help="status for bodies over 10 MB (unconfirmed for Lytics)",
+    )
+    parser.add_argument(
+        "--admin-token",
+        default=os.environ.get(ADMIN_TOKEN_VARIABLE) or None,
+        help="let clients on other machines use the admin API (/_sandbox/: reset, faults, "
+        f"accounts) by sending this as {ADMIN_TOKEN_HEADER} (default: ${ADMIN_TOKEN_VARIABLE}, "
+        "which keeps it out of the process list; unset: this machine only)",
     )
     parser.add_argument("--quiet", action="store_true", help="do not log requests to stderr")
     return parser
@@ -141,6 +154,7 @@ def serve(args: argparse.Namespace) -> int:
         faults=Faults(latency_ms=args.latency_ms),
         oversize_status=args.oversize_status,
         log_requests=not args.quiet,
+        admin_token=args.admin_token,
     )
     stop = threading.Event()
 
@@ -166,7 +180,7 @@ def serve(args: argparse.Namespace) -> int:
 
 def _announce(sandbox: LyticsSandbox, args: argparse.Namespace) -> None:
     place = str(args.db) if args.db else "a temporary file, gone on exit (use --db PATH to keep)"
-    _say(f"Lytics sandbox listening on {sandbox.url}")
+    _say(announce_address("Lytics", sandbox.bound_url, sandbox.url, admin=args.admin_token))
     _say(f"token: {sandbox.token} (send it as the Authorization header)")
     account = sandbox.book.get(sandbox.account_id)
     if account is not None:

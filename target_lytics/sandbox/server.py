@@ -6,7 +6,8 @@ holds the accounts (``accounts``) and events (``store``) and serves the API (``a
 by Lytics' documented rules in ``collect``, accounts, schema, entity and streams, profiles built
 only through each account's published fields and mappings) in the HTTP shell both sandboxes
 share (``sandbox_http.shell``); it can inject the failures a loader must survive (``faults``).
-Accounts, inspection and fault control live under ``/_sandbox/`` (no auth).
+Accounts, inspection and fault control live under ``/_sandbox/``: open to clients on this
+machine, and to others only with the admin token the sandbox was started with.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class LyticsSandbox(Startable):
         faults: Faults | None = None,
         oversize_status: Literal[413, 400] = 413,
         log_requests: bool = False,
+        admin_token: str | None = None,
     ) -> None:
         """Configure the sandbox; nothing listens until ``start``.
 
@@ -83,6 +85,8 @@ class LyticsSandbox(Startable):
             faults: Initial fault settings (default: none).
             oversize_status: Status for bodies over 10 MB (unconfirmed for Lytics: 413 or 400).
             log_requests: Log each request to stderr (tokens in query strings are masked).
+            admin_token: Lets clients on other machines use the admin API (``/_sandbox/``) by
+                sending it as ``X-Sandbox-Admin-Token`` (None: this machine only).
         """
         if oversize_status not in (413, 400):
             msg = f"oversize_status must be 413 or 400, got {oversize_status!r}"
@@ -98,6 +102,7 @@ class LyticsSandbox(Startable):
             port=port,
             name="lytics-sandbox",
             log_line=_log_to_stderr if log_requests else None,
+            admin_token=admin_token,
         )
         self.book = AccountBook(self.db_path)
         self.store = EventStore(
@@ -130,6 +135,11 @@ class LyticsSandbox(Startable):
     def url(self) -> str:
         """The base URL, e.g. ``http://127.0.0.1:54321`` (no trailing slash, no path)."""
         return self._shell.base_url
+
+    @property
+    def bound_url(self) -> str:
+        """The address really listened on, e.g. ``http://0.0.0.0:8702`` (every interface)."""
+        return self._shell.bound_url
 
     @property
     def token(self) -> str:

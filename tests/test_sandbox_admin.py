@@ -1,0 +1,153 @@
+"""A sandbox listening on every interface: where it says it listens, and who may use its admin API.
+
+`--host 0.0.0.0` used to print `http://127.0.0.1:…` while every interface was open, and its
+admin API (reset, faults, accounts) answered anyone who could reach it. It answers clients of
+this machine only, unless the sandbox was started with an admin token that others then send.
+The tests reach the sandbox through an address of this machine that is not a loopback one, as
+a client elsewhere would.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+import requests
+
+from sandbox_http.shell import ADMIN_TOKEN_HEADER, ADMIN_TOKEN_VARIABLE
+from target_lytics.sandbox.server import DEFAULT_TOKEN, LyticsSandbox
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+def outside_address() -> str | None:
+    """An address of this machine that is not a loopback one (None when it has none)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # a documentation address: no packet is sent
+        except OSError:
+            return None
+        address = str(probe.getsockname()[0])
+    return None if address.startswith("127.") else address
+
+
+EVERY_INTERFACE = "0.0.0.0"  # noqa: S104 - what is tested
+OUTSIDE = outside_address()
+needs_outside = pytest.mark.skipif(OUTSIDE is None, reason="this machine has no other address")
+
+
+@pytest.fixture
+def everywhere() -> Iterator[LyticsSandbox]:
+    with LyticsSandbox(host=EVERY_INTERFACE) as sandbox:
+        yield sandbox
+
+
+def from_outside(sandbox: LyticsSandbox, path: str, **headers: str) -> requests.Response:
+    return requests.get(
+        f"http://{OUTSIDE}:{sandbox.url.rsplit(':', 1)[1]}{path}", headers=headers, timeout=5
+    )
+
+
+@needs_outside
+def test_the_admin_api_answers_this_machine_and_refuses_clients_elsewhere(everywhere):
+    refused = from_outside(everywhere, "/_sandbox/stats")
+    assert refused.status_code == 403
+    assert "answers clients on its own machine only" in refused.json()["message"]
+    assert requests.post(f"http://{OUTSIDE}:{everywhere.url.rsplit(':', 1)[1]}/_sandbox/faults",
+                         json={"fail_next": [500]}, timeout=5).status_code == 403  # fmt: skip
+    assert requests.get(f"{everywhere.url}/_sandbox/stats", timeout=5).status_code == 200
+    # The API itself answers anyone holding its token, as Lytics does.
+    account = from_outside(everywhere, "/api/account", Authorization=DEFAULT_TOKEN)
+    assert account.status_code == 200
+    assert everywhere.stats()["by_status"] == {"200": 1}  # the refused fault was never set
+
+
+@needs_outside
+def test_with_an_admin_token_clients_elsewhere_that_send_it_may_use_the_admin_api():
+    with LyticsSandbox(host=EVERY_INTERFACE, admin_token="adm-7f3") as sandbox:
+        assert from_outside(sandbox, "/_sandbox/stats", **{ADMIN_TOKEN_HEADER: "adm-7f3"}).ok
+        wrong = from_outside(sandbox, "/_sandbox/stats", **{ADMIN_TOKEN_HEADER: "adm-7f4"})
+        assert wrong.status_code == 403
+        assert from_outside(sandbox, "/_sandbox/stats").status_code == 403
+
+
+def test_the_sandbox_says_which_address_it_really_listens_on(everywhere):
+    assert everywhere.bound_url == f"http://0.0.0.0:{everywhere.url.rsplit(':', 1)[1]}"
+    assert everywhere.url.startswith("http://127.0.0.1:")  # where this machine reaches it
+
+
+@pytest.mark.e2e  # runs a process
+@pytest.mark.parametrize(
+    ("host", "shown"),
+    [
+        (
+            EVERY_INTERFACE,
+            "listening on http://0.0.0.0:{port} (from this machine: http://127.0.0.1:{port})",
+        ),
+        (
+            "127.0.0.1",
+            "listening on http://127.0.0.1:{port}; admin API /_sandbox/: this machine only",
+        ),
+    ],
+)
+def test_the_cli_prints_the_address_it_binds(host, shown, monkeypatch):
+    monkeypatch.delenv(ADMIN_TOKEN_VARIABLE, raising=False)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "target_lytics.sandbox",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--quiet",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+    finally:
+        process.terminate()
+        process.communicate(timeout=15)
+    assert shown.format(port=port) in first, first
+
+
+@pytest.mark.e2e  # runs a process
+def test_the_cli_takes_the_admin_token_from_the_environment(monkeypatch):
+    monkeypatch.setenv(ADMIN_TOKEN_VARIABLE, "adm-env-1")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "target_lytics.sandbox",
+            "--host",
+            EVERY_INTERFACE,
+            "--port",
+            "0",
+            "--quiet",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        time.sleep(0.1)
+    finally:
+        process.terminate()
+        out, _ = process.communicate(timeout=15)
+    assert f"others sending {ADMIN_TOKEN_HEADER}" in first
+    assert "adm-env-1" not in first + out
