@@ -22,9 +22,9 @@ from tap_wistia.sessions import Carry, ViewingSession, sessionize
 from target_lytics.mapping import StreamPlan, plan_stream
 from target_lytics.mapping_setting import mappings_from_setting
 from target_lytics.sandbox import merge_fragments
+from target_lytics.sandbox.definitions import FieldDef, MappingDef, Version
 from target_lytics.sandbox.mapper import ProfileMapper
 from target_lytics.sandbox.profiles import parse_event_time
-from target_lytics.sandbox.schema import FieldDef, MappingDef, Version
 from target_lytics.schema import RequiredSchema, required_schema
 
 if TYPE_CHECKING:

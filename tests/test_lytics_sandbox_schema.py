@@ -20,9 +20,9 @@ import pytest
 import requests
 
 from target_lytics.sandbox import DEFAULT_TOKEN, LyticsSandbox
+from target_lytics.sandbox.definitions import FieldDef, MappingDef, Version
 from target_lytics.sandbox.lql import LqlError, parse_expression, parse_guard
 from target_lytics.sandbox.mapper import ProfileMapper, convert
-from target_lytics.sandbox.schema import FieldDef, MappingDef, Version
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from target_lytics.sandbox.schema import Version
+    from target_lytics.sandbox.definitions import Version
 
 T = TypeVar("T")
 FIRST_AID = 1234

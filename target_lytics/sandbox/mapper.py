@@ -13,14 +13,14 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
+from target_lytics.sandbox.definitions import merge_op_of, type_family
 from target_lytics.sandbox.lql import Call, Expression, Guard, parse_expression, parse_guard
 from target_lytics.sandbox.profiles import Op, ProfileSchema, iso_time, parse_event_time
-from target_lytics.sandbox.schema import merge_op_of, type_family
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
-    from target_lytics.sandbox.schema import Version
+    from target_lytics.sandbox.definitions import Version
 
 
 def _number(value: Any) -> float | int | None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
-from target_lytics.sandbox.schema import AccountSchema, FieldDef, MappingDef
+from target_lytics.sandbox.definitions import FieldDef, MappingDef
+from target_lytics.sandbox.schema import AccountSchema
 
 Preset = Literal["wistia-import", "empty"]
 PRESETS: Final[tuple[Preset, ...]] = ("wistia-import", "empty")

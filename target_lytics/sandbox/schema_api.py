@@ -11,9 +11,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from target_lytics.sandbox.definitions import TABLE, SchemaError
 from target_lytics.sandbox.profiles import iso_time
 from target_lytics.sandbox.replies import Reply, json_object, message, not_found, success
-from target_lytics.sandbox.schema import TABLE, AccountSchema, SchemaError
+from target_lytics.sandbox.schema import AccountSchema
 
 if TYPE_CHECKING:
     from collections.abc import Callable

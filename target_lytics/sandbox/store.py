@@ -30,7 +30,7 @@ from target_lytics.sandbox.mapper import ProfileMapper
 from target_lytics.sandbox.profiles import Profile, ProfileBook
 
 if TYPE_CHECKING:
-    from target_lytics.sandbox.schema import Version
+    from target_lytics.sandbox.definitions import Version
 
 VersionSource = Callable[[str], "Sequence[Version]"]
 """An account's published schema versions, oldest first."""
