@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from benchmarks.processes import BIN, LYTICS_TOKEN, PYTHON, Cost, lytics_sandbox, run_measured
 from benchmarks.report import Figure, Row, goal_row
 from benchmarks.workloads import target_config, write_json
+from target_lytics.client import DEFAULT_ROWS_PER_REQUEST
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from benchmarks.processes import Sandbox
     from benchmarks.workloads import Bench
 
-ROWS = 1000  # the target's default batch_size_rows
+ROWS = DEFAULT_ROWS_PER_REQUEST  # the target's default batch_size_rows, for the poster too
 LATENCY_MS = 100
 
 
@@ -82,9 +83,9 @@ def measure(bench: Bench) -> Figure:
         rows=rows,
         how=(
             "A prepared Singer file of wistia_activity records (SCHEMA, RECORDs, a STATE every "
-            "10,000) is fed as stdin to `target-lytics` (default settings: 1,000 records per "
-            "request, 8 in flight) and to `benchmarks/reference.py poster` (json + requests, "
-            "serial, arrays of 1,000 records as they are, no mapping) against one Lytics sandbox "
+            "10,000) is fed as stdin to `target-lytics` (default settings: one request at a "
+            "time of 10,000 records) and to `benchmarks/reference.py poster` (json + requests, "
+            "serial, arrays of 10,000 records as they are, no mapping) against one Lytics sandbox "
             "process (SQLite file), reset before each run; poster, target, poster again; the "
             "faster poster counts. records/s = records ÷ process wall time (start-up and token "
             "check included). Then the target alone against a sandbox with `--latency-ms 100`; "
