@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 
 WISTIA_DOWN = "Wistia kept failing on GET /stats/events.json"
 LYTICS_REJECTS = "Lytics rejected 2 of"
-LYTICS_DOWN = "Gave up on"
+LYTICS_DOWN = "Lytics kept failing on"
 
 
 def test_wistia_faults_are_retried_or_fail_cleanly_and_the_next_run_completes(tmp_path):
