@@ -186,13 +186,14 @@ class RequestBudget:
             running = now < self._paused_until
             if retry_after is not None:
                 seconds = retry_after
+            elif running:
+                seconds = 0.0  # the pause running holds this worker too
             else:
-                if not running:
-                    self._pauses_in_a_row += 1
-                doubled = RATE_LIMIT_PAUSE_SECONDS * 2 ** max(0, self._pauses_in_a_row - 1)
+                self._pauses_in_a_row += 1
+                doubled = RATE_LIMIT_PAUSE_SECONDS * 2 ** (self._pauses_in_a_row - 1)
                 seconds = min(doubled, MAX_RETRY_AFTER_SECONDS)
             self._paused_until = max(self._paused_until, now + seconds)
-            return max(seconds, self._paused_until - now), not running
+            return self._paused_until - now, not running
 
     def answered(self) -> None:
         """A request succeeded: the next pause without `Retry-After` starts short again."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tap_wistia import client as client_module
 from tap_wistia.events import format_timestamp
 from tap_wistia.sandbox.account import EVENTS_ORDERS, Account, AccountSpec
 from tap_wistia.sandbox.server import WistiaSandbox
@@ -244,3 +245,107 @@ def test_a_quiet_run_asks_once_more_whether_end_date_is_exclusive(sandbox):
     days = 3  # the day of the period, and one on each side
     assert out.tap.client.stats.requests == days + 1  # and the probe
     assert moment(out.state["bookmarks"]["wistia_events"]["replication_key_value"]) > END
+
+
+# ---- pages that move, days that never end ---------------------------------------------------
+
+
+def test_a_day_past_whose_pages_move_down_is_read_again_and_loses_nothing(sandbox, account, caplog):
+    config = config_for(sandbox, max_parallel_requests=1)
+    start = dt.datetime.fromisoformat(config["start_date"]).replace(tzinfo=dt.UTC)
+    before = events_between(account, start, NOW)
+    sandbox.set_faults(insert_while_paging=1)
+    with caplog.at_level(logging.WARNING):
+        out = run_tap(config, select={"wistia_events", "wistia_activity"})
+    assert set(before) <= emitted(out)
+    assert out.tap.viewing_run().report.units_moved >= 1
+    assert "moved while they were read" in caplog.text
+    assert "read again one page at a time after their pages moved" in caplog.text
+
+
+def test_a_deletion_that_shows_nothing_hides_at_most_one_event_each(sandbox, account):
+    config = config_for(sandbox, max_parallel_requests=1)
+    start = dt.datetime.fromisoformat(config["start_date"]).replace(tzinfo=dt.UTC)
+    before = events_between(account, start, NOW)
+    sandbox.set_faults(delete_while_paging=1)
+    out = run_tap(config, select={"wistia_events"})
+    after = events_between(account, start, NOW)
+    deleted = set(before) - set(after)
+    hidden = set(after) - emitted(out)
+    assert deleted  # each page of a day past deleted one of its events once served
+    assert len(hidden) <= len(deleted)  # what the README says such a deletion can cost
+
+
+def test_a_day_that_never_ends_stops_the_run_bounded_with_no_bookmark_past_it(sandbox, account):
+    sandbox.set_faults(endless_day=True)
+    config = config_for(sandbox, max_pages_per_day=20)
+    out = run_tap(config, select={"wistia_events", "wistia_activity"}, expect_error=True)
+    message = str(out.error)
+    endless = account.last_day
+    assert f"more than 20 full pages of events for {endless.isoformat()}" in message
+    assert "max_pages_per_day" in message
+    assert "before any bookmark passes that day" in message
+    midnight = dt.datetime.combine(endless, dt.time(), dt.UTC)
+    for stream in ("wistia_events", "wistia_activity"):
+        assert moment(out.state["bookmarks"][stream]["replication_key_value"]) <= midnight
+    report = out.tap.viewing_run().report
+    assert report.events_held_peak <= 20 * 100
+    start = dt.datetime.fromisoformat(config["start_date"]).replace(tzinfo=dt.UTC)
+    other_pages = len(events_between(account, start, midnight)) // 100 + 2 * 6  # + ends, probes
+    assert out.tap.client.stats.requests <= 21 + other_pages + 2  # and both media listings
+
+
+# ---- the rate limit, 429 or 503, with or without Retry-After ---------------------------------
+
+
+def test_a_503_without_retry_after_pauses_every_request_once_logged_once(
+    sandbox, account, caplog, monkeypatch
+):
+    monkeypatch.setattr(client_module, "RATE_LIMIT_PAUSE_SECONDS", 0.6)
+    sandbox.set_faults(fail_next=[503, 503, 503], retry_after_seconds=None)
+    config = config_for(sandbox)
+    with caplog.at_level(logging.INFO):
+        out = run_tap(config, select={"wistia_events"})
+    start = dt.datetime.fromisoformat(config["start_date"]).replace(tzinfo=dt.UTC)
+    assert emitted(out) == set(events_between(account, start, NOW))
+    assert out.tap.client.stats.rate_limited == 3
+    pauses = [r.getMessage() for r in caplog.records if "every request waits" in r.getMessage()]
+    assert pauses == [pauses[0]]
+    assert "HTTP 503" in pauses[0]
+    assert "no Retry-After: a default" in pauses[0]
+    assert not [r for r in caplog.records if r.getMessage().startswith("Retrying")]
+    answered = sandbox.stats()
+    assert answered["last_request_at"] - answered["first_request_at"] >= 0.6
+
+
+def test_a_rate_limit_answered_503_without_retry_after_is_waited_out(account, monkeypatch):
+    monkeypatch.setattr(client_module, "RATE_LIMIT_PAUSE_SECONDS", 0.2)
+    with WistiaSandbox(
+        account,
+        rate_limit_per_minute=12,
+        rate_limit_window_seconds=0.5,
+        rate_limit_status=503,
+        retry_after_style="none",
+    ) as server:
+        config = config_for(server)
+        out = run_tap(config, select={"wistia_events"})
+        assert server.stats()["rate_limited"] > 0
+    start = dt.datetime.fromisoformat(config["start_date"]).replace(tzinfo=dt.UTC)
+    assert emitted(out) == set(events_between(account, start, NOW))
+
+
+# ---- archived medias ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("listing", ["active", "all"])
+def test_an_archived_medias_events_get_their_time_viewed(sandbox, account, listing):
+    sandbox.set_faults(archived_listing=listing)
+    archived = next(media for media in account.medias() if media["archived"])
+    out = run_tap(config_for(sandbox), select={"wistia_activity", "wistia_medias"})
+    on_it = [s for s in out.of("wistia_activity") if s["media_id"] == archived["hashed_id"]]
+    assert on_it
+    assert all(s["media_duration"] == archived["duration"] for s in on_it)
+    assert all(s["duration_viewed"] is not None for s in on_it if s["percent_viewed"] is not None)
+    medias = {media["hashed_id"]: media for media in out.of("wistia_medias")}
+    assert medias[archived["hashed_id"]]["archived"] is True
+    assert len(medias) == len(account.medias())

@@ -530,7 +530,7 @@ def test_medias_list_active_or_archived_ones_and_both_readings_of_neither(fresh)
     assert call(fresh, "/medias.json", archived="maybe").status_code == 422
     current = requests.get(
         f"{fresh.current_url}/medias",
-        params={"archived": "true", "cursor[enabled]": 1},
+        params={"archived": "true", "cursor[enabled]": "1"},
         headers={"Authorization": f"Bearer {SANDBOX_TOKEN}", "X-Wistia-Api-Version": "2026-03"},
         timeout=5,
     )

@@ -285,7 +285,8 @@ class WistiaApi:
         account = self.account
         rows = account.page(query, page, per_page, order=self._faults.events_order)
         newest = account.last_day
-        if self._faults.endless_day and (end is None or end >= newest) and len(rows) < per_page:
+        covers_newest = (start is None or start <= newest) and (end is None or end >= newest)
+        if self._faults.endless_day and covers_newest and len(rows) < per_page:
             first = (page - 1) * per_page + len(rows)  # past the day's real events
             rows = [*rows, *account.endless_rows(newest, first, per_page - len(rows))]
         one_day = start is not None and start == end and end < newest
