@@ -129,20 +129,35 @@ class _Order:
 
     Proven when every event is no newer than the one before it (across pages too) and the
     last is older than the first: all equal times prove nothing, either order gives them.
-    Events without a readable time are left out. A break is final for the unit.
+    Events without a readable time are left out, and so are events of the page before served
+    again (new events at the front of a day push the last ones of a page onto the next). A
+    break is final for the unit.
     """
 
-    __slots__ = ("first", "last", "ordered")
+    __slots__ = ("first", "last", "ordered", "previous_keys")
 
     def __init__(self) -> None:
         self.ordered = True
         self.first: dt.datetime | None = None
         self.last: dt.datetime | None = None
+        self.previous_keys: set[object] = set()
 
-    def check(self, moments: Iterator[dt.datetime | None]) -> None:
+    def check(
+        self,
+        events: Sequence[Any],
+        moment_of: Callable[[Any], dt.datetime | None],
+        key_of: Callable[[Any], object],
+    ) -> None:
         """Follow the order through one page's events (in the order served)."""
         last = self.last
-        for moment in moments:
+        previous, keys = self.previous_keys, set()
+        for event in events:
+            key = key_of(event)
+            if key is not None:
+                keys.add(key)
+                if key in previous:
+                    continue
+            moment = moment_of(event)
             if moment is None:
                 continue
             if last is not None and moment > last:
@@ -151,7 +166,7 @@ class _Order:
             last = moment
             if self.first is None:
                 self.first = moment
-        self.last = last
+        self.last, self.previous_keys = last, keys
 
     def proven(self) -> bool:
         """Newest first so far, and not only because every time is the same."""
@@ -204,6 +219,7 @@ class EventPager:
         *,
         since: dt.datetime,
         timestamp_of: Callable[[dict[str, Any]], dt.datetime | None],
+        key_of: Callable[[dict[str, Any]], object] = lambda _: None,
         max_parallel: int = 8,
         max_held: int | None = None,
         live_from: dt.date | None = None,
@@ -217,7 +233,9 @@ class EventPager:
         read in parallel, for periods that no longer change). Once `stopping()` says so, the
         pager stops between two pages with `RunInterruptedError`, without waiting for requests
         still out. `path` is the events endpoint of the API the run speaks (v1's by default).
-        A unit that has events past page `max_pages` raises `DayTooLongError`.
+        A unit that has events past page `max_pages` raises `DayTooLongError`. `key_of` tells
+        an event served again on the next page (None: no key to tell by), which the order check
+        leaves out.
         """
         self._client = client
         self._stopping = stopping
@@ -226,6 +244,7 @@ class EventPager:
         self._units = list(units)
         self._since = since
         self._timestamp_of = timestamp_of
+        self._key_of = key_of
         self._max_parallel = max_parallel
         self._max_held = max_held if max_held is not None else 8 * max_parallel
         self._progress = [_UnitProgress() for _ in self._units]
@@ -402,7 +421,7 @@ class EventPager:
                 events = list(progress.results.pop(number))  # decoded only now
                 self._held -= 1
                 progress.handed_over = number
-                progress.order.check(self._timestamp_of(event) for event in events)
+                progress.order.check(events, self._timestamp_of, self._key_of)
                 if not progress.order.ordered:
                     progress.stop_at = None  # not newest first: the day is read to its end
                 yield EventPage(unit, number, events)

@@ -260,6 +260,7 @@ class ViewingRun:
             units,
             since=window.fetch_from,
             timestamp_of=_received_at,
+            key_of=_event_key,
             max_parallel=self._settings.max_parallel_requests,
             max_held=HELD_PAGES_PER_REQUEST * self._settings.max_parallel_requests,
             live_from=serial_from or live_from(self._now),
@@ -498,6 +499,12 @@ class ViewingRun:
 def _received_at(event: object) -> dt.datetime | None:
     """An event's time as the pager orders pages by; None when it has none readable."""
     return parse_timestamp(event.get("received_at")) if isinstance(event, dict) else None
+
+
+def _event_key(event: object) -> str | None:
+    """An event's key as the pager tells a repeat by; None when it has no string key."""
+    key = event.get("event_key") if isinstance(event, dict) else None
+    return key if type(key) is str else None
 
 
 def _where(unit: Unit) -> str:

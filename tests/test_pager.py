@@ -208,3 +208,29 @@ def test_a_day_past_max_pages_stops_the_run_naming_the_day_and_the_setting() -> 
     with pytest.raises(DayTooLongError, match=r"more than 12 full pages of events for 2026-11-27"):
         read_from(day, MIDNIGHT, max_pages=12)
     assert day.requests <= 13 + 8  # the pages allowed, the one past them, those in flight
+
+
+def test_a_live_day_receiving_events_still_ends_early_where_its_order_shows() -> None:
+    day = LiveDay(events=2000, drift=3)  # events ten seconds apart: the day so far is 5.5 h
+    since = MIDNIGHT + dt.timedelta(hours=4)
+    wanted = {e["event_key"] for e in day.events if e["received_at"] >= since}
+    requests = 0
+    answer = day.get_array
+
+    def counted(path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        nonlocal requests
+        requests += 1
+        return answer(path, params)
+
+    day.get_array = counted  # type: ignore[method-assign]
+    pager = EventPager(
+        day,  # type: ignore[arg-type]
+        [Unit(DAY)],
+        since=since,
+        timestamp_of=lambda event: event["received_at"],
+        key_of=lambda event: event["event_key"],
+        live_from=DAY,
+    )
+    read = {e["event_key"] for p in pager.pages() if isinstance(p, EventPage) for e in p.events}
+    assert wanted <= read
+    assert requests <= 8  # 560 events and those arriving meanwhile, of 2,000 and more
