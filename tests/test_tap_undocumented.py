@@ -301,8 +301,10 @@ def test_a_day_that_never_ends_stops_the_run_bounded_with_no_bookmark_past_it(sa
 def test_a_503_without_retry_after_pauses_every_request_once_logged_once(
     sandbox, account, caplog, monkeypatch
 ):
-    monkeypatch.setattr(client_module, "RATE_LIMIT_PAUSE_SECONDS", 0.6)
-    sandbox.set_faults(fail_next=[503, 503, 503], retry_after_seconds=None)
+    monkeypatch.setattr(client_module, "RATE_LIMIT_PAUSE_SECONDS", 1.0)
+    # answered after 200 ms, the first requests (one per day) are all out when the first 503s
+    # come back together: one pause for all of them
+    sandbox.set_faults(fail_next=[503, 503, 503], retry_after_seconds=None, latency_ms=200)
     config = config_for(sandbox)
     with caplog.at_level(logging.INFO):
         out = run_tap(config, select={"wistia_events"})
@@ -315,7 +317,7 @@ def test_a_503_without_retry_after_pauses_every_request_once_logged_once(
     assert "no Retry-After: a default" in pauses[0]
     assert not [r for r in caplog.records if r.getMessage().startswith("Retrying")]
     answered = sandbox.stats()
-    assert answered["last_request_at"] - answered["first_request_at"] >= 0.6
+    assert answered["last_request_at"] - answered["first_request_at"] >= 1.0
 
 
 def test_a_rate_limit_answered_503_without_retry_after_is_waited_out(account, monkeypatch):
