@@ -58,14 +58,23 @@ class LiveDay:
             return served
 
 
-def read(day: LiveDay, live: dt.date | None) -> set[str]:
+def read(
+    day: object,
+    live: dt.date | None = None,
+    *,
+    since: dt.datetime = MIDNIGHT,
+    max_pages: int = 10_000,
+) -> set[str]:
+    """Every event key a pager hands over of `day` (a fake API) from `since`."""
     pager = EventPager(
         day,  # type: ignore[arg-type]
         [Unit(DAY)],
-        since=MIDNIGHT,
+        since=since,
         timestamp_of=lambda event: event["received_at"],
+        key_of=lambda event: event["event_key"],
         max_parallel=8,
         live_from=live,
+        max_pages=max_pages,
     )
     return {
         event["event_key"]
@@ -168,28 +177,12 @@ class OrderedDay:
         return self.events[start : start + params["per_page"]]
 
 
-def read_from(day: OrderedDay, since: dt.datetime, max_pages: int = 10_000) -> set[str]:
-    pager = EventPager(
-        day,  # type: ignore[arg-type]
-        [Unit(DAY)],
-        since=since,
-        timestamp_of=lambda event: event["received_at"],
-        max_pages=max_pages,
-    )
-    return {
-        event["event_key"]
-        for item in pager.pages()
-        if isinstance(item, EventPage)
-        for event in item.events
-    }
-
-
 @pytest.mark.parametrize("order", ["newest_first", "oldest_first", "shuffled"])
 def test_a_day_read_from_its_middle_gives_every_event_after_it_in_any_order(order: str) -> None:
     day = OrderedDay(events=1000, order=order)
     since = MIDNIGHT + dt.timedelta(minutes=700)
     wanted = {e["event_key"] for e in day.events if e["received_at"] >= since}
-    assert wanted <= read_from(day, since)
+    assert wanted <= read(day, since=since)
     if order == "newest_first":
         assert day.requests == 4  # three pages hold the 300 events after it, one proves it ends
     else:
@@ -199,14 +192,14 @@ def test_a_day_read_from_its_middle_gives_every_event_after_it_in_any_order(orde
 def test_a_day_whose_times_are_all_equal_proves_no_order_and_is_read_to_its_end() -> None:
     day = OrderedDay(events=450, order="oldest_first", same_time=True)
     day.events[-1]["received_at"] = MIDNIGHT + dt.timedelta(hours=5)  # newer, on the last page
-    assert "e00449" in read_from(day, MIDNIGHT + dt.timedelta(hours=1))
+    assert "e00449" in read(day, since=MIDNIGHT + dt.timedelta(hours=1))
     assert day.requests == 5
 
 
 def test_a_day_past_max_pages_stops_the_run_naming_the_day_and_the_setting() -> None:
     day = OrderedDay(events=2000, order="newest_first")
     with pytest.raises(DayTooLongError, match=r"more than 12 full pages of events for 2026-11-27"):
-        read_from(day, MIDNIGHT, max_pages=12)
+        read(day, max_pages=12)
     assert day.requests <= 13 + 8  # the pages allowed, the one past them, those in flight
 
 
@@ -223,14 +216,5 @@ def test_a_live_day_receiving_events_still_ends_early_where_its_order_shows() ->
         return answer(path, params)
 
     day.get_array = counted  # type: ignore[method-assign]
-    pager = EventPager(
-        day,  # type: ignore[arg-type]
-        [Unit(DAY)],
-        since=since,
-        timestamp_of=lambda event: event["received_at"],
-        key_of=lambda event: event["event_key"],
-        live_from=DAY,
-    )
-    read = {e["event_key"] for p in pager.pages() if isinstance(p, EventPage) for e in p.events}
-    assert wanted <= read
+    assert wanted <= read(day, live=DAY, since=since)
     assert requests <= 8  # 560 events and those arriving meanwhile, of 2,000 and more
