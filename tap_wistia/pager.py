@@ -432,6 +432,7 @@ class EventPager:
                 return
             last = progress.last_page() or 0
             self._drop_after(progress, last)
+            progress.order.previous_keys = set()  # a day read keeps no keys
             self._recent_days.append(last)
             needed = last + int(progress.probed_past_end and last == progress.end)
             self.stats.wasted += progress.next_page - 1 - needed

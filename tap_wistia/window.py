@@ -91,10 +91,7 @@ class _Planner:
         )
         floor = self.start_date()
         if floor is not None and floor.at > start.at:
-            return _Start(
-                floor.at,
-                f"{floor.why}, later than the wistia_events bookmark {format_timestamp(bookmark)}",
-            )
+            return _Start(floor.at, f"{floor.why}, later than {start.why}")
         return start
 
     def until(self, events_state: Mapping[str, Any], activity_state: Mapping[str, Any]) -> _Start:

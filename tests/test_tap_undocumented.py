@@ -113,9 +113,9 @@ def test_a_bookmark_older_than_start_date_starts_at_start_date_and_says_so(
         )
     midnight = dt.datetime.combine(start, dt.time(), dt.UTC)
     assert emitted(out) == set(events_between(account, midnight, NOW))
-    assert f"from start_date {start.isoformat()}, later than the wistia_events bookmark" in (
-        first_line(caplog)
-    )
+    later = f"from start_date {start.isoformat()}, later than the wistia_events bookmark"
+    assert later in first_line(caplog)
+    assert "minus the 60-minute lookback" in first_line(caplog)
 
 
 @pytest.mark.parametrize("stored", ["garbage", 1741600000, ""], ids=["text", "number", "empty"])
