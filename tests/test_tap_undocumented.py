@@ -93,6 +93,18 @@ def test_an_events_only_run_after_a_gap_without_start_date_emits_every_event_of_
     assert moment(stored) <= out.tap.started_at
 
 
+@pytest.mark.parametrize(
+    "gap", [dt.timedelta(days=2), dt.timedelta(minutes=65)], ids=["two-days", "65-minutes"]
+)
+@pytest.mark.parametrize("streams", [{"wistia_events"}, {"wistia_events", "wistia_activity"}])
+def test_two_runs_a_gap_apart_emit_every_event_between_them(sandbox, account, gap, streams):
+    with clock_at(NOW - gap):
+        first = run_tap(no_start(sandbox), select=streams)
+    second = run_tap(no_start(sandbox), first.state, select=streams)
+    since = first.tap.started_at - dt.timedelta(hours=1)  # what a first run reads
+    assert emitted(first) | emitted(second) == set(events_between(account, since, NOW))
+
+
 def test_with_both_streams_the_gap_reaches_wistia_events_too(sandbox, account):
     last_run = NOW - dt.timedelta(days=2)
     first = run_tap(no_start(sandbox), select={"wistia_activity"})  # a carry of its own
