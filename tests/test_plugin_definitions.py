@@ -47,7 +47,7 @@ def as_meltano_adds(plugin_type: PluginType, made: dict[str, Any]) -> dict[str, 
     """The meltano.yml entry `meltano add --from-ref` writes (meltano.cli.utils.add_plugin)."""
     parsed = PluginDefinition.parse({"plugin_type": plugin_type, **made})
     parsed.extras.clear()  # Meltano 4.4 keeps no extra of the definition itself
-    attrs = parsed.canonical()
+    attrs: dict[str, Any] = dict(parsed.canonical())
     name = attrs.pop("name")
     plugin = ProjectPlugin(plugin_type, name, **attrs, default_variant=Variant.DEFAULT_NAME)
     return json.loads(json.dumps(plugin.canonical()))
