@@ -33,7 +33,7 @@ from requests.exceptions import ChunkedEncodingError
 
 from api_http.answers import AnswerCutOffError, AnswerTooLargeError, AnswerTooSlowError, read_body
 from api_http.retry_after import parse_retry_after
-from api_http.transport import is_loopback_url
+from api_http.transport import is_loopback_url, start_sandbox_hint
 from target_lytics import retries
 from target_lytics.answer import Answer, collect_counts, describe, request_id
 from target_lytics.dead_letters import Rejection, find_rejected
@@ -302,8 +302,8 @@ class LyticsClient:
         if self._local_api:
             return LyticsUnavailableError(
                 f"Nothing answers at {self._base} (connection refused) for {what}: the local "
-                "Lytics sandbox is not running. Start the sandboxes with `make sandboxes` (or "
-                "`python -m target_lytics.sandbox`), or set api_url to https://api.lytics.io"
+                f"Lytics sandbox is not running. {start_sandbox_hint('lytics-sandbox', self._base)}"
+                "; or set api_url to https://api.lytics.io"
             )
         return RetryLaterError(
             f"connection refused by {self._host}: check api_url ({self._base}) and that "
