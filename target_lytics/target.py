@@ -86,6 +86,7 @@ class TargetLytics(Target):
         )
         self.preflight: Preflight | None = None
         self._arrived: set[str] = set()  # streams mapped on_arrival whose schema step ran
+        self._dry_run_state_noted = False
         self.stop = StopRequest(self._stop_by, self.logger)
         self.stop.install()  # in place of the SDK's handlers, which drain from inside them
         if isinstance(self.message_reader, LyticsMessageReader):
@@ -101,6 +102,21 @@ class TargetLytics(Target):
     def get_sink_class(self, stream_name: str) -> type[Sink]:
         """`LyticsSink`, except for Meltano's `config test` stream: a dry run (`config_test`)."""
         return ConfigTestSink if stream_name == MELTANO_TEST_STREAM else LyticsSink
+
+    def _write_state_message(self, state: dict) -> None:
+        """Pass the STATE on, except in a dry run: Lytics stored nothing, so no bookmark moves.
+
+        Under Meltano a STATE printed by a dry run would be stored, and the next, real run
+        would start after records that were never kept.
+        """
+        if not self.lytics_settings.client.dryrun:
+            super()._write_state_message(state)
+        elif not self._dry_run_state_noted:
+            self._dry_run_state_noted = True
+            self.logger.info(
+                "Dry run: the STATE is not passed on (Lytics stored nothing), so the next run "
+                "sends the same records"
+            )
 
     def _stop_by(self, deadline: float) -> None:
         type(self).stopped_by = self.stop.signum

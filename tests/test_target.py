@@ -110,13 +110,15 @@ def test_several_requests_are_in_flight_at_once(sandbox):
     assert counts["max_requests_in_flight"] == 4  # as many as allowed, and never more
 
 
-def test_dry_run_sends_dryrun_on_every_request_and_stores_nothing(sandbox):
-    run_target(config(sandbox, dryrun=True, batch_size_rows=100), singer_lines([session(1)] * 250))
+def test_dry_run_sends_dryrun_on_every_request_and_stores_nothing(sandbox, capsys):
+    lines = singer_lines([session(1)] * 250, state_every=100)
+    run_target(config(sandbox, dryrun=True, batch_size_rows=100), lines)
     counts = stats(sandbox)
     assert counts["collect_requests"] == 3
     assert counts["dryrun_requests"] == 3
     assert counts["records_stored"] == 0
     assert stored(sandbox) == []
+    assert printed_states(capsys.readouterr().out) == []  # no bookmark passes what was not kept
 
 
 def test_stream_setting_redirects_records_and_the_mappings_they_need(sandbox):
