@@ -80,9 +80,51 @@ class PluginSource:
         return PROJECT_ROOT / "plugins" / self.plugin_type / f"{self.name}--{VARIANT}.yml"
 
 
+LYTICS_SANDBOX_DB: Final = ".meltano/lytics-sandbox.sqlite3"
+"""Where the Lytics sandbox started from a project keeps its data (git-ignored with .meltano)."""
 PLUGINS: Final = (
-    PluginSource(TapWistia, "extractors", "Wistia", {"select": ["wistia_activity.*"]}),
-    PluginSource(TargetLytics, "loaders", "Lytics"),
+    PluginSource(
+        TapWistia,
+        "extractors",
+        "Wistia",
+        {
+            "commands": {
+                "sandbox": {
+                    "executable": "wistia-sandbox",
+                    "args": "--port 8701",
+                    "description": (
+                        "A local Wistia account to try the tap on (5,000 events over the last 7 "
+                        "days): api_url http://127.0.0.1:8701/v1, api_token "
+                        "sandbox-wistia-token. Ctrl-C stops it."
+                    ),
+                },
+            },
+            "select": ["wistia_activity.*"],
+        },
+    ),
+    PluginSource(
+        TargetLytics,
+        "loaders",
+        "Lytics",
+        {
+            "commands": {
+                "sandbox": {
+                    "executable": "lytics-sandbox",
+                    "args": f"--port 8702 --db {LYTICS_SANDBOX_DB}",
+                    "description": (
+                        "A local Lytics account set up as Lytics' own Wistia import leaves it: "
+                        "api_url http://127.0.0.1:8702, api_token sandbox-lytics-token, its data "
+                        f"in {LYTICS_SANDBOX_DB}. Ctrl-C stops it."
+                    ),
+                },
+                "profiles": {
+                    "executable": "lytics-sandbox",
+                    "args": f"profiles --db {LYTICS_SANDBOX_DB} --limit 3",
+                    "description": "Three of the profiles the local Lytics account holds.",
+                },
+            },
+        },
+    ),
 )
 
 
