@@ -315,8 +315,9 @@ class Checks:
             "meltano run tap-wistia target-lytics", {"TARGET_LYTICS_API_TOKEN": "nope"}
         )
         assert refused.returncode == 1
-        (error,) = [line for line in refused.output.splitlines() if "refused the api_token" in line]
-        assert "[error" in error  # at error level in Meltano's log: structured-logging declared
+        target_lines = [line for line in refused.output.splitlines() if " target-lytics " in line]
+        assert "refused the api_token" in target_lines[-1]  # the target's message is its last
+        assert "[error" in target_lines[-1]  # structured-logging declared: error level
         assert "nope" not in refused.output
 
     def dry_run(self, done: Done) -> None:
