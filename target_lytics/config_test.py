@@ -13,17 +13,14 @@ by its name, takes this path.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import msgspec
 from singer_sdk.sinks import BatchSink
 
 from target_lytics.client import LyticsClient
-from target_lytics.mapping import plan_stream
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from singer_sdk.target_base import Target
 
     from target_lytics.target import TargetLytics
@@ -35,26 +32,14 @@ MELTANO_TEST_STREAM: Final = "meltano_test_stream"
 class ConfigTestSink(BatchSink):
     """Sends Meltano's test records as a dry run: validated by Lytics, stored nowhere."""
 
-    def __init__(
-        self,
-        target: Target,
-        stream_name: str,
-        schema: dict,
-        key_properties: Sequence[str] | None,
-    ) -> None:
+    def __init__(self, target: Target, *args: Any, **kwargs: Any) -> None:
         """Check the token and account (as every run does) and open a dry-run client."""
-        super().__init__(target, stream_name, schema, key_properties)
+        super().__init__(target, *args, **kwargs)
         lytics = cast("TargetLytics", target)
         lytics.prepare()
-        settings = lytics.lytics_settings
-        self.plan = plan_stream(
-            stream_name,
-            settings.mappings,
-            stream_setting=settings.stream,
-            timestamp_setting=settings.timestamp_field,
-        )
+        self.plan = lytics.lytics_settings.plan(self.stream_name)
         self._client = LyticsClient(
-            replace(settings.client, dryrun=True),
+            replace(lytics.lytics_settings.client, dryrun=True),
             user_agent=f"target-lytics/{lytics.plugin_version}",
         )
         self._encode = msgspec.json.Encoder().encode

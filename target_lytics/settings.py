@@ -19,11 +19,12 @@ from singer_sdk.exceptions import ConfigValidationError
 from api_http.sdk_settings import FAKER_CONFIG, Unhonoured, refusals
 from api_http.transport import is_loopback_host
 from target_lytics.client import MAX_REQUEST_BYTES, ClientSettings
+from target_lytics.mapping import plan_stream
 from target_lytics.mapping_setting import MappingConfigError, mappings_from_setting
 from target_lytics.preflight import SCHEMA_MODES, SchemaMode
 
 if TYPE_CHECKING:
-    from target_lytics.mapping import StreamMapping
+    from target_lytics.mapping import StreamMapping, StreamPlan
 
 DEFAULT_API_URL: Final = "https://api.lytics.io"
 DEFAULT_ROWS_PER_REQUEST: Final = 1000
@@ -237,6 +238,15 @@ class LyticsSettings:
     schema_mode: SchemaMode = "check"
     dead_letter_path: Path | None = None
     max_rejected_records: int = 0
+
+    def plan(self, singer_stream: str) -> StreamPlan:
+        """Where a Singer stream's records go and how they map, by these settings."""
+        return plan_stream(
+            singer_stream,
+            self.mappings,
+            stream_setting=self.stream,
+            timestamp_setting=self.timestamp_field,
+        )
 
 
 def api_url_problems(value: Any) -> list[str]:
