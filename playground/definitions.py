@@ -148,8 +148,11 @@ def setting(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     if default not in (None, ""):
         declared["value"] = int(default) if kind == "integer" else default
     declared["label"] = spec.get("title") or name.replace("_", " ").capitalize()
-    if spec.get("description"):
-        declared["description"] = " ".join(spec["description"].split())
+    description = " ".join(spec.get("description", "").split())
+    if kind == "integer" and "number" in types:
+        description += " Through Meltano: a whole number (its decimal kind fails from the env)."
+    if description:
+        declared["description"] = description.strip()
     if spec.get("secret"):
         declared["sensitive"] = True
     return declared
