@@ -21,7 +21,7 @@ from api_http.transport import is_loopback_host
 from target_lytics.client import MAX_REQUEST_BYTES, ClientSettings
 from target_lytics.mapping import plan_stream
 from target_lytics.mapping_setting import MappingConfigError, mappings_from_setting
-from target_lytics.preflight import SCHEMA_MODES, SchemaMode
+from target_lytics.schema_step import SCHEMA_MODES, SchemaMode
 
 if TYPE_CHECKING:
     from target_lytics.mapping import StreamMapping, StreamPlan
@@ -80,12 +80,22 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
         default="check",
         title="Schema mode",
         description=(
-            "What to do about the account's user fields and mappings before any record is "
-            "read. check: stop, listing what is missing or conflicting, unless the account "
-            "holds all the mapping needs (writes nothing). apply: create what is missing "
-            "(fields, then mappings, one publish, or one patch on accounts with schema "
-            "patches); never changes existing ones, stops on a conflict. off: no schema calls "
-            "(a token without schema rights)."
+            "What to do about the account's user fields and mappings when a mapped stream "
+            "arrives, before its first record is sent. check: stop, listing what is missing or "
+            "conflicting, unless the account holds all the stream's mapping needs (writes "
+            "nothing). apply: create what is missing (fields, then mappings, one publish, or "
+            "one patch on accounts with schema patches); never changes existing ones, stops on "
+            "a conflict. off: no schema calls (a token without schema rights)."
+        ),
+    ),
+    th.Property(
+        "schema_patches",
+        th.BooleanType,
+        description=(
+            "How the account takes schema changes (schema_mode apply): true through one patch "
+            "(accounts with enable_schema_patches), false through the draft and one publish. "
+            "Empty: read from the account setting enable_schema_patches (which needs a token "
+            "that may read account settings)."
         ),
     ),
     th.Property(
@@ -112,7 +122,11 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
         "account_id",
         th.StringType,
         title="Account ID",
-        description="Lytics account id, for tokens that can reach several accounts.",
+        description=(
+            "The Lytics account (id or aid) the token must belong to: the run is refused before "
+            "anything is sent when the token's own account is another. Lytics writes to the "
+            "token's own account; this only checks it. Empty: no check."
+        ),
     ),
     th.Property(
         "batch_size_rows",
@@ -236,6 +250,8 @@ class LyticsSettings:
     mappings: dict[str, StreamMapping]
     skip_oversize_records: bool
     schema_mode: SchemaMode = "check"
+    schema_patches: bool | None = None
+    account_id: str | None = None
     dead_letter_path: Path | None = None
     max_rejected_records: int = 0
 
@@ -340,6 +356,14 @@ def settings_from_config(config: dict[str, Any]) -> LyticsSettings:
             f"schema_mode: {config['schema_mode']!r} is not one of {', '.join(SCHEMA_MODES)}; "
             "use check (the default), apply or off"
         )
+    if config.get("schema_patches") == "":
+        config["schema_patches"] = None  # empty: read from the account
+    if not isinstance(config.get("schema_patches"), bool | None):
+        problems.append(
+            f"schema_patches: {config['schema_patches']!r} is not true or false; use true "
+            "(the account has schema patches), false (direct publish), or leave it empty to "
+            "read the account's setting"
+        )
     problems += dead_letter_problems(config.get("dead_letter_path"), config["max_rejected_records"])
     problems += refusals(config, UNHONOURED_SDK_SETTINGS)
     mappings: dict[str, StreamMapping] = {}
@@ -354,7 +378,6 @@ def settings_from_config(config: dict[str, Any]) -> LyticsSettings:
         api_url=api_url.rstrip("/"),
         api_token=config["api_token"],
         dryrun=bool(config["dryrun"]),
-        account_id=config.get("account_id"),
         max_in_flight=int(config["max_requests_in_flight"]),
         rows_per_request=int(config["batch_size_rows"]),
         max_request_bytes=MAX_REQUEST_BYTES,
@@ -369,6 +392,8 @@ def settings_from_config(config: dict[str, Any]) -> LyticsSettings:
         mappings=mappings,
         skip_oversize_records=bool(config["skip_oversize_records"]),
         schema_mode=cast("SchemaMode", config["schema_mode"]),
+        schema_patches=config.get("schema_patches"),
+        account_id=config.get("account_id"),
         dead_letter_path=Path(config["dead_letter_path"])
         if config.get("dead_letter_path")
         else None,
