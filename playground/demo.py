@@ -173,7 +173,7 @@ _PLAN_LINE = "Lytics schema plan (dry run, nothing is written): "
 
 def show_plan(stack: Stack) -> None:
     """What apply would create, as target-lytics' dry run logs it."""
-    say("   meltano invoke target-lytics with dryrun: true, its input empty")
+    say("   meltano invoke target-lytics with dryrun: true, its input the stream's SCHEMA alone")
     result = stack.schema_step(dryrun=True, follow=Narration(say))
     steps = [
         line.split(_PLAN_LINE, 1)[1] for line in result.output.splitlines() if _PLAN_LINE in line

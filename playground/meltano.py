@@ -491,4 +491,5 @@ class Meltano:
         self._logged += 1
         self.logs.mkdir(parents=True, exist_ok=True)
         verb, *rest = [arg for arg in args if not arg.startswith("-")] or ["meltano"]
-        return self.logs / ("-".join([verb, f"{self._logged:02d}", *rest]) + ".log")
+        names = [Path(arg).name for arg in rest]  # a file given to a plugin: its name alone
+        return self.logs / ("-".join([verb, f"{self._logged:02d}", *names]) + ".log")

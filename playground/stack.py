@@ -23,7 +23,8 @@ Lytics account would be. What Lytics should hold afterwards comes from ``playgro
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Self
+import json
+from typing import TYPE_CHECKING, Any, Final, Self
 
 from playground.expected import DeliveryReport, check_delivery, expected_sessions
 from playground.meltano import ENVIRONMENT, Meltano, MeltanoResult
@@ -40,6 +41,15 @@ if TYPE_CHECKING:
     from target_lytics.sandbox.presets import Preset
 
 __all__ = ["Stack"]
+
+ACTIVITY_SCHEMA_ONLY: Final[dict[str, Any]] = {
+    "type": "SCHEMA",
+    "stream": "wistia_activity",
+    "schema": {"properties": {}},
+    "key_properties": [],
+}
+"""What the schema step alone is given: the stream's arrival, and no record (the README's
+"Review first" recipe writes this line)."""
 
 
 class Stack(Startable):
@@ -107,19 +117,23 @@ class Stack(Startable):
         self.lytics.stop()
 
     def schema_step(self, *, dryrun: bool, follow: Follower | None = None) -> MeltanoResult:
-        """Run target-lytics' schema step alone with ``schema_mode: apply`` (no input).
+        """Run target-lytics' schema step alone with ``schema_mode: apply`` (no record).
 
-        ``meltano invoke target-lytics`` with an empty input: the account check and the schema
-        step run, then the target finds nothing to send. With ``dryrun`` it only logs its plan.
-        ``follow`` gets its log lines as they come.
+        ``meltano invoke target-lytics --input FILE``, the file holding only the SCHEMA
+        message of ``wistia_activity``: the account check runs, then that stream's schema step
+        (as when the tap's first message arrives), then the target finds nothing to send.
+        With ``dryrun`` it only logs its plan. ``follow`` gets its log lines as they come.
 
         Raises:
             StackError: the command failed (with the end of its output).
         """
+        schema = self.workdir / "wistia_activity.schema.jsonl"
+        schema.write_text(json.dumps(ACTIVITY_SCHEMA_ONLY) + "\n")
         env = {"TARGET_LYTICS_SCHEMA_MODE": "apply", "TARGET_LYTICS_DRYRUN": str(dryrun).lower()}
         return self.meltano.logged(
-            f"--environment={ENVIRONMENT}", "invoke", "target-lytics", extra_env=env, follow=follow
-        ).check()
+            f"--environment={ENVIRONMENT}", "invoke", "target-lytics", "--input", str(schema),
+            extra_env=env, follow=follow,
+        ).check()  # fmt: skip
 
     def expected_sessions(self, *, served: bool = False) -> list[ViewingSession]:
         """The viewing sessions of the account as it stands (``served``: read over its API)."""

@@ -33,7 +33,7 @@ from api_http.answers import (
 )
 from api_http.retry_after import parse_retry_after
 from api_http.secrets import redact
-from api_http.transport import is_loopback_url
+from api_http.transport import is_loopback_url, start_sandbox_hint
 from tap_wistia import heap
 from tap_wistia.api_versions import ApiVersion
 from tap_wistia.settings import SETTING_DEFAULTS
@@ -396,9 +396,9 @@ class WistiaClient:
             return
         fix = f"Check `api_url` (Wistia's is {self.version.default_url})."
         if is_loopback_url(self.api_url):
+            start = start_sandbox_hint("wistia-sandbox", self.api_url)
             fix = (
-                "Is the local sandbox running? `make sandboxes` starts both sandboxes where the "
-                f"sandbox environment expects them; otherwise check `api_url` (Wistia's is "
+                f"Is the local sandbox running? {start}; otherwise check `api_url` (Wistia's is "
                 f"{self.version.default_url})."
             )
         msg = f"Cannot reach the Wistia API at api_url {self.api_url}: {problem}. {fix}"

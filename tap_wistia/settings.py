@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from singer_sdk import typing as th
 
+from api_http.sdk_settings import FAKER_CONFIG, refusals
 from api_http.transport import is_loopback_url
 from tap_wistia.api_versions import (
     CURRENT_URL,
@@ -174,6 +175,9 @@ CONFIG_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
+#: The SDK's built-in settings this tap does not honour: out of `--about`, refused when set.
+UNHONOURED_SDK_SETTINGS: Final = {"faker_config": FAKER_CONFIG}
+
 #: The schema's defaults: the one place they are written down (meltano.yml is checked against it).
 SETTING_DEFAULTS: Final[dict[str, Any]] = {
     name: spec["default"] for name, spec in CONFIG_SCHEMA["properties"].items() if "default" in spec
@@ -254,6 +258,7 @@ def problems(config: Mapping[str, Any]) -> list[str]:
             "set an end date on or after the start date, or leave it empty."
         )
     found += _range_problems(config)
+    found += refusals(config, UNHONOURED_SDK_SETTINGS)
     found += _media_id_problems(config.get("media_ids"))
     return found
 

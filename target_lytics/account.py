@@ -1,9 +1,12 @@
-"""Which Lytics account a run writes to, from what the token reaches.
+"""Which Lytics account a run writes to: the token's own, which `account_id` can only confirm.
 
-``GET /api/account`` lists the accounts a token can reach (``data: [...]``, Lytics' Go SDK and
-its mock); an answer with one object is read as a list of one. With several accounts
-``account_id`` must pick one of them, by id or aid: writing to whichever account the token
-happens to default to would put the data somewhere nobody chose. Pure.
+Lytics' tools use one token per account, and no public source documents a way to send a
+token's writes to another account, so the token decides where data goes. Its own account is
+read as Lytics' own tools read it (agent-skills, "same-account guard"): ``GET /v2/account``
+lists the token's account, or for a parent token its whole family, where the token's own
+account is the entry with ``aid == parentaid``. ``GET /api/account`` (Lytics' Go SDK: the
+accounts a token reaches) is the fallback. ``account_id``, when set, is a guard: a run whose
+token belongs to another account is refused before anything is sent. Pure.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from target_lytics.errors import LyticsError
 
 
 class LyticsAccountError(LyticsError):
-    """The token does not reach one clear account: which ones it reaches, and the fix."""
+    """The token's account is not the one `account_id` names, or cannot be told."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +28,7 @@ class LyticsAccount:
     id: str
     aid: str = ""
     name: str = ""
+    parentaid: str = ""
 
     def describe(self) -> str:
         """``acct-1 (aid 1234, Production)``."""
@@ -33,15 +37,19 @@ class LyticsAccount:
         )
         return f"{self.id} ({extra})" if extra else self.id
 
+    def named_by(self, account_id: str) -> bool:
+        """Whether ``account_id`` names this account, by id or by aid."""
+        return account_id.strip() in {self.id, self.aid} - {""}
+
 
 def _text(value: Any) -> str:
     return "" if value is None or isinstance(value, dict | list) else str(value).strip()
 
 
 def read_accounts(data: Any) -> list[LyticsAccount]:
-    """The accounts in ``/api/account``'s ``data``: a list of accounts, or one account.
+    """The accounts in an account listing's ``data``: a list of accounts, or one account.
 
-    Keys are read in either case (``id``/``Id``, ``aid``/``Aid``, ``name``/``Name``); entries
+    Keys are read in either case (``aid``/``Aid``, ``parentaid``/``parent_aid``, ...); entries
     without any id are left out.
     """
     entries = data if isinstance(data, list) else [data]
@@ -49,40 +57,49 @@ def read_accounts(data: Any) -> list[LyticsAccount]:
     for entry in entries:
         if not isinstance(entry, dict):
             continue
-        keys = {str(key).lower(): value for key, value in entry.items()}
+        keys = {str(key).lower().replace("_", ""): value for key, value in entry.items()}
         account_id, aid = _text(keys.get("id")), _text(keys.get("aid"))
         if account_id or aid:
-            accounts.append(LyticsAccount(account_id or aid, aid, _text(keys.get("name"))))
+            accounts.append(
+                LyticsAccount(
+                    account_id or aid, aid, _text(keys.get("name")), _text(keys.get("parentaid"))
+                )
+            )
     return accounts
 
 
-def choose_account(accounts: list[LyticsAccount], account_id: str | None) -> LyticsAccount:
-    """The account to write to.
+def own_account(accounts: list[LyticsAccount]) -> LyticsAccount | None:
+    """The token's own account: the only entry, or in a family the one with aid == parentaid.
+
+    None when the listing does not tell (several entries, none or several their own parent).
+    """
+    if len(accounts) == 1:
+        return accounts[0]
+    parents = [item for item in accounts if item.aid and item.aid == item.parentaid]
+    return parents[0] if len(parents) == 1 else None
+
+
+def check_account_id(own: LyticsAccount, account_id: str | None) -> None:
+    """Refuse a run whose token belongs to another account than ``account_id`` names.
 
     Raises:
-        LyticsAccountError: the token reaches no account, several without ``account_id``, or
-            none that ``account_id`` names; the message lists what it reaches (never the token).
+        LyticsAccountError: naming both accounts (never the token) and the fix.
     """
-    reached = "; ".join(account.describe() for account in accounts)
-    if not accounts:
+    if account_id and not own.named_by(account_id):
         msg = (
-            "Lytics says this api_token reaches no account (GET /api/account listed none): use "
-            "a token of the account to write to"
+            f"account_id is {account_id!r}, but this api_token belongs to the Lytics account "
+            f"{own.describe()}, where Lytics would write every record: use a token of "
+            f"{account_id!r}, or set account_id to {own.id!r}; nothing was sent"
         )
         raise LyticsAccountError(msg)
-    if account_id:
-        for account in accounts:
-            if account_id in (account.id, account.aid):
-                return account
-        msg = (
-            f"account_id {account_id!r} is not among the accounts this api_token reaches "
-            f"({reached}): set account_id to one of them, or use that account's token"
-        )
-        raise LyticsAccountError(msg)
-    if len(accounts) > 1:
-        msg = (
-            f"this api_token reaches {len(accounts)} Lytics accounts ({reached}): set "
-            "account_id to the one to write to"
-        )
-        raise LyticsAccountError(msg)
-    return accounts[0]
+
+
+def unknown_own_account(accounts: list[LyticsAccount], account_id: str) -> LyticsAccountError:
+    """Why ``account_id`` cannot be checked: the token reaches several accounts, none its own."""
+    reached = "; ".join(account.describe() for account in accounts) or "none"
+    return LyticsAccountError(
+        f"account_id is {account_id!r}, but Lytics does not say which account this api_token "
+        f"belongs to (it reaches: {reached}), so the guard cannot be checked; use a token of "
+        "that one account, or leave account_id unset to write to the token's own account; "
+        "nothing was sent"
+    )

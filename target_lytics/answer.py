@@ -1,8 +1,11 @@
 """Lytics' answers, read whole and described in Lytics' own words (pure: no I/O).
 
 The client reads every answer whole within its deadline and size cap (`api_http.answers`), so
-what is judged here is plain data: a status, headers and the body's bytes. Lytics' error bodies
-are `{"status", "message", "request_id"}`; some servers (an edge proxy, a hostile one) answer in
+what is judged here is plain data: a status, headers and the body's bytes. Lytics answers
+errors in two shapes: `/v2/...` as `{"status", "errors": [{"code", "message", "level"}],
+"request_id"}` (its words are `.errors[0].message`), `/api/...` and collect as `{"status",
+"message", "request_id"}` (`.message`); a refused token comes in the second shape on both. Some
+servers (an edge proxy, a hostile one) answer in
 text, and some echo the request's `Authorization` header back: every quoted text passes through
 `api_http.secrets.redact`, so a token never reaches a message.
 """
@@ -46,22 +49,43 @@ class Answer:
             return None
 
 
+def lytics_words(body: Any) -> str:
+    """What Lytics said in an error body: `.errors[0].message` (/v2), else `.message` (/api)."""
+    if not isinstance(body, dict):
+        return ""
+    errors = body.get("errors")
+    first = errors[0] if isinstance(errors, list) and errors else None
+    if isinstance(first, dict) and first.get("message"):
+        return str(first["message"]).strip()
+    if isinstance(first, str) and first.strip():
+        return first.strip()
+    return str(body.get("message") or body.get("error") or "").strip()
+
+
 def describe(answer: Answer) -> str:
-    """An answer as a message quotes it: status, Lytics' `message` and `request_id`.
+    """An answer as a message quotes it: status, Lytics' own words and the `request_id`.
 
     What the server said is quoted on one line, its first 200 characters.
     """
     body = answer.json()
-    detail = ""
     if isinstance(body, dict):
-        detail = str(body.get("message") or body.get("error") or "").strip()
-        if body.get("request_id"):
-            detail += f", request_id {body['request_id']}"
-    elif answer.body:
-        detail = answer.body.decode("utf-8", "replace")
-    said = " ".join(detail.split()) or answer.reason or "no message"
+        return quote(answer.status, body, answer.reason)
+    text = answer.body.decode("utf-8", "replace") if answer.body else ""
+    return _quoted(answer.status, text or answer.reason)
+
+
+def quote(status: int, body: Any, reason: str = "") -> str:
+    """A decoded error body as a message quotes it: ``HTTP 403 Not authorized, request_id r1``."""
+    detail = lytics_words(body)
+    if isinstance(body, dict) and body.get("request_id"):
+        detail += f", request_id {body['request_id']}"
+    return _quoted(status, detail or reason)
+
+
+def _quoted(status: int, detail: str) -> str:
+    said = " ".join(detail.split()) or "no message"
     # Masked before it is cut: a token cut in two would no longer be found.
-    return f"HTTP {answer.status} {redact(said)[:_QUOTED_CHARACTERS]}"
+    return f"HTTP {status} {redact(said)[:_QUOTED_CHARACTERS]}"
 
 
 def request_id(body: Any) -> str | None:

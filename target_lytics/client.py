@@ -33,12 +33,13 @@ from requests.exceptions import ChunkedEncodingError
 
 from api_http.answers import AnswerCutOffError, AnswerTooLargeError, AnswerTooSlowError, read_body
 from api_http.retry_after import parse_retry_after
-from api_http.transport import is_loopback_url
+from api_http.transport import is_loopback_url, start_sandbox_hint
 from target_lytics import retries
 from target_lytics.answer import Answer, collect_counts, describe, request_id
 from target_lytics.dead_letters import Rejection, find_rejected
 from target_lytics.delivery import CollectReport, Delivery
 from target_lytics.errors import (
+    LyticsAnswerLostError,
     LyticsAuthError,
     LyticsError,
     LyticsRejectedError,
@@ -76,7 +77,6 @@ class ClientSettings:
     api_url: str
     api_token: str = field(repr=False)
     dryrun: bool = False
-    account_id: str | None = None
     max_in_flight: int = 8
     rows_per_request: int = 1000
     max_request_bytes: int = MAX_REQUEST_BYTES
@@ -125,13 +125,14 @@ def is_connection_refused(error: BaseException) -> bool:
 class LyticsClient:
     """HTTP access to one Lytics account: token check, durable collect, concurrent deliveries.
 
-    One `requests.Session` serves every thread (the deliveries' workers and the schema step's
-    parallel reads), as in tap-wistia: its pool holds one keep-alive connection per request
-    that may be in flight, whichever worker sends it. Sharing is safe because nothing about the
-    session changes after it is built: headers, auth, adapters, proxies and CA bundle are set
-    here once (the environment is read once, not per request, which also keeps a ~/.netrc entry
-    from replacing the token), and it takes no cookies, so no request's answer changes what the
-    next one sends. urllib3's pool is what threads share, and it is made for that.
+    One `requests.Session` serves every thread (the deliveries' workers and the main thread,
+    where the account check and the schema step run), as in tap-wistia: its pool holds one
+    keep-alive connection per request that may be in flight, whichever worker sends it.
+    Sharing is safe because nothing about the session changes after it is built: headers,
+    auth, adapters, proxies and CA bundle are set here once (the environment is read once, not
+    per request, which also keeps a ~/.netrc entry from replacing the token), and it takes no
+    cookies, so no request's answer changes what the next one sends. urllib3's pool is what
+    threads share, and it is made for that.
     """
 
     def __init__(
@@ -196,12 +197,16 @@ class LyticsClient:
         report: CollectReport | None = None,
         abort: threading.Event | None = None,
         passthrough: frozenset[int] = frozenset(),
+        resend: bool = True,
     ) -> Answer:
         """Send until Lytics gives a final answer, which is returned or raised.
 
-        2xx, 413 and the ``passthrough`` statuses are returned; other refusals raise.
+        2xx, 413 and the ``passthrough`` statuses are returned; other refusals raise. Without
+        ``resend`` (a write that must not happen twice) only failures Lytics surely did not
+        act on are retried (429, a refused connection); a lost answer raises at once.
 
         Raises:
+            LyticsAnswerLostError: without ``resend``: a timeout, a 5xx or a reset.
             LyticsError: a refusal, an unusable answer, or retries run out.
             AbortedError: another request of the batch failed meanwhile.
         """
@@ -228,6 +233,7 @@ class LyticsClient:
             max_tries=tries,
             jitter=None,
             logger=None,
+            giveup=lambda failure: not (resend or failure.unsent),
         )(self._attempt)
         try:
             return retrying(
@@ -235,6 +241,9 @@ class LyticsClient:
                 abort=abort,
             )  # fmt: skip
         except RetryLaterError as exc:
+            if not (resend or exc.unsent):
+                msg = f"Lytics gave no answer to {what} ({exc.reason}); it may have been done"
+                raise LyticsAnswerLostError(msg) from None
             msg = (
                 f"Gave up on {what} at {self._base} after {tries} attempts (last: {exc.reason}); "
                 "the STATE was not advanced, so a later run resends"
@@ -284,6 +293,7 @@ class LyticsClient:
             return answer
         if not is_retriable(answer.status):
             raise self._refusal(answer, what)
+        unsent = answer.status < 500  # noqa: PLR2004 - 408, 425, 429: refused before acting
         asked = parse_retry_after(answer.headers.get("Retry-After"))
         if asked is not None and asked > retries.MAX_WAIT_SECONDS:
             logger.warning(
@@ -293,7 +303,7 @@ class LyticsClient:
                 what,
                 retries.MAX_WAIT_SECONDS,
             )
-        raise RetryLaterError(describe(answer), asked)
+        raise RetryLaterError(describe(answer), asked, unsent=unsent)
 
     def _connection_failure(self, error: requests.ConnectionError, what: str) -> Exception:
         """A refused connection to this machine fails at once; anything else is retried."""
@@ -302,12 +312,13 @@ class LyticsClient:
         if self._local_api:
             return LyticsUnavailableError(
                 f"Nothing answers at {self._base} (connection refused) for {what}: the local "
-                "Lytics sandbox is not running. Start the sandboxes with `make sandboxes` (or "
-                "`python -m target_lytics.sandbox`), or set api_url to https://api.lytics.io"
+                f"Lytics sandbox is not running. {start_sandbox_hint('lytics-sandbox', self._base)}"
+                "; or set api_url to https://api.lytics.io"
             )
         return RetryLaterError(
             f"connection refused by {self._host}: check api_url ({self._base}) and that "
-            f"{self._host} accepts connections"
+            f"{self._host} accepts connections",
+            unsent=True,
         )
 
     def _refusal(self, answer: Answer, what: str) -> LyticsError:
@@ -316,7 +327,7 @@ class LyticsClient:
         if status in {401, 403}:
             return LyticsAuthError(
                 f"Lytics refused the api_token ({quoted}) for {what}: set api_token to a valid "
-                "Lytics API token with access to this account (and account_id if it has several)"
+                "Lytics API token of the account to write to"
             )
         if 300 <= status < 400:  # noqa: PLR2004
             where = urlsplit(answer.headers.get("Location", "")).hostname or "elsewhere"
@@ -331,13 +342,11 @@ class LyticsClient:
         params = dict(extra or {})
         if self.settings.dryrun and collect:
             params["dryrun"] = "true"
-        if self.settings.account_id:
-            params["account_id"] = self.settings.account_id
         return params
 
     # -- calls ---------------------------------------------------------------------------------
 
-    def call(
+    def call(  # noqa: PLR0913 - one request's parts, keyword-only after the path
         self,
         method: str,
         path: str,
@@ -345,47 +354,28 @@ class LyticsClient:
         what: str,
         payload: Any = None,
         passthrough: frozenset[int] = frozenset(),
+        resend: bool = True,
     ) -> tuple[int, Any]:
         """One JSON request to the API, retried like collects; returns (status, decoded body).
 
-        Statuses in ``passthrough`` (say 404, 409) come back for the caller to judge; other
-        refusals raise with Lytics' own words. The token travels only in the header.
+        Statuses in ``passthrough`` (say 404) come back for the caller to judge; other
+        refusals raise with Lytics' own words. The token travels only in the header. A write
+        that must not be done twice passes ``resend=False``: its lost answer is raised, for
+        the caller to read back what Lytics holds before sending it again.
 
         Raises:
+            LyticsAnswerLostError: without ``resend``: no answer came (a timeout, 5xx, reset).
             LyticsError: Lytics refused the request, or kept failing until the retries ran out.
         """
         body = None if payload is None else json.dumps(payload).encode()
         params = self._params(collect=False)
         answer = self._send(
-            method, path, what=what, params=params, body=body, passthrough=passthrough
-        )
+            method, path, what=what, params=params, body=body, passthrough=passthrough,
+            resend=resend,
+        )  # fmt: skip
         if answer.status == 413:  # noqa: PLR2004 - only collects split
             raise self._refusal(answer, what)
         return answer.status, answer.json()
-
-    def check_token(self) -> Any:
-        """Confirm the token works before any input is read (`GET /api/account`).
-
-        Returns the answer's ``data``: the accounts the token reaches (a list, or one object).
-        The listing is asked without ``account_id``, so a wrong one is reported with the
-        accounts the token does reach (`account.choose_account`).
-
-        Raises:
-            LyticsAuthError: the token is missing, wrong, expired or lacks access.
-            LyticsResponseError: the answer is not Lytics' account listing.
-        """
-        answer = self._send("GET", "/api/account", what="the token check", params={})
-        if answer.status != 200:  # noqa: PLR2004
-            raise self._refusal(answer, "the token check")
-        body = answer.json()
-        data = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(data, dict | list):
-            msg = (
-                f"{self._base}/api/account did not answer like Lytics ({describe(answer)}): "
-                "check api_url"
-            )
-            raise LyticsResponseError(msg)
-        return data
 
     def collect(
         self,

@@ -33,6 +33,13 @@ class LyticsResponseError(LyticsError):
     """An answer that does not confirm delivery (not JSON, no counts, too large)."""
 
 
+class LyticsAnswerLostError(LyticsError):
+    """A write Lytics never answered (a timeout, a 5xx, a reset): it may or may not be done.
+
+    Raised instead of sending the write again: the caller reads back what Lytics holds first.
+    """
+
+
 class LyticsUnavailableError(LyticsError):
     """Lytics could not be reached, or kept failing until the retries ran out."""
 

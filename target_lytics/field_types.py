@@ -29,15 +29,26 @@ TYPE_ALIASES: Final[dict[str, str]] = {
     "datetime": "date",
 }
 
+#: A `bool` field takes no merge op: Lytics reportedly refuses one ("Merge operation 'latest'
+#: is invalid for data type 'boolean'"), so none is sent, and none is compared.
 _SCALAR_OPS: Final[dict[str, tuple[str, ...]]] = {
     "string": ("latest", "oldest"),
-    "bool": ("latest", "oldest"),
+    "bool": (),
     "int": ("latest", "oldest", "sum", "count", "min", "max"),
     "number": ("latest", "oldest", "sum", "min", "max"),
     "date": ("latest", "oldest", "min", "max"),
 }
 _SET_OPS: Final = ("merge", "capped")
 _MAP_OPS: Final = ("merge", "latestmap", "oldestmap", "mapmax", "mapmin")
+
+#: Types whose values count one profile attribute per item (Lytics' 1,000-value limit).
+COLLECTION_PREFIXES: Final = ("[]", "ts[]", "map[")
+
+
+def is_collection(type_name: str) -> bool:
+    """A set or a map: each item counts against a profile's 1,000 attribute values."""
+    return normal_type(type_name).startswith(COLLECTION_PREFIXES)
+
 
 #: The types each shape of mapping row can fill.
 SHAPE_TYPES: Final[dict[Shape, tuple[str, ...]]] = {
@@ -56,13 +67,16 @@ DEFAULT_TYPES: Final[dict[Shape, str]] = {
 
 
 def normal_type(name: str) -> str:
-    """A type name in the one spelling used here (`Float` and `float` are `number`)."""
+    """A type name in one spelling: `Float` is `number`, `map[string]float` `map[string]number`."""
     text = name.strip().lower()
+    if text.startswith("map[string]"):
+        kind = text.removeprefix("map[string]")
+        return f"map[string]{TYPE_ALIASES.get(kind, kind)}"
     return TYPE_ALIASES.get(text, text)
 
 
 def merge_ops(type_name: str) -> tuple[str, ...]:
-    """The merge operations Lytics allows on a type (the first is its default)."""
+    """The merge operations Lytics allows on a type (the first is its default; none: bool)."""
     kind = normal_type(type_name)
     if kind in _SCALAR_OPS:
         return _SCALAR_OPS[kind]
@@ -74,6 +88,6 @@ def merge_ops(type_name: str) -> tuple[str, ...]:
 
 
 def default_merge_op(type_name: str) -> str | None:
-    """What Lytics merges a field of this type by when it declares nothing."""
+    """What Lytics merges a field of this type by when it declares nothing (None: bool)."""
     ops = merge_ops(type_name)
     return ops[0] if ops else None

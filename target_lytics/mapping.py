@@ -45,7 +45,8 @@ def dotted(path: Path) -> str:
 class FieldDefinition:
     """What a Lytics user field is: the part of the schema the account must hold for it.
 
-    ``merge_op`` is None for identifiers: Lytics joins profiles on them and refuses a merge op.
+    ``merge_op`` is None for identifiers (Lytics joins profiles on them and refuses a merge op)
+    and for ``bool`` fields (Lytics reportedly refuses one there too).
     """
 
     type: str
@@ -139,7 +140,6 @@ class StreamMapping:
     lytics_stream: str | None
     timestamp_field: str | None
     fields: dict[str, FieldRule] = field(default_factory=dict)
-    on_arrival: bool = False  # its schema is checked when the stream arrives, not before input
     compiled: _Projection = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -158,13 +158,11 @@ DEFAULT_MAPPING: Final[dict[str, Any]] = {
     },
     # tap-wistia's wistia_visitors (not selected by default): who a viewer is, joined to the
     # same profiles on the same identifiers. Stream fields keep Wistia's own names
-    # (`visitor_identity.org.title`); user fields follow the documented table's style. Checked
-    # when the stream arrives: an account set up by Lytics' own import, which has no such
-    # stream, passes `check` before input without them.
+    # (`visitor_identity.org.title`); user fields follow the documented table's style. Like
+    # every stream, checked when it arrives: a run that never sends it never asks for them.
     "wistia_visitors": {
         "stream": "wistia_visitors",
         "timestamp_field": "last_active_at",
-        "on_arrival": True,
         "fields": {
             "wistia_visitor_key": {"from": "visitor_key"},
             "email": {
@@ -351,9 +349,13 @@ def _definition(
             "it and refuses one); remove merge"
         )
     elif not problems and merge is not None and merge not in merge_ops(type_name):
+        allowed = merge_ops(type_name)
         problems.append(
             f"{where}.merge: {merge!r} does not merge a {type_name} field; use one of "
-            f"{', '.join(merge_ops(type_name))}"
+            f"{', '.join(allowed)}"
+            if allowed
+            else f"{where}.merge: a {type_name} field takes no merge op (Lytics refuses one); "
+            "remove merge"
         )
     if problems:
         errors.extend(problems)
@@ -434,10 +436,9 @@ def _parse_stream(
             f"{where}: unknown key(s) {unknown}; allowed: fields, on_arrival, stream, "
             "timestamp_field"
         )
-    on_arrival = spec.get("on_arrival", False)
-    if not isinstance(on_arrival, bool):
-        errors.append(f"{where}.on_arrival: must be true or false (got {on_arrival!r})")
-        on_arrival = False
+    # `on_arrival` is accepted from older settings: every stream is now checked on arrival.
+    if not isinstance(spec.get("on_arrival", False), bool):
+        errors.append(f"{where}.on_arrival: must be true or false (got {spec['on_arrival']!r})")
     raw_fields = spec.get("fields", {})
     if not isinstance(raw_fields, dict):
         errors.append(f"{where}.fields: must be an object of Lytics field -> source")
@@ -453,7 +454,6 @@ def _parse_stream(
     mapping = StreamMapping(
         lytics_stream=_optional_name(spec, "stream", where, errors),
         timestamp_field=_optional_name(spec, "timestamp_field", where, errors),
-        on_arrival=on_arrival,
     )
     return rows, mapping
 

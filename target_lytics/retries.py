@@ -44,14 +44,20 @@ def is_retriable(status: int) -> bool:
 class RetryLaterError(Exception):
     """One try failed in a way worth another (429, 5xx, a timeout, a dropped connection).
 
-    `retry_after` is the wait Lytics asked for (already capped), when it asked.
+    `retry_after` is the wait Lytics asked for (already capped), when it asked. `unsent` says
+    Lytics surely did not act on the request (429, 408, 425, a refused connection); otherwise
+    (a timeout, a 5xx, a reset) it may have, which matters for a write that must not be sent
+    twice blindly.
     """
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        """Keep why the try failed and the wait Lytics asked for."""
+    def __init__(
+        self, reason: str, retry_after: float | None = None, *, unsent: bool = False
+    ) -> None:
+        """Keep why the try failed, the wait Lytics asked for, and whether it went unsent."""
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.unsent = unsent
 
 
 class AbortedError(Exception):

@@ -1,23 +1,30 @@
-"""What the account's schema must hold for the mapping to reach profiles, and what it lacks.
+"""What the account's schema must hold for a stream to reach profiles, and what it lacks.
 
 Lytics fills a user field only through a published mapping from a stream field, and mappings
-apply only to data collected after they are published. So before sending anything the target
-compares what its `mapping` setting needs (`required_schema`: fields, and mappings from each
-Lytics stream) with what the account holds (`AccountSchema`, read over the API) and gets a
-`SchemaPlan`: fields and mappings to create, our own changes still unpublished, conflicts it
-must not resolve (an existing field of another type or merge op, a mapping reading other stream
-fields), and other people's unpublished changes a publish would carry along.
+apply only to data collected after they are published. So before a stream's first record is sent
+the target compares what its `mapping` setting needs (`required_schema`: fields, and mappings
+from the stream) with what the account holds (`AccountSchema`, read over the API) and gets a
+`SchemaPlan`: fields and mappings to create, its own changes still unpublished, conflicts that
+stop the run, and differences that only change how profiles merge (reported, and the account's
+choice kept). `foreign_changes` picks out of the account's unpublished draft what the target did
+not make: a publish would ship those along.
 
-Pure: plain data in, plain data out; the HTTP side is `schema_api`, the run's use `preflight`.
+A conflict is about fit: an existing field of another type cannot hold the values sent, and a
+mapping to a needed field that does not read the stream field the target sends would leave it
+empty. Another merge op, identity, guard or expression reading the same stream field is the
+account's choice: the records still reach the field, so the run goes on (Lytics' public page
+for its Wistia import gives no merge ops: the target's are a reading, an account's own are kept).
+
+Pure: plain data in, plain data out; the HTTP side is `schema_api`, the run's use `schema_step`.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Literal
 
-from target_lytics.field_types import default_merge_op, normal_type
+from target_lytics.field_types import default_merge_op, is_collection, normal_type
 from target_lytics.mapping import lytics_stream_of
 
 if TYPE_CHECKING:
@@ -27,6 +34,8 @@ if TYPE_CHECKING:
 
 #: Lytics' edit statuses that mean "in the draft, not yet published" (schema-manager, patches).
 STAGED_STATUSES: Final = frozenset({"new", "modified", "deleted"})
+#: Statuses (and their other spellings) of a change that adds something not yet in the schema.
+ADDED_STATUSES: Final = frozenset({"new", "added", "add", "create", "created", "insert"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +64,11 @@ class MappingSpec:
         """``wistia_country <- wistia_activity: country``."""
         return f"{self.field} <- {self.stream}: {self.expr}"
 
+    @property
+    def source(self) -> str:
+        """The stream field carrying the value (a map's value, not its key)."""
+        return self.reads[-1]
+
 
 @dataclass(frozen=True, slots=True)
 class RequiredSchema:
@@ -67,11 +81,6 @@ class RequiredSchema:
     def streams(self) -> tuple[str, ...]:
         """The Lytics streams the mappings read, in order."""
         return tuple(dict.fromkeys(mapping.stream for mapping in self.mappings))
-
-
-def before_input(mappings: Mapping[str, StreamMapping]) -> dict[str, StreamMapping]:
-    """The stream mappings whose schema is checked before the first record: not `on_arrival`."""
-    return {name: mapping for name, mapping in mappings.items() if not mapping.on_arrival}
 
 
 def required_schema(
@@ -109,11 +118,17 @@ class AccountField:
     merge_op: str | None = None
     identifier: bool = False
     status: str = ""
+    capacity: int | None = None  # sets and maps: items kept (0: no limit); None: not shown
 
     @property
     def staged(self) -> bool:
         """Created or changed in the draft and not yet published."""
         return self.status in STAGED_STATUSES
+
+    @property
+    def unbounded(self) -> bool:
+        """A set or map the account shows with no capacity limit (capacity 0)."""
+        return self.capacity == 0 and is_collection(self.type)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,13 +193,40 @@ def _normal_expr(expr: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# The account's unpublished draft
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PendingChange:
+    """One change of the account's unpublished draft, as `GET /v2/schema/user/compare` shows it.
+
+    ``field`` or ``mapping`` is the changed item as the draft has it, when the answer shows it.
+    """
+
+    kind: Literal["field", "mapping"]
+    name: str
+    status: str = ""
+    field: AccountField | None = None
+    mapping: AccountMapping | None = None
+
+    def describe(self) -> str:
+        """``field their_field (new)``, ``mapping wistia_city <- wistia_activity: city (new)``."""
+        return f"{self.kind} {self.name} ({self.status or 'changed'})"
+
+
+# --------------------------------------------------------------------------------------------
 # The plan
 # --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class Conflict:
-    """Something the account holds that the mapping cannot use and the target must not change."""
+    """What the account holds that keeps the records from their field; the run stops.
+
+    Also used for a `Difference`: something the account holds otherwise than the mapping
+    setting says, which the records still reach (reported once; the run goes on).
+    """
 
     subject: str
     problem: str
@@ -194,19 +236,23 @@ class Conflict:
         return f"{self.subject}: {self.problem}"
 
 
+Difference = Conflict
+
+
 @dataclass(frozen=True, slots=True)
 class SchemaPlan:
-    """What the account lacks for the mapping, and what stands in the way."""
+    """What the account lacks for the mapping, what stands in the way, and what differs."""
 
     create_fields: tuple[FieldSpec, ...] = ()
     create_mappings: tuple[MappingSpec, ...] = ()
     unpublished: tuple[str, ...] = ()
     conflicts: tuple[Conflict, ...] = ()
-    foreign_drafts: tuple[str, ...] = ()
+    differences: tuple[Difference, ...] = ()
+    unbounded: tuple[AccountField, ...] = ()
 
     @property
     def ready(self) -> bool:
-        """The account already holds, published, everything the mapping needs."""
+        """The account already holds, published, everything the records need."""
         return not (
             self.create_fields or self.create_mappings or self.unpublished or self.conflicts
         )
@@ -215,6 +261,11 @@ class SchemaPlan:
     def needs_publish(self) -> bool:
         """Applying the plan ends with a publish (something is created or still unpublished)."""
         return bool(self.create_fields or self.create_mappings or self.unpublished)
+
+    @property
+    def new_identifiers(self) -> list[str]:
+        """The identifier fields the plan creates: Lytics joins profiles on them from then on."""
+        return [spec.name for spec in self.create_fields if spec.definition.identifier]
 
     def steps(self) -> list[str]:
         """One line per thing to create or publish, in the order `apply` does them."""
@@ -227,70 +278,106 @@ class SchemaPlan:
 
 
 def field_conflict(spec: FieldSpec, held: AccountField) -> Conflict | None:
-    """Why an existing field cannot take the mapping's values (None: it can)."""
+    """Why an existing field cannot hold the mapping's values (None: it can): another type."""
     want = spec.definition
-    subject = f"field {spec.name}"
     if normal_type(held.type) != want.type:
         return Conflict(
-            subject, f"the account has it as {held.type}, the mapping needs {want.type}"
-        )
-    if held.identifier != want.identifier:
-        has = "is" if held.identifier else "is not"
-        needs = "an identifier" if want.identifier else "a plain field"
-        return Conflict(
-            subject, f"the account's field {has} an identifier; the mapping needs {needs}"
-        )
-    if want.identifier:
-        return None  # Lytics merges identifiers itself: their merge op is not compared
-    held_op = (held.merge_op or default_merge_op(held.type) or "").lower()
-    if held_op != want.merge_op:
-        return Conflict(
-            subject, f"the account merges it by {held_op}, the mapping needs {want.merge_op}"
+            f"field {spec.name}",
+            f"the account has it as {held.type}, the mapping needs {want.type}, so the records' "
+            "values would not fit",
         )
     return None
 
 
-def _mapping_match(spec: MappingSpec, held: Iterable[AccountMapping]) -> AccountMapping | None:
-    """The account's mapping that does what ``spec`` does, if any.
+def field_differences(spec: FieldSpec, held: AccountField) -> list[Difference]:
+    """How an existing field of the right type merges otherwise than the setting says.
 
-    That is the same expression, or one reading exactly the stream fields the target sends for
-    it (Lytics' own import may spell an expression otherwise).
+    Identifiers' merge ops are not compared (Lytics merges them itself and reports a
+    server-filled one), nor a bool's (it takes none).
     """
-    candidates = list(held)
-    for mapping in candidates:
-        if _normal_expr(mapping.expr) == _normal_expr(spec.expr):
-            return mapping
-    for mapping in candidates:
-        if expr_reads(mapping.expr) == frozenset(spec.reads):
-            return mapping
-    return None
+    want, subject = spec.definition, f"field {spec.name}"
+    if held.identifier != want.identifier:
+        has = (
+            "is an identifier (Lytics joins profiles on it)"
+            if held.identifier
+            else ("is not an identifier (Lytics does not join profiles on it)")
+        )
+        needs = "an identifier" if want.identifier else "a plain field"
+        return [
+            Difference(
+                subject,
+                f"the account's field {has}; the mapping setting makes it {needs}; the "
+                "account's choice is kept",
+            )
+        ]
+    if want.identifier or want.merge_op is None:
+        return []
+    held_op = (held.merge_op or default_merge_op(held.type) or "").lower()
+    if held_op == want.merge_op:
+        return []
+    return [
+        Difference(
+            subject,
+            f"the account merges it by {held_op}, the mapping setting by {want.merge_op}; the "
+            "account's choice is kept",
+        )
+    ]
+
+
+def _same_expr(spec: MappingSpec, held: AccountMapping) -> bool:
+    return _normal_expr(held.expr) == _normal_expr(spec.expr) and not held.guard_expr
+
+
+def mapping_fit(
+    spec: MappingSpec, same: list[AccountMapping]
+) -> tuple[AccountMapping | None, Difference | None]:
+    """The account's mapping (to the field, from the stream) that carries the value, if any.
+
+    The same expression without a guard is a match; an expression reading the stream field
+    the target sends (another function of it, or under a guard) carries the value otherwise:
+    a difference.
+    """
+    for held in same:
+        if _same_expr(spec, held):
+            return held, None
+    for held in same:
+        if spec.source in expr_reads(held.expr):
+            other = _normal_expr(held.expr) != _normal_expr(spec.expr)
+            how = [f"by `{held.expr}`"] if other else []
+            how += [f"only if `{held.guard_expr}`"] if held.guard_expr else []
+            return held, Difference(
+                f"mapping {spec.field} <- {spec.stream}",
+                f"the account maps it {' and '.join(how)}, the mapping setting by "
+                f"`{spec.expr}`; the account's mapping is kept",
+            )
+    return None, None
 
 
 def plan_schema(required: RequiredSchema, account: AccountSchema) -> SchemaPlan:
     """Compare what the mapping needs with what the account holds.
 
-    Nothing existing is ever to be changed: a field of another type, identity or merge op, and
-    a mapping to a needed field from the same stream that reads other stream fields, are
-    conflicts. A needed field or mapping in the draft but unpublished is listed as unpublished;
-    other unpublished changes are ``foreign_drafts`` (a publish would carry them along).
+    Nothing existing is ever to be changed. A needed field or mapping in the draft but
+    unpublished is listed as unpublished.
     """
     create_fields: list[FieldSpec] = []
     conflicts: list[Conflict] = []
+    differences: list[Difference] = []
     unpublished: list[str] = []
-    ours: set[int] = set()
+    unbounded: list[AccountField] = []
     for spec in required.fields:
         held = account.fields.get(spec.name)
         if held is None:
             create_fields.append(spec)
         elif (conflict := field_conflict(spec, held)) is not None:
             conflicts.append(conflict)
-        elif held.staged:
-            unpublished.append(f"field {spec.name}")
+        else:
+            differences += field_differences(spec, held)
+            unbounded += [held] if held.unbounded else []
+            unpublished += [f"field {spec.name}"] if held.staged else []
     create_mappings: list[MappingSpec] = []
     for wanted in required.mappings:
-        key = (wanted.field, wanted.stream)
-        same = [m for m in account.mappings if (m.field, m.stream) == key]
-        match = _mapping_match(wanted, same)
+        same = [m for m in account.mappings if (m.field, m.stream) == (wanted.field, wanted.stream)]
+        match, difference = mapping_fit(wanted, same)
         if not same:
             create_mappings.append(wanted)
         elif match is None:
@@ -298,33 +385,68 @@ def plan_schema(required: RequiredSchema, account: AccountSchema) -> SchemaPlan:
             conflicts.append(
                 Conflict(
                     f"mapping {wanted.field} <- {wanted.stream}",
-                    f"the account maps it by {found}, which does not read "
-                    f"{', '.join(wanted.reads)}: the stream fields the target sends "
-                    f"(it needs `{wanted.expr}`)",
+                    f"the account maps it by {found}, which does not read {wanted.source}, the "
+                    f"stream field the target sends (it needs `{wanted.expr}`), so the field "
+                    "would stay empty",
                 )
             )
         else:
-            ours.add(id(match))
-            if match.staged:
-                unpublished.append(f"mapping {wanted.describe()}")
-    needed = {spec.name for spec in required.fields}
-    foreign = [
-        f"field {held.name} ({held.status})"
-        for held in account.fields.values()
-        if held.staged and held.name not in needed
-    ]
-    foreign += [
-        f"mapping {m.describe()} ({m.status})"
-        for m in account.mappings
-        if m.staged and id(m) not in ours
-    ]
+            differences += [difference] if difference else []
+            unpublished += [f"mapping {wanted.describe()}"] if match.staged else []
     return SchemaPlan(
         create_fields=tuple(create_fields),
         create_mappings=tuple(create_mappings),
         unpublished=tuple(unpublished),
         conflicts=tuple(conflicts),
-        foreign_drafts=tuple(foreign),
+        differences=tuple(differences),
+        unbounded=tuple(unbounded),
     )
+
+
+def _our_field(
+    change: PendingChange, required: RequiredSchema, held: AccountSchema, made: frozenset[str]
+) -> bool:
+    if change.name in made:
+        return True
+    spec = next((spec for spec in required.fields if spec.name == change.name), None)
+    shown = change.field or held.fields.get(change.name)
+    return (
+        spec is not None
+        and shown is not None
+        and field_conflict(spec, shown) is None
+        and not field_differences(spec, shown)
+    )
+
+
+def _our_mapping(change: PendingChange, required: RequiredSchema) -> bool:
+    shown = change.mapping
+    return shown is not None and any(
+        (spec.field, spec.stream) == (shown.field, shown.stream) and _same_expr(spec, shown)
+        for spec in required.mappings
+    )
+
+
+def foreign_changes(
+    pending: list[PendingChange],
+    required: RequiredSchema,
+    held: AccountSchema,
+    made: frozenset[str] = frozenset(),
+) -> list[PendingChange]:
+    """The draft's changes the target did not make: a publish would ship them too.
+
+    Ours are additions of exactly what the mapping needs (left by this run, ``made``, or by an
+    interrupted one); a change, a removal, or anything else is someone else's.
+    """
+    foreign = []
+    for change in pending:
+        added = change.status.lower() in ADDED_STATUSES or not change.status
+        if change.kind == "field":
+            ours = added and _our_field(change, required, held, made)
+        else:
+            ours = added and _our_mapping(change, required)
+        if not ours:
+            foreign.append(change)
+    return foreign
 
 
 def unread_fields(stream: str, names: Iterable[str], account: AccountSchema) -> list[str]:

@@ -16,13 +16,15 @@ from urllib.parse import urlsplit
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 
+from api_http.sdk_settings import FAKER_CONFIG, Unhonoured, refusals
 from api_http.transport import is_loopback_host
 from target_lytics.client import MAX_REQUEST_BYTES, ClientSettings
+from target_lytics.mapping import plan_stream
 from target_lytics.mapping_setting import MappingConfigError, mappings_from_setting
-from target_lytics.preflight import SCHEMA_MODES, SchemaMode
+from target_lytics.schema_step import SCHEMA_MODES, SchemaMode
 
 if TYPE_CHECKING:
-    from target_lytics.mapping import StreamMapping
+    from target_lytics.mapping import StreamMapping, StreamPlan
 
 DEFAULT_API_URL: Final = "https://api.lytics.io"
 DEFAULT_ROWS_PER_REQUEST: Final = 1000
@@ -34,6 +36,7 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
         th.StringType,
         required=True,
         secret=True,
+        title="Lytics API token",
         description=(
             "Lytics API token (Lytics: Account Settings > Access Tokens). Sent only as the "
             "`Authorization` header, never in a URL or a log line."
@@ -43,6 +46,7 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
         "api_url",
         th.StringType,
         default=DEFAULT_API_URL,
+        title="API base URL",
         description=(
             "Base URL of the Lytics API. Plain http:// is accepted only for loopback hosts "
             "(a local sandbox), so the token never crosses a network unencrypted."
@@ -51,6 +55,7 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
     th.Property(
         "stream",
         th.StringType,
+        title="Lytics stream",
         description=(
             "Lytics stream to write every record to. Default: the mapping's stream "
             "(`wistia_activity` for wistia_activity), else the Singer stream's name."
@@ -59,6 +64,7 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
     th.Property(
         "mapping",
         th.ObjectType(),
+        title="Field mapping",
         description=(
             "Field mapping per Singer stream, merged over the default Wistia mapping; it makes "
             "both the records sent and the fields and mappings the account needs: "
@@ -72,18 +78,30 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
         "schema_mode",
         th.StringType(allowed_values=list(SCHEMA_MODES)),
         default="check",
+        title="Schema mode",
         description=(
-            "What to do about the account's user fields and mappings before any record is "
-            "read. check: stop, listing what is missing or conflicting, unless the account "
-            "holds all the mapping needs (writes nothing). apply: create what is missing "
-            "(fields, then mappings, one publish, or one patch on accounts with schema "
-            "patches); never changes existing ones, stops on a conflict. off: no schema calls "
-            "(a token without schema rights)."
+            "What to do about the account's user fields and mappings when a mapped stream "
+            "arrives, before its first record is sent. check: stop, listing what is missing or "
+            "conflicting, unless the account holds all the stream's mapping needs (writes "
+            "nothing). apply: create what is missing (fields, then mappings, one publish, or "
+            "one patch on accounts with schema patches); never changes existing ones, stops on "
+            "a conflict. off: no schema calls (a token without schema rights)."
+        ),
+    ),
+    th.Property(
+        "schema_patches",
+        th.BooleanType,
+        description=(
+            "How the account takes schema changes (schema_mode apply): true through one patch "
+            "(accounts with enable_schema_patches), false through the draft and one publish. "
+            "Empty: read from the account setting enable_schema_patches (which needs a token "
+            "that may read account settings)."
         ),
     ),
     th.Property(
         "timestamp_field",
         th.StringType,
+        title="Timestamp field",
         description=(
             "Record field Lytics orders 'latest' values by (sent as ?timestamp_field=). "
             "Default: the mapping's (`ended_at` for wistia_activity); without one, Lytics "
@@ -94,6 +112,7 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
         "dryrun",
         th.BooleanType,
         default=False,
+        title="Dry run",
         description=(
             "Send every request with dryrun=true: Lytics validates but stores nothing. The "
             "schema step only logs its plan (what apply would create)."
@@ -102,12 +121,18 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
     th.Property(
         "account_id",
         th.StringType,
-        description="Lytics account id, for tokens that can reach several accounts.",
+        title="Account ID",
+        description=(
+            "The Lytics account (id or aid) the token must belong to: the run is refused before "
+            "anything is sent when the token's own account is another. Lytics writes to the "
+            "token's own account; this only checks it. Empty: no check."
+        ),
     ),
     th.Property(
         "batch_size_rows",
         th.IntegerType(minimum=1, maximum=MAX_ROWS_PER_REQUEST),
         default=DEFAULT_ROWS_PER_REQUEST,
+        title="Records per request",
         description=(
             "Records per collect request. A request also closes before it outgrows Lytics' "
             "10 MB limit."
@@ -117,12 +142,14 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
         "max_requests_in_flight",
         th.IntegerType(minimum=1, maximum=64),
         default=8,
+        title="Requests in flight",
         description="Collect requests sent at the same time (they wait for Lytics in parallel).",
     ),
     th.Property(
         "request_timeout",
         th.NumberType(exclusive_minimum=0),
         default=60,
+        title="Request timeout (seconds)",
         description=(
             "Seconds a request may take, its whole answer included (not per read: a server "
             "trickling bytes is cut off too); past it the request is retried."
@@ -132,6 +159,7 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
         "max_retries",
         th.IntegerType(minimum=0, maximum=20),
         default=6,
+        title="Retries per request",
         description=(
             "Retries of a request after 429, 5xx, a timeout or a dropped connection, with "
             "exponential backoff and jitter (Retry-After is honoured, up to 60 s)."
@@ -141,6 +169,7 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
         "retry_backoff_seconds",
         th.NumberType(minimum=0),
         default=1.0,
+        title="Retry backoff (seconds)",
         description=(
             "Backoff base in seconds: retry n waits a random time up to this times 2^n (full "
             "jitter), at most 60 s."
@@ -150,6 +179,7 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
         "skip_oversize_records",
         th.BooleanType,
         default=False,
+        title="Skip oversize records",
         description=(
             "Skip (and count) records over Lytics' 16 KB per-record limit instead of stopping "
             "the run with the record's key."
@@ -158,6 +188,7 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
     th.Property(
         "dead_letter_path",
         th.StringType,
+        title="Dead-letter file",
         description=(
             "JSON-lines file where records Lytics rejects (a 2xx with rejected_count > 0) are "
             "kept, each with Lytics' answer; the rejected ones are found with dry runs of parts "
@@ -168,6 +199,7 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
         "max_rejected_records",
         th.IntegerType(minimum=0),
         default=0,
+        title="Rejected records a run may park",
         description=(
             "How many rejected records a run may park in dead_letter_path and go on (its STATE "
             "then passes them); past it the run fails. 0: any rejection fails the run, after "
@@ -178,6 +210,7 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
         "validate_records",
         th.BooleanType,
         default=False,
+        title="Validate records",
         description=(
             "Validate each record against its stream's JSON schema first. Off by default: the "
             "tap already emits conforming records and validation costs more than the load."
@@ -185,6 +218,21 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
     ),
 ).to_dict()
 
+
+#: The SDK's built-in settings target-lytics does not honour: out of `--about`, refused when set.
+UNHONOURED_SDK_SETTINGS: Final = {
+    "load_method": Unhonoured(
+        "Lytics' collect API only appends: records of one key merge on the profile (by "
+        "timestamp_field) and nothing is upserted or overwritten; remove load_method",
+        harmless=(None, "append-only"),
+    ),
+    "add_record_metadata": Unhonoured(
+        "the _sdc_ metadata columns would reach Lytics as fields no mapping reads; remove "
+        "add_record_metadata (or set it to false)",
+        harmless=(None, False),
+    ),
+    "faker_config": FAKER_CONFIG,
+}
 
 #: The schema's defaults: the one place they are written down.
 SETTING_DEFAULTS: Final[dict[str, Any]] = {
@@ -202,8 +250,19 @@ class LyticsSettings:
     mappings: dict[str, StreamMapping]
     skip_oversize_records: bool
     schema_mode: SchemaMode = "check"
+    schema_patches: bool | None = None
+    account_id: str | None = None
     dead_letter_path: Path | None = None
     max_rejected_records: int = 0
+
+    def plan(self, singer_stream: str) -> StreamPlan:
+        """Where a Singer stream's records go and how they map, by these settings."""
+        return plan_stream(
+            singer_stream,
+            self.mappings,
+            stream_setting=self.stream,
+            timestamp_setting=self.timestamp_field,
+        )
 
 
 def api_url_problems(value: Any) -> list[str]:
@@ -297,7 +356,16 @@ def settings_from_config(config: dict[str, Any]) -> LyticsSettings:
             f"schema_mode: {config['schema_mode']!r} is not one of {', '.join(SCHEMA_MODES)}; "
             "use check (the default), apply or off"
         )
+    if config.get("schema_patches") == "":
+        config["schema_patches"] = None  # empty: read from the account
+    if not isinstance(config.get("schema_patches"), bool | None):
+        problems.append(
+            f"schema_patches: {config['schema_patches']!r} is not true or false; use true "
+            "(the account has schema patches), false (direct publish), or leave it empty to "
+            "read the account's setting"
+        )
     problems += dead_letter_problems(config.get("dead_letter_path"), config["max_rejected_records"])
+    problems += refusals(config, UNHONOURED_SDK_SETTINGS)
     mappings: dict[str, StreamMapping] = {}
     try:
         mappings = mappings_from_setting(config.get("mapping"))
@@ -310,7 +378,6 @@ def settings_from_config(config: dict[str, Any]) -> LyticsSettings:
         api_url=api_url.rstrip("/"),
         api_token=config["api_token"],
         dryrun=bool(config["dryrun"]),
-        account_id=config.get("account_id"),
         max_in_flight=int(config["max_requests_in_flight"]),
         rows_per_request=int(config["batch_size_rows"]),
         max_request_bytes=MAX_REQUEST_BYTES,
@@ -325,6 +392,8 @@ def settings_from_config(config: dict[str, Any]) -> LyticsSettings:
         mappings=mappings,
         skip_oversize_records=bool(config["skip_oversize_records"]),
         schema_mode=cast("SchemaMode", config["schema_mode"]),
+        schema_patches=config.get("schema_patches"),
+        account_id=config.get("account_id"),
         dead_letter_path=Path(config["dead_letter_path"])
         if config.get("dead_letter_path")
         else None,

@@ -81,9 +81,9 @@ class LyticsSink(BatchSink):
         """Resolve where this stream goes and how its records map, once."""
         super().__init__(target, stream_name, schema, key_properties)
         lytics = cast("TargetLytics", target)
-        # Done when input started (here for any other reader); a stream mapped on_arrival has
-        # its own schema step now, before its first record.
-        checked = lytics.prepare_stream(stream_name)
+        # The account was checked when input started (here for any other reader); a mapped
+        # stream has its schema step now, when its SCHEMA message arrives.
+        checks = lytics.prepare_stream(stream_name)
         settings = lytics.lytics_settings
         self.plan = plan_stream(
             stream_name,
@@ -106,9 +106,10 @@ class LyticsSink(BatchSink):
             "mapped" if self.plan.mapping else "unmapped",
             self.plan.timestamp_field or "none: Lytics uses arrival time",
         )
-        if self.plan.mapping is None and checked.schema is not None:
+        held = checks.account_schema() if self.plan.mapping is None else None
+        if held is not None:
             names = sorted((schema.get("properties") or {}).keys())
-            unread = unread_fields(self.plan.lytics_stream, names, checked.schema)
+            unread = unread_fields(self.plan.lytics_stream, names, held)
             if unread:
                 self.logger.warning(
                     "Stream %r has no mapping in target-lytics' mapping setting: its records go "

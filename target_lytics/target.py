@@ -4,10 +4,11 @@ A STATE message is passed on only after every record before it was durably accep
 (2xx with `rejected_count` 0), or parked in the dead-letter file within `max_rejected_records`;
 any failure stops the run before that STATE. Settings are checked up front (`settings`).
 Creating the target contacts nothing (so `--about` and tests need no network); when input
-processing starts, before the first message is read, the token and account are checked and the
-schema step runs (`preflight`), so a bad token or a missing mapping fails in a second instead of
-after an hour of extraction. Failures the user must act on end the process with one message and
-status 1, never a traceback; SIGINT and SIGTERM end it with 130 and 143 (`stopping`).
+processing starts, before the first message is read, the token's account is checked
+(`preflight`), so a bad token fails in a second instead of after an hour of extraction; each
+stream's schema step runs when its SCHEMA message arrives, before its first record. Failures
+the user must act on end the process with one message and status 1, never a traceback; SIGINT
+and SIGTERM end it with 130 and 143 (`stopping`).
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk import Target
 
+from api_http.sdk_settings import hide
 from api_http.secrets import keep_secret
 from target_lytics.client import LyticsClient
+from target_lytics.config_test import MELTANO_TEST_STREAM, ConfigTestSink
 from target_lytics.dead_letters import DeadLetters
 from target_lytics.errors import LyticsError
-from target_lytics.preflight import Preflight, on_arrival, preflight
-from target_lytics.settings import CONFIG_SCHEMA, settings_from_config
+from target_lytics.preflight import SchemaChecks, check_account
+from target_lytics.settings import CONFIG_SCHEMA, UNHONOURED_SDK_SETTINGS, settings_from_config
 from target_lytics.singer_input import InputError, LyticsMessageReader
 from target_lytics.sinks import LyticsSink
 from target_lytics.stopping import StopRequest, exit_stopped
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
 
     from singer_sdk.plugin_base import _ConfigInput
     from singer_sdk.singerlib.encoding.base import GenericSingerReader
+    from singer_sdk.sinks import Sink
 
 
 class TargetLytics(Target):
@@ -81,64 +85,86 @@ class TargetLytics(Target):
             user_agent=f"target-lytics/{self.plugin_version}",
             dead_letters=self.dead_letters,
         )
-        self.preflight: Preflight | None = None
-        self._arrived: set[str] = set()  # streams mapped on_arrival whose schema step ran
+        self.schema_checks: SchemaChecks | None = None
+        self._arrived: set[str] = set()  # mapped streams whose schema step ran
+        self._dry_run_state_noted = False
         self.stop = StopRequest(self._stop_by, self.logger)
         self.stop.install()  # in place of the SDK's handlers, which drain from inside them
         if isinstance(self.message_reader, LyticsMessageReader):
             self.message_reader.before_input = self.prepare
             self.message_reader.stop = self.stop
 
+    @classmethod
+    def append_builtin_config(cls, config_jsonschema: dict) -> None:
+        """The SDK's built-in settings, less those Lytics gives no meaning (`--about` too)."""
+        super().append_builtin_config(config_jsonschema)
+        hide(config_jsonschema, UNHONOURED_SDK_SETTINGS)
+
+    def get_sink_class(self, stream_name: str) -> type[Sink]:
+        """`LyticsSink`, except for Meltano's `config test` stream: a dry run (`config_test`)."""
+        return ConfigTestSink if stream_name == MELTANO_TEST_STREAM else LyticsSink
+
+    def _write_state_message(self, state: dict) -> None:
+        """Pass the STATE on, except in a dry run: Lytics stored nothing, so no bookmark moves.
+
+        Under Meltano a STATE printed by a dry run would be stored, and the next, real run
+        would start after records that were never kept.
+        """
+        if not self.lytics_settings.client.dryrun:
+            super()._write_state_message(state)
+        elif not self._dry_run_state_noted:
+            self._dry_run_state_noted = True
+            self.logger.info(
+                "Dry run: the STATE is not passed on (Lytics stored nothing), so the next run "
+                "sends the same records"
+            )
+
     def _stop_by(self, deadline: float) -> None:
         type(self).stopped_by = self.stop.signum
         self.lytics_client.stop_by(deadline)
 
-    def prepare(self) -> Preflight:
-        """Check the token and account and run the schema step, once, before any record.
+    def prepare(self) -> SchemaChecks:
+        """Check the token's account, once, before any input line is read.
 
         Called when input processing starts (and, should another reader be in use, when the
         first stream's sink is made, which precedes its first record).
 
         Raises:
-            LyticsError: the token, the account or the schema stops the run.
+            LyticsError: the token or the account stops the run.
         """
-        if self.preflight is None:
+        if self.schema_checks is None:
             settings = self.lytics_settings
-            self.preflight = preflight(
+            account = check_account(
                 self.lytics_client,
-                account_id=settings.client.account_id,
-                mappings=settings.mappings,
-                stream_setting=settings.stream,
-                mode=settings.schema_mode,
+                account_id=settings.account_id,
                 dryrun=settings.client.dryrun,
                 logger=self.logger,
             )
-        return self.preflight
+            self.schema_checks = SchemaChecks(
+                self.lytics_client,
+                account=account,
+                mode=settings.schema_mode,
+                schema_patches=settings.schema_patches,
+                stream_setting=settings.stream,
+                dryrun=settings.client.dryrun,
+                logger=self.logger,
+            )
+        return self.schema_checks
 
-    def prepare_stream(self, stream: str) -> Preflight:
-        """`prepare`, and for a stream mapped `on_arrival` its own schema step, once.
+    def prepare_stream(self, stream: str) -> SchemaChecks:
+        """`prepare`, and the stream's own schema step when it is mapped, once.
 
-        Called when the stream's sink is made, which precedes its first record.
+        Called when the stream's SCHEMA message makes its sink, before its first record.
 
         Raises:
             LyticsError: the token, the account or the schema stops the run.
         """
-        checked = self.prepare()
-        settings = self.lytics_settings
-        mapping = settings.mappings.get(stream)
-        if mapping is not None and mapping.on_arrival and stream not in self._arrived:
-            on_arrival(
-                self.lytics_client,
-                checked,
-                stream=stream,
-                mapping=mapping,
-                stream_setting=settings.stream,
-                mode=settings.schema_mode,
-                dryrun=settings.client.dryrun,
-                logger=self.logger,
-            )
+        checks = self.prepare()
+        mapping = self.lytics_settings.mappings.get(stream)
+        if mapping is not None and stream not in self._arrived:
+            checks.arrived(stream, mapping)
             self._arrived.add(stream)
-        return checked
+        return checks
 
     def process_endofpipe(self) -> None:
         """Drain every sink (the last STATE is printed only if that succeeds), then disconnect."""

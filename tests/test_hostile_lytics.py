@@ -37,7 +37,7 @@ def lytics(collect: Callable[[Seen], Script] = accepted) -> Callable[[Seen], Scr
     """A server answering the account check like Lytics, and collects with `collect`."""
 
     def answer(request: Seen) -> Script:
-        if request.path == "/api/account":
+        if request.path in {"/v2/account", "/api/account"}:
             return Script.json(ACCOUNTS)
         return collect(request)
 
@@ -108,7 +108,7 @@ def test_a_huge_answer_is_refused_by_its_size_not_read_into_memory(script):
     with HostileServer(lambda _: script()) as server, pytest.raises(LyticsResponseError) as caught:
         run_target(settings(server), one_record())
     message = str(caught.value)
-    assert "Lytics' answer to the token check (GET /api/account) was refused" in message
+    assert "Lytics' answer to the token check (GET /v2/account) was refused" in message
     assert "67,108,864 bytes (decoded)" in message
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 1_000_000  # under 1 GB after
 

@@ -96,31 +96,39 @@ def test_account_endpoints_list_the_tokens_accounts_and_show_one(lytics):
     [account] = body["data"]  # a list, as Lytics' Go SDK reads it
     assert (account["id"], account["aid"]) == ("acct-sandbox", 1234)
     assert account["name"] == "Sandbox Account acct-sandbox"
-    for path in ("/api/account/acct-sandbox", "/api/account/1234", "/v2/account"):
+    for path in ("/api/account/acct-sandbox", "/api/account/1234"):
         one = requests.get(lytics.url + path, headers=AUTH, timeout=5).json()["data"]
         assert one == account
+    [own] = requests.get(f"{lytics.url}/v2/account", headers=AUTH, timeout=5).json()["data"]
+    assert own == {**account, "parentaid": 0}  # one account: the list holds it alone
     other = requests.get(f"{lytics.url}/api/account/acct-other", headers=AUTH, timeout=5)
     assert other.status_code == 404
 
 
-def test_a_token_reaching_several_accounts_lists_them_and_account_id_picks_one():
+def test_a_parent_token_lists_its_family_and_writes_to_its_own_account_whatever_account_id():
     tokens = {DEFAULT_TOKEN: ["acct-prod", "acct-dev"]}
     with LyticsSandbox(tokens=tokens, preset="empty") as sandbox:
         listing = requests.get(f"{sandbox.url}/api/account", headers=AUTH, timeout=5).json()
         assert [a["id"] for a in listing["data"]] == ["acct-prod", "acct-dev"]
+        family = requests.get(f"{sandbox.url}/v2/account", headers=AUTH, timeout=5).json()
+        assert [(a["id"], a["aid"], a["parentaid"]) for a in family["data"]] == [
+            ("acct-prod", 1234, 1234),  # the token's own: aid == parentaid
+            ("acct-dev", 1235, 1234),
+        ]
         assert collect(sandbox, {"x": 1}, account_id="acct-dev").status_code == 200
-        assert collect(sandbox, {"x": 2}).status_code == 200  # the token's first account
-        assert admin(sandbox, "streams", account="acct-dev") == {STREAM: 1}
-        assert admin(sandbox, "streams", account="acct-prod") == {STREAM: 1}
+        assert collect(sandbox, {"x": 2}).status_code == 200
+        assert admin(sandbox, "streams", account="acct-dev") == {}  # no parameter moves a write
+        assert admin(sandbox, "streams", account="acct-prod") == {STREAM: 2}
+        assert admin(sandbox, "stats")["account_id_queries"] == 1
 
 
-def test_bearer_prefix_missing_and_unknown_tokens_get_401_unauthorized(lytics):
+def test_bearer_prefix_missing_and_unknown_tokens_get_401_not_authorized(lytics):
     for headers in ({"Authorization": f"Bearer {DEFAULT_TOKEN}"}, {}, {"Authorization": "nope"}):
         response = requests.get(f"{lytics.url}/api/account", headers=headers, timeout=5)
         assert response.status_code == 401
         body = response.json()
         assert body["status"] == 401
-        assert body["message"] == "Unauthorized"
+        assert body["message"] == "Not authorized"
         assert body["request_id"]
     assert collect(lytics, {"email": "a@b.co"}).status_code == 200
     bearer = requests.post(
@@ -162,14 +170,13 @@ def test_query_tokens_are_masked_in_the_request_log(capfd):
     assert DEFAULT_TOKEN not in logged
 
 
-def test_account_id_must_be_the_tokens_account():
+def test_each_token_acts_on_its_own_account_only():
     tokens = {DEFAULT_TOKEN: "acct-sandbox", "other-token": "acct-other"}
     with LyticsSandbox(tokens=tokens) as sandbox:
         record = {"conversion_data": {"email": "a@b.co"}}
-        assert collect(sandbox, record, account_id="acct-sandbox").status_code == 200
-        refused = collect(sandbox, record, account_id="acct-other")
-        assert refused.status_code == 403
-        assert "acct-other" in refused.json()["message"]
+        assert collect(sandbox, record).status_code == 200
+        assert collect(sandbox, record, account_id="acct-other").status_code == 200
+        assert admin(sandbox, "streams", account="acct-other") == {}  # still the token's own
         other = requests.get(
             f"{sandbox.url}/api/account", headers={"Authorization": "other-token"}, timeout=5
         )
@@ -344,7 +351,9 @@ def test_chunked_bodies_are_read(lytics):
 def test_unknown_paths_get_404_json(lytics):
     response = requests.get(f"{lytics.url}/v2/nothing", headers=AUTH, timeout=5)
     assert response.status_code == 404
-    assert response.json()["message"] == "Not Found"
+    assert response.json()["errors"][0]["message"] == "Not Found"  # /v2's envelope
+    response = requests.get(f"{lytics.url}/api/nothing", headers=AUTH, timeout=5)
+    assert (response.status_code, response.json()["message"]) == (404, "Not Found")
     assert requests.get(f"{lytics.url}/_sandbox/nothing", timeout=5).status_code == 404
     assert "GET /_sandbox/stats" in admin(lytics, "")["endpoints"]
 

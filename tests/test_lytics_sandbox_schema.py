@@ -1,8 +1,10 @@
 """The Lytics sandbox's schema: its v2 API over HTTP (strict), and profiles built only through it.
 
-Fields and mappings land in a draft, publish makes them a version, a version builds profiles
-only from records collected after it; patches accounts refuse direct writes. Plus the pure
-parts: the LQL subset, type conversion, and the merge ops a field can declare.
+Fields (lowercase keys only, a create is an upsert) and mappings land in a draft whose diff
+`compare` shows (in either shape), publish makes them a version, a version builds profiles only
+from records collected after it; patches work everywhere and patches accounts refuse direct
+writes; /v2 errors come in /v2's envelope. Plus the pure parts: the LQL subset, type
+conversion, and the merge ops a field can declare.
 """
 
 from __future__ import annotations
@@ -46,8 +48,15 @@ def ok(response: requests.Response, status: int = 200) -> Any:
     return response.json()["data"]
 
 
+def said(response: requests.Response) -> str:
+    """Lytics' words in a /v2 error: `.errors[0].message`."""
+    body = response.json()
+    assert set(body) == {"status", "errors", "request_id"}, body
+    return body["errors"][0]["message"]
+
+
 def field(name: str, kind: str = "string", **extra: Any) -> dict[str, Any]:
-    return {"Field": name, "Type": kind, "ShortDesc": name, **extra}
+    return {"id": name, "type": kind, "shortdesc": name, **extra}
 
 
 def mapping(name: str, expr: str, stream: str = STREAM, **extra: Any) -> dict[str, Any]:
@@ -76,10 +85,10 @@ def profiles(sandbox: LyticsSandbox) -> list[dict[str, Any]]:
 
 def signups_schema(sandbox: LyticsSandbox) -> None:
     """email (identifier, by email()), plan (latest), tags (a set), visits (count)."""
-    ok(call(sandbox, "POST", "/v2/schema/user/field", field("email", IsIdentifier=True)), 201)
-    ok(call(sandbox, "POST", "/v2/schema/user/field", field("plan", MergeOp="latest")), 201)
+    ok(call(sandbox, "POST", "/v2/schema/user/field", field("email", is_identifier=True)), 201)
+    ok(call(sandbox, "POST", "/v2/schema/user/field", field("plan", mergeop="latest")), 201)
     ok(call(sandbox, "POST", "/v2/schema/user/field", field("tags", "[]string")), 201)
-    ok(call(sandbox, "POST", "/v2/schema/user/field", field("visits", "int", MergeOp="count")), 201)
+    ok(call(sandbox, "POST", "/v2/schema/user/field", field("visits", "int", mergeop="count")), 201)
     for name, expr in (("email", "email(contact.email)"), ("plan", "plan"), ("tags", "set(tag)")):
         ok(call(sandbox, "POST", "/v2/schema/user/mapping", mapping(name, expr)), 201)
     ok(call(sandbox, "POST", "/v2/schema/user/mapping", mapping("visits", "plan")), 201)
@@ -88,8 +97,8 @@ def signups_schema(sandbox: LyticsSandbox) -> None:
 # --- fields, mappings, publish (direct writes) -------------------------------------------------
 
 
-def test_a_field_is_created_in_the_draft_read_back_in_lower_case_and_409_when_it_exists(empty):
-    created = ok(call(empty, "POST", "/v2/schema/user/field", field("plan", MergeOp="oldest")), 201)
+def test_a_field_is_created_in_the_draft_and_a_second_create_replaces_it_without_a_409(empty):
+    created = ok(call(empty, "POST", "/v2/schema/user/field", field("plan", mergeop="oldest")), 201)
     assert created["id"] == "plan"
     assert (created["type"], created["mergeop"], created["edit_status"]) == (
         "string",
@@ -98,9 +107,11 @@ def test_a_field_is_created_in_the_draft_read_back_in_lower_case_and_409_when_it
     )
     assert ok(call(empty, "GET", "/v2/schema/user/field/plan")) == created
     assert ok(call(empty, "GET", "/v2/schema/user/fieldnames")) == ["plan"]
-    again = call(empty, "POST", "/v2/schema/user/field", field("plan"))
-    assert again.status_code == 409
-    assert call(empty, "GET", "/v2/schema/user/field/nope").status_code == 404
+    again = ok(call(empty, "POST", "/v2/schema/user/field", field("plan", "int")), 201)
+    assert (again["type"], again["mergeop"]) == ("int", "")  # silently replaced: an upsert
+    assert len(ok(call(empty, "GET", "/v2/schema/user/field"))) == 1
+    missing = call(empty, "GET", "/v2/schema/user/field/nope")
+    assert (missing.status_code, said(missing)) == (404, "field 'nope' not found")
     publish(empty)
     [listed] = ok(call(empty, "GET", "/v2/schema/user/field"))
     assert listed["edit_status"] == "unmodified"
@@ -109,32 +120,71 @@ def test_a_field_is_created_in_the_draft_read_back_in_lower_case_and_409_when_it
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"id": "plan", "type": "string"}, "Attribute 'Field' is required for Field"),
+        (
+            {"Field": "plan", "Type": "string", "MergeOp": "latest"},
+            "Attribute 'Field' is required for Field",
+        ),
         (field("plan", "text"), "Attribute 'Type' must be one of"),
-        (field("plan", MergeOp="sum"), "Merge operation 'sum' is invalid for data type 'string'"),
-        (field("tags", "[]string", MergeOp="latest"), "is invalid for data type '[]string'"),
-        (field("email", MergeOp="latest", IsIdentifier=True), "Identifier Field cannot define"),
+        (field("plan", mergeop="sum"), "Merge operation 'sum' is invalid for data type 'string'"),
+        (field("tags", "[]string", mergeop="latest"), "is invalid for data type '[]string'"),
+        (field("opted", "bool", mergeop="latest"), "'latest' is invalid for data type 'boolean'"),
+        (field("email", mergeop="latest", is_identifier=True), "Identifier Field cannot define"),
         (field("first name"), "letters, digits and _ only"),
-        (field("plan", IsPII="yes"), "IsPII must be true or false"),
+        (field("plan", is_pii="yes"), "is_pii must be true or false"),
+        (field("plan", capacity=10), "only set and map fields have a capacity"),
     ],
 )
 def test_field_bodies_lytics_refuses_get_400_with_its_words(empty, body, message):
     response = call(empty, "POST", "/v2/schema/user/field", body)
     assert response.status_code == 400
-    assert message in response.json()["message"]
+    assert message in said(response)
     assert ok(call(empty, "GET", "/v2/schema/user/field")) == []
 
 
+def test_sets_and_maps_show_a_capacity_and_identifiers_a_server_filled_merge_op(empty):
+    ok(call(empty, "POST", "/v2/schema/user/field", field("tags", "[]string")), 201)
+    ok(
+        call(empty, "POST", "/v2/schema/user/field", field("seen", "map[string]int", capacity=50)),
+        201,
+    )
+    ok(call(empty, "POST", "/v2/schema/user/field", field("email", is_identifier=True)), 201)
+    ok(call(empty, "POST", "/v2/schema/user/field", field("opted", "bool")), 201)
+    listed = {f["id"]: f for f in ok(call(empty, "GET", "/v2/schema/user/field"))}
+    assert (listed["tags"]["capacity"], listed["seen"]["capacity"]) == (0, 50)
+    assert "capacity" not in listed["email"]
+    assert listed["email"]["mergeop"] == "latest"  # as Lytics' GET shows it; a POST refuses it
+
+
+def test_v2_answers_in_its_own_envelope_and_api_in_its_own(empty):
+    fields = call(empty, "GET", "/v2/schema/user/field").json()
+    assert set(fields) == {"data", "status", "request_id"}
+    accounts = call(empty, "GET", "/api/account").json()
+    assert (accounts["status"], accounts["message"]) == (200, "success")
+    refused = requests.get(
+        f"{empty.url}/v2/schema/user/field", headers={"Authorization": "nope"}, timeout=5
+    )
+    assert refused.status_code == 401
+    assert refused.json()["message"] == "Not authorized"  # before the API: /api's shape
+    unknown = call(empty, "GET", "/api/account/setting/no_such_setting")
+    assert (unknown.status_code, unknown.json()["data"]) == (404, None)
+    assert unknown.json()["message"] == "Not Found"
+
+
 def test_a_field_update_takes_the_full_definition_and_a_delete_is_staged(empty):
+    ok(call(empty, "POST", "/v2/schema/user/field", field("email", is_identifier=True)), 201)
     ok(call(empty, "POST", "/v2/schema/user/field", field("plan")), 201)
     publish(empty)
-    updated = ok(call(empty, "POST", "/v2/schema/user/field/plan", field("plan", MergeOp="oldest")))
+    updated = ok(call(empty, "POST", "/v2/schema/user/field/plan", field("plan", mergeop="oldest")))
     assert (updated["mergeop"], updated["edit_status"]) == ("oldest", "modified")
     mismatch = call(empty, "POST", "/v2/schema/user/field/plan", field("other"))
     assert mismatch.status_code == 400
+    # The old capitalised keys on an update: the name comes from the path, the rest is reset.
+    old_keys = {"Field": "email", "Type": "string", "IsIdentifier": True}
+    reset = call(empty, "POST", "/v2/schema/user/field/email", {**old_keys, "type": "string"})
+    assert ok(reset)["is_identifier"] is False
     assert ok(call(empty, "DELETE", "/v2/schema/user/field/plan")) is None
     assert ok(call(empty, "GET", "/v2/schema/user/field/plan"))["edit_status"] == "deleted"
-    assert ok(call(empty, "GET", "/v2/schema/user/fieldnames")) == []
+    assert ok(call(empty, "GET", "/v2/schema/user/fieldnames")) == ["email"]
 
 
 @pytest.mark.parametrize(
@@ -155,24 +205,26 @@ def test_mappings_need_a_field_that_exists_and_lql_the_sandbox_evaluates(
     ok(call(empty, "POST", "/v2/schema/user/field", field("plan")), 201)
     response = call(empty, "POST", "/v2/schema/user/mapping", body)
     assert response.status_code == status
-    assert message in response.json()["message"]
+    assert message in said(response)
 
 
-def test_a_mapping_is_unique_by_field_stream_and_guard(empty):
+def test_a_mapping_create_always_adds_one_and_its_stream_never_changes(empty):
     ok(call(empty, "POST", "/v2/schema/user/field", field("plan")), 201)
     created = ok(call(empty, "POST", "/v2/schema/user/mapping", mapping("plan", "plan")), 201)
     assert (created["expr"], created["guard_expr"], created["edit_status"]) == ("plan", "", "new")
-    assert (
-        call(empty, "POST", "/v2/schema/user/mapping", mapping("plan", "tier")).status_code == 409
-    )
-    guarded = mapping("plan", "tier", guard_expr="tier != ''")
-    assert call(empty, "POST", "/v2/schema/user/mapping", guarded).status_code == 201
+    again = ok(call(empty, "POST", "/v2/schema/user/mapping", mapping("plan", "plan")), 201)
+    assert again["id"] != created["id"]  # no 409: a second mapping like the first
     other_stream = mapping("plan", "plan", stream="orders")
     assert call(empty, "POST", "/v2/schema/user/mapping", other_stream).status_code == 201
     key = created["id"]
     assert ok(call(empty, "GET", f"/v2/schema/user/mapping/{key}"))["field"] == "plan"
     changed = ok(call(empty, "POST", f"/v2/schema/user/mapping/{key}", mapping("plan", "level")))
     assert changed["expr"] == "level"
+    moved = call(empty, "POST", f"/v2/schema/user/mapping/{key}", other_stream)
+    assert (moved.status_code, said(moved)) == (
+        400,
+        "a mapping's stream cannot change: delete it, create another",
+    )
     assert ok(call(empty, "DELETE", f"/v2/schema/user/mapping/{key}")) is None
     assert len(ok(call(empty, "GET", "/v2/schema/user/mapping"))) == 2  # a draft-only one goes
 
@@ -189,19 +241,68 @@ def test_publish_needs_a_kebab_tag_and_a_description(empty, body, message):
     ok(call(empty, "POST", "/v2/schema/user/field", field("plan")), 201)
     response = call(empty, "POST", "/v2/schema/user/publish", body)
     assert response.status_code == 400
-    assert message in response.json()["message"]
+    assert message in said(response)
 
 
 def test_publishing_an_empty_draft_is_refused(empty):
     response = call(empty, "POST", "/v2/schema/user/publish", {"tag": "x", "description": "y"})
     assert response.status_code == 400
-    assert "nothing to publish" in response.json()["message"]
+    assert "nothing to publish" in said(response)
+
+
+@pytest.mark.parametrize("shape", ["grouped", "changes"])
+def test_compare_shows_what_a_publish_would_ship_in_either_shape(shape):
+    with LyticsSandbox(preset="empty", compare_shape=shape) as sandbox:
+        assert ok(call(sandbox, "GET", "/v2/schema/user/compare")) in (
+            {"fields": [], "mappings": []},
+            {"changes": []},
+        )
+        ok(call(sandbox, "POST", "/v2/schema/user/field", field("plan")), 201)
+        ok(call(sandbox, "POST", "/v2/schema/user/field", field("gone")), 201)
+        publish(sandbox)
+        ok(call(sandbox, "POST", "/v2/schema/user/field", field("tier")), 201)
+        ok(call(sandbox, "POST", "/v2/schema/user/field/plan", field("plan", mergeop="oldest")))
+        ok(call(sandbox, "DELETE", "/v2/schema/user/field/gone"))
+        ok(call(sandbox, "POST", "/v2/schema/user/mapping", mapping("tier", "tier")), 201)
+        diff = ok(call(sandbox, "GET", "/v2/schema/user/compare"))
+    if shape == "grouped":
+        assert [(f["id"], f["edit_status"]) for f in diff["fields"]] == [
+            ("gone", "deleted"),
+            ("plan", "modified"),
+            ("tier", "new"),
+        ]
+        assert [(m["field"], m["edit_status"]) for m in diff["mappings"]] == [("tier", "new")]
+    else:
+        changes = [(c["kind"], c["action"], c["name"]) for c in diff["changes"]]
+        assert changes[:3] == [
+            ("field", "delete", "gone"),
+            ("field", "update", "plan"),
+            ("field", "create", "tier"),
+        ]
+        assert changes[3][:2] == ("mapping", "create")
+        plan = diff["changes"][1]
+        assert (plan["before"]["mergeop"], plan["after"]["mergeop"]) == ("", "oldest")
+        assert diff["changes"][0]["after"] is None
+
+
+def test_the_account_setting_says_whether_patches_are_on_unless_its_reading_is_refused():
+    with LyticsSandbox(preset="empty", schema_patches=True) as sandbox:
+        setting = ok(call(sandbox, "GET", "/api/account/setting/enable_schema_patches"))
+        assert (setting["slug"], setting["value"]) == ("enable_schema_patches", True)
+        assert [s["slug"] for s in ok(call(sandbox, "GET", "/api/account/setting"))] == [
+            "enable_schema_patches"
+        ]
+    with LyticsSandbox(preset="empty", settings_readable=False) as sandbox:
+        refused = call(sandbox, "GET", "/api/account/setting/enable_schema_patches")
+        assert refused.status_code == 403
+        assert refused.json()["data"] is None
+        assert "may not read the account's settings" in refused.json()["message"]
 
 
 def test_idconfig_is_404_until_set(empty):
     missing = call(empty, "GET", "/v2/schema/user/idconfig")
     assert missing.status_code == 404
-    assert "Could not find rank settings for table user" in missing.json()["message"]
+    assert "Could not find rank settings for table user" in said(missing)
     idconfig = {"ranks": ["email", "wistia_visitor_key"]}
     setting = requests.post(
         f"{empty.url}/_sandbox/accounts/acct-sandbox/idconfig", json=idconfig, timeout=5
@@ -255,7 +356,7 @@ def test_records_reach_profiles_only_through_mappings_published_before_they_arri
 
 
 def test_a_guard_decides_which_mapping_applies(empty):
-    ok(call(empty, "POST", "/v2/schema/user/field", field("email", IsIdentifier=True)), 201)
+    ok(call(empty, "POST", "/v2/schema/user/field", field("email", is_identifier=True)), 201)
     ok(call(empty, "POST", "/v2/schema/user/field", field("tier")), 201)
     ok(call(empty, "POST", "/v2/schema/user/mapping", mapping("email", "email(mail)")), 201)
     paid = mapping("tier", "plan", guard_expr="paid = true")
@@ -274,13 +375,13 @@ def test_a_guard_decides_which_mapping_applies(empty):
 
 def test_merge_ops_declared_on_fields_decide_the_profile(empty):
     specs = [
-        field("email", IsIdentifier=True),
-        field("first_plan", MergeOp="oldest"),
-        field("best", "number", MergeOp="max"),
-        field("total", "number", MergeOp="sum"),
-        field("per_media", "map[string]number", MergeOp="mapmax"),
-        field("first_seen", "map[string]string", MergeOp="oldestmap"),
-        field("latest_seen", "map[string]string", MergeOp="latestmap"),
+        field("email", is_identifier=True),
+        field("first_plan", mergeop="oldest"),
+        field("best", "number", mergeop="max"),
+        field("total", "number", mergeop="sum"),
+        field("per_media", "map[string]number", mergeop="mapmax"),
+        field("first_seen", "map[string]string", mergeop="oldestmap"),
+        field("latest_seen", "map[string]string", mergeop="latestmap"),
     ]
     for spec in specs:
         ok(call(empty, "POST", "/v2/schema/user/field", spec), 201)
@@ -350,12 +451,14 @@ def test_an_account_with_schema_patches_refuses_direct_writes(patches):
     ):
         refused = call(patches, "POST", path, body)
         assert refused.status_code == 400
-        assert "enable_schema_patches" in refused.json()["message"]
+        assert "enable_schema_patches" in said(refused)
     assert ok(call(patches, "GET", "/v2/schema/patch/user")) == []  # 200 even when empty
 
 
-def test_an_account_without_patches_answers_404_on_the_patch_listing(empty):
-    assert call(empty, "GET", "/v2/schema/patch/user").status_code == 404
+def test_the_patch_listing_answers_200_on_every_account_so_it_tells_no_mode(empty):
+    assert ok(call(empty, "GET", "/v2/schema/patch/user")) == []
+    patch = ok(call(empty, "POST", "/v2/schema/patch/user", {"tag": "t", "description": "d"}), 201)
+    assert [p["id"] for p in ok(call(empty, "GET", "/v2/schema/patch/user"))] == [patch["id"]]
 
 
 def test_a_patch_takes_lower_case_fields_and_mappings_and_applies_as_one_version(patches):
@@ -364,9 +467,9 @@ def test_a_patch_takes_lower_case_fields_and_mappings_and_applies_as_one_version
         call(patches, "POST", "/v2/schema/patch/user", {"tag": "add-plan", "description": "d"}), 201
     )
     base = f"/v2/schema/patch/user/{patch['id']}"
-    capitalised = call(patches, "POST", f"{base}/field", field("plan"))
+    capitalised = call(patches, "POST", f"{base}/field", {"Field": "plan", "Type": "string"})
     assert capitalised.status_code == 400
-    assert capitalised.json()["message"] == "Attribute 'Field' is required for Field"
+    assert said(capitalised) == "Attribute 'Field' is required for Field"
     lower = {"id": "email", "type": "string", "shortdesc": "Email", "is_identifier": True}
     assert ok(call(patches, "POST", f"{base}/field", lower), 201)["edit_status"] == "new"
     missing_field = call(patches, "POST", f"{base}/mapping", mapping("plan", "plan"))
@@ -420,7 +523,7 @@ def test_accounts_are_created_through_the_admin_api_each_with_its_own_schema(emp
         timeout=5,
     )
     assert bad.status_code == 400
-    assert "preset 'full'" in bad.json()["message"]
+    assert "preset 'full'" in bad.json()["message"]  # the admin API: no Lytics envelope
 
 
 def test_the_wistia_import_preset_holds_the_documented_fields_and_mappings():
@@ -620,3 +723,20 @@ def test_the_cli_starts_an_account_from_a_preset_with_schema_patches(tmp_path):
         process.terminate()
         out, _ = process.communicate(timeout=15)
     assert "account: acct-new (empty, 0 published schema versions; schema patches enabled)" in out
+
+
+@pytest.mark.parametrize("how", ["reset", "503"])
+def test_a_lost_answer_fault_does_the_write_and_loses_its_answer(empty, how):
+    faults = {"lose_answer_next": 1, "lose_answer_with": how, "fail_paths": ["/v2/schema"]}
+    requests.post(f"{empty.url}/_sandbox/faults", json=faults, timeout=5).raise_for_status()
+    if how == "reset":
+        with pytest.raises(requests.ConnectionError):
+            call(empty, "POST", "/v2/schema/user/field", field("plan"))
+    else:
+        lost = call(empty, "POST", "/v2/schema/user/field", field("plan"))
+        assert lost.status_code == 503
+        assert "message" in lost.json()  # an edge failure: /api's shape
+    assert ok(call(empty, "GET", "/v2/schema/user/field/plan"))["edit_status"] == "new"
+    stats = requests.get(f"{empty.url}/_sandbox/stats", timeout=5).json()
+    assert stats["schema_writes"] == 1
+    assert stats["faults_injected"] == {f"lost answer ({how})": 1}

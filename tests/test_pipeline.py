@@ -191,3 +191,21 @@ def test_project_schedules_hourly_and_keeps_tokens_out_of_meltano_yml(tmp_path):
         for plugin in prod_env["config"]["plugins"][kind]:
             assert "api_token" not in plugin.get("config", {}), plugin["name"]
     assert ".env" in (PROJECT_ROOT / ".gitignore").read_text().split()  # where prod tokens go
+
+
+def test_the_schema_step_alone_plans_then_applies_then_only_reads(tmp_path):
+    """The README's "Review first": `meltano invoke target-lytics --input` the SCHEMA alone."""
+    with running_stack(tmp_path, AccountSpec(seed=5, events=300, days=1)) as stack:
+        plan = stack.schema_step(dryrun=True)
+        lines = [line for line in plan.output.splitlines() if "Lytics schema plan" in line]
+        assert sum("create field" in line for line in lines) == 14
+        assert lines[-1].endswith("publish once (the draft holds nothing else)")
+        assert stack.lytics.stats()["schema_writes"] == 0
+        stack.schema_step(dryrun=False)
+        view = stack.lytics.schema()
+        assert (len(view["fields"]), len(view["mappings"]), len(view["versions"])) == (14, 14, 1)
+        stack.lytics.reset_stats()
+        stack.schema_step(dryrun=False)
+        counts = stack.lytics.stats()
+        assert (counts["schema_requests"], counts["schema_writes"]) == (2, 0)
+        assert counts["collect_requests"] == 0

@@ -1,15 +1,18 @@
-"""The README's compiled-schema tables are what the default mapping compiles to.
+"""The README's compiled-schema tables are what the default mapping compiles to, and its recipe
+for the schema step alone is what the demo runs.
 
 `UPDATE_README=1` rewrites it, like the settings tables (tests/test_readme.py).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
 import pytest
 
+from playground.stack import ACTIVITY_SCHEMA_ONLY
 from target_lytics.mapping import dotted
 from target_lytics.mapping_setting import mappings_from_setting
 from tests.harness import ROOT
@@ -64,3 +67,11 @@ def test_the_readme_shows_the_schema_the_default_mapping_compiles_to(stream):
     assert found.group(1).strip() == table, (
         "README's compiled schema is out of date: run `UPDATE_README=1 make unit`"
     )
+
+
+def test_the_review_first_recipe_gives_the_schema_step_what_the_demo_gives_it():
+    """The README's SCHEMA line is the one `Stack.schema_step` runs (`make demo`, e2e tests)."""
+    readme = README.read_text()
+    found = re.search(r"printf '%s\\n' '(\{.*\})' > activity\.schema\.jsonl", readme)
+    assert found, "the README lost its review-first recipe"
+    assert json.loads(found.group(1)) == ACTIVITY_SCHEMA_ONLY

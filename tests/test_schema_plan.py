@@ -1,8 +1,9 @@
 """The schema plan, pure: what the mapping needs against what an account holds.
 
 Every way an account can differ from what the mapping needs: nothing there, all there (under
-another spelling), unpublished, conflicting (type, identity, merge op, a mapping reading other
-stream fields), other people's drafts; and the messages a run stops with.
+another spelling), unpublished, conflicting (another type, a mapping not reading the stream
+field sent), differing only in how profiles merge (merge op, identity, guard, expression: the
+run goes on), other people's drafts; and the messages a run stops with.
 """
 
 from __future__ import annotations
@@ -16,20 +17,22 @@ from hypothesis import strategies as st
 
 from target_lytics.account import LyticsAccount
 from target_lytics.mapping_setting import mappings_from_setting
-from target_lytics.preflight import check_message, conflict_message, plan_lines, schema_tag
 from target_lytics.schema import (
     AccountField,
     AccountMapping,
     AccountSchema,
     MappingSpec,
-    before_input,
+    PendingChange,
     expr_reads,
+    foreign_changes,
     plan_schema,
     required_schema,
     unread_fields,
 )
+from target_lytics.schema_step import check_message, conflict_message, schema_tag
 
-REQUIRED = required_schema(before_input(mappings_from_setting(None)))
+ACTIVITY = {"wistia_activity": mappings_from_setting(None)["wistia_activity"]}
+REQUIRED = required_schema(ACTIVITY)
 ACCOUNT = LyticsAccount("acct-1", "1234", "Production")
 
 
@@ -79,8 +82,21 @@ def test_other_spellings_of_the_same_schema_are_the_same_schema():
         email=AccountField("email", "string", "latest", identifier=True),  # op not compared
     )
     account = with_mapping(account, "wisita_media_percent", expr="map( media_id,percent_viewed )")
-    account = with_mapping(account, "email", expr="conversion_data.email")  # reads the same
-    assert plan_schema(REQUIRED, account).ready
+    plan = plan_schema(REQUIRED, account)
+    assert plan.ready
+    assert plan.differences == ()
+
+
+def test_another_expression_of_the_same_stream_field_is_a_difference_not_a_conflict():
+    account = with_mapping(held_as_required(), "email", expr="conversion_data.email")
+    plan = plan_schema(REQUIRED, account)
+    assert plan.ready
+    assert [d.describe() for d in plan.differences] == [
+        (
+            "mapping email <- wistia_activity: the account maps it by `conversion_data.email`, the "
+            "mapping setting by `email(conversion_data.email)`; the account's mapping is kept"
+        )
+    ]
 
 
 def test_unrelated_fields_and_mappings_of_the_account_do_not_matter():
@@ -103,42 +119,86 @@ def test_only_the_missing_part_is_planned():
 # --- conflicts ------------------------------------------------------------------------------
 
 
+def test_a_field_of_another_type_is_a_conflict_the_records_would_not_fit():
+    held = AccountField("wistia_percent_viewed", "string", "latest")
+    plan = plan_schema(REQUIRED, held_as_required(wistia_percent_viewed=held))
+    assert [conflict.describe() for conflict in plan.conflicts] == [
+        (
+            "field wistia_percent_viewed: the account has it as string, the mapping needs number, "
+            "so the records' values would not fit"
+        )
+    ]
+    assert plan.create_fields == ()
+    assert not plan.ready
+
+
 @pytest.mark.parametrize(
-    ("held", "problem"),
+    ("held", "difference"),
     [
         (
-            AccountField("wistia_percent_viewed", "string", "latest"),
-            "field wistia_percent_viewed: the account has it as string, the mapping needs number",
+            AccountField("wistia_percent_viewed", "number", "max"),
+            (
+                "field wistia_percent_viewed: the account merges it by max, the mapping setting by "
+                "latest; the account's choice is kept"
+            ),
         ),
         (
-            AccountField("wistia_percent_viewed", "number", "max"),
-            "field wistia_percent_viewed: the account merges it by max, the mapping needs latest",
+            AccountField("wisita_media_percent", "map[string]number", "latestmap"),
+            (
+                "field wisita_media_percent: the account merges it by latestmap, the mapping "
+                "setting by merge; the account's choice is kept"
+            ),
         ),
         (
             AccountField("wisita_media_ids", "[]string", "capped"),
-            "field wisita_media_ids: the account merges it by capped, the mapping needs merge",
+            (
+                "field wisita_media_ids: the account merges it by capped, the mapping setting by "
+                "merge; the account's choice is kept"
+            ),
         ),
         (
             AccountField("email", "string", "latest", identifier=False),
             (
-                "field email: the account's field is not an identifier; the mapping needs an "
-                "identifier"
+                "field email: the account's field is not an identifier (Lytics does not join "
+                "profiles on it); the mapping setting makes it an identifier; the account's choice "
+                "is kept"
             ),
         ),
         (
             AccountField("wistia_city", "string", None, identifier=True),
             (
-                "field wistia_city: the account's field is an identifier; the mapping needs a "
-                "plain field"
+                "field wistia_city: the account's field is an identifier (Lytics joins profiles on "
+                "it); the mapping setting makes it a plain field; the account's choice is kept"
             ),
         ),
     ],
 )
-def test_a_field_of_another_type_identity_or_merge_op_is_a_conflict(held, problem):
+def test_another_merge_op_or_identity_is_a_difference_and_the_account_is_ready(held, difference):
     plan = plan_schema(REQUIRED, held_as_required(**{held.name: held}))
-    assert [conflict.describe() for conflict in plan.conflicts] == [problem]
-    assert plan.create_fields == ()
-    assert not plan.ready
+    assert [d.describe() for d in plan.differences] == [difference]
+    assert plan.conflicts == ()
+    assert plan.ready
+
+
+def test_a_bools_merge_op_is_never_compared():
+    mappings = mappings_from_setting({"s": {"fields": {"opted": {"from": "o", "type": "bool"}}}})
+    required = required_schema({"s": mappings["s"]})
+    account = AccountSchema(
+        {"opted": AccountField("opted", "bool", "oldest")}, (AccountMapping("opted", "s", "o"),)
+    )
+    plan = plan_schema(required, account)
+    assert (plan.ready, plan.differences) == (True, ())
+
+
+def test_sets_and_maps_shown_with_no_capacity_limit_are_noted():
+    account = held_as_required(
+        wisita_media_ids=AccountField("wisita_media_ids", "[]string", "merge", capacity=0),
+        wistia_media_names=AccountField("wistia_media_names", "[]string", "merge", capacity=50),
+        wistia_city=AccountField("wistia_city", "string", "latest", capacity=0),  # no set
+    )
+    plan = plan_schema(REQUIRED, account)
+    assert [held.name for held in plan.unbounded] == ["wisita_media_ids"]
+    assert plan.ready
 
 
 def test_a_mapping_reading_other_stream_fields_is_a_conflict():
@@ -146,13 +206,28 @@ def test_a_mapping_reading_other_stream_fields_is_a_conflict():
     [conflict] = plan_schema(REQUIRED, account).conflicts
     assert conflict.subject == "mapping email <- wistia_activity"
     assert "`email(email)`" in conflict.problem
-    assert "conversion_data.email" in conflict.problem
+    assert "does not read conversion_data.email" in conflict.problem
     assert plan_schema(REQUIRED, account).create_mappings == ()  # never a second one
 
 
-def test_a_guarded_mapping_doing_the_same_counts_as_there():
+def test_a_map_reading_the_key_but_another_value_is_a_conflict():
+    account = with_mapping(
+        held_as_required(), "wisita_media_percent", expr="map(media_id, duration_viewed)"
+    )
+    [conflict] = plan_schema(REQUIRED, account).conflicts
+    assert "does not read percent_viewed" in conflict.problem
+
+
+def test_a_guarded_mapping_doing_the_same_counts_as_there_with_a_difference():
     account = with_mapping(held_as_required(), "wistia_org", guard_expr="org != ''")
-    assert plan_schema(REQUIRED, account).ready
+    plan = plan_schema(REQUIRED, account)
+    assert plan.ready
+    assert [d.describe() for d in plan.differences] == [
+        (
+            "mapping wistia_org <- wistia_activity: the account maps it only if `org != ''`, the "
+            "mapping setting by `org`; the account's mapping is kept"
+        )
+    ]
 
 
 # --- drafts -----------------------------------------------------------------------------------
@@ -171,37 +246,55 @@ def test_our_fields_and_mappings_in_the_draft_are_unpublished_not_missing():
     assert plan.create_fields == plan.create_mappings == ()
     assert plan.needs_publish
     assert not plan.ready
-    assert plan.foreign_drafts == ()
 
 
-def test_other_peoples_unpublished_changes_are_told_apart():
-    account = held_as_required(
-        draft_score=AccountField("draft_score", "int", "sum", status="new"),
-        old_field=AccountField("old_field", "string", status="deleted"),
-    )
-    extra = AccountMapping("draft_score", "clicks", "count(x)", status="modified")
-    account = AccountSchema(account.fields, (*account.mappings, extra))
-    plan = plan_schema(REQUIRED, account)
-    assert plan.ready  # nothing of ours is missing: nothing would be published
-    assert plan.foreign_drafts == (
+def test_the_drafts_changes_the_target_did_not_make_are_told_apart():
+    ours_field = AccountField("wistia_org", "string", "latest", status="new")
+    pending = [
+        PendingChange("field", "wistia_org", "new", field=ours_field),
+        PendingChange("field", "wistia_city", "new"),  # definition shown by the listing
+        PendingChange("field", "wistia_state", "new", field=AccountField("wistia_state", "int")),
+        PendingChange("field", "draft_score", "new", field=AccountField("draft_score", "int")),
+        PendingChange("field", "wistia_country", "deleted"),
+        PendingChange(
+            "mapping",
+            "wistia_org <- wistia_activity: org",
+            "create",
+            mapping=AccountMapping("wistia_org", "wistia_activity", "org"),
+        ),
+        PendingChange(
+            "mapping",
+            "score <- clicks: count(x)",
+            "modified",
+            mapping=AccountMapping("score", "clicks", "count(x)"),
+        ),
+        PendingChange("mapping", "m-9", "new"),
+    ]
+    foreign = foreign_changes(pending, REQUIRED, held_as_required())
+    assert [change.describe() for change in foreign] == [
+        "field wistia_state (new)",
         "field draft_score (new)",
-        "field old_field (deleted)",
-        "mapping draft_score <- clicks: count(x) (modified)",
-    )
+        "field wistia_country (deleted)",
+        "mapping score <- clicks: count(x) (modified)",
+        "mapping m-9 (new)",
+    ]
+    made = frozenset({"draft_score"})  # this run created it: ours, whatever the diff shows
+    assert len(foreign_changes(pending, REQUIRED, held_as_required(), made)) == 4
 
 
 # --- what the mapping needs ---------------------------------------------------------------------
 
 
 def test_the_stream_setting_is_the_stream_the_mappings_read():
-    required = required_schema(before_input(mappings_from_setting(None)), stream_setting="videos")
+    required = required_schema(ACTIVITY, stream_setting="videos")
     assert {m.stream for m in required.mappings} == {"videos"}
     assert required.streams == ("videos",)
 
 
 def test_a_field_fed_from_two_streams_is_one_field_with_two_mappings():
     override = {"signups": {"fields": {"email": {"from": "email", "as": "email"}, "plan": "plan"}}}
-    required = required_schema(before_input(mappings_from_setting(override)))
+    mappings = mappings_from_setting(override)
+    required = required_schema({k: mappings[k] for k in ("wistia_activity", "signups")})
     assert [spec.name for spec in required.fields].count("email") == 1
     assert required.streams == ("wistia_activity", "signups")
     assert MappingSpec("email", "signups", "email(email)", ("email",)) in required.mappings
@@ -247,17 +340,26 @@ def test_check_names_every_missing_and_conflicting_item_and_both_fixes():
     )
     fields = {k: v for k, v in account.fields.items() if k != "wistia_org"}
     mappings = tuple(m for m in account.mappings if m.field != "wistia_org")
-    message = check_message(ACCOUNT, plan_schema(REQUIRED, AccountSchema(fields, mappings)))
+    plan = plan_schema(REQUIRED, AccountSchema(fields, mappings))
+    message = check_message(ACCOUNT, plan, ("wistia_activity",))
     assert message.startswith(
-        "The Lytics account acct-1 (aid 1234, Production) lacks what the mapping setting needs"
+        "The Lytics account acct-1 (aid 1234, Production) lacks what the mapping setting needs "
+        "for stream(s) wistia_activity"
     )
-    assert "nothing was sent (schema_mode: check)" in message
+    assert "nothing of it was sent (schema_mode: check)" in message
     assert "\n  - missing field wistia_org (string, latest)" in message
     assert "\n  - missing mapping wistia_org <- wistia_activity: org" in message
     assert "\n  - conflicting field wistia_percent_viewed: the account has it as string" in message
     assert "set schema_mode to apply" in message
     assert "Schema Studio" in message
     assert "never changes or deletes" in message
+    assert "identifier" not in message  # apply would create none
+
+
+def test_check_on_an_empty_account_says_apply_would_create_identifiers_and_how_to_avoid_them():
+    message = check_message(ACCOUNT, plan_schema(REQUIRED, AccountSchema()), ("wistia_activity",))
+    assert "apply would also create the identifier field(s) email, wistia_visitor_key" in message
+    assert 'with the mapping setting {"wistia_activity": null}' in message
 
 
 def test_apply_conflicts_say_nothing_was_changed():
@@ -265,17 +367,6 @@ def test_apply_conflicts_say_nothing_was_changed():
     message = conflict_message(ACCOUNT, plan_schema(REQUIRED, account))
     assert "nothing was changed" in message
     assert "field email: the account has it as number, the mapping needs string" in message
-
-
-def test_the_dry_run_plan_says_what_apply_would_do_and_what_check_would_do():
-    lines = plan_lines(plan_schema(REQUIRED, AccountSchema()), "check")
-    assert lines[0] == "create field wistia_country (string, latest)"
-    assert "new identifier fields: Lytics would join profiles on email, wistia_visitor_key" in lines
-    assert lines[-2].startswith("publish once")
-    assert lines[-1] == "schema_mode check would stop this run before sending anything"
-    assert plan_lines(plan_schema(REQUIRED, held_as_required()), "apply") == [
-        "nothing to do: the account holds every field and mapping the mapping needs"
-    ]
 
 
 def test_tags_are_kebab_case():

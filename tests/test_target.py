@@ -25,6 +25,7 @@ from target_lytics.retries import MAX_WAIT_SECONDS, RetryLaterError, next_wait
 from target_lytics.settings import settings_from_config
 from target_lytics.sinks import OversizeRecordError
 from target_lytics.target import TargetLytics
+from tests.hostile import HostileServer, Script, Seen
 from tests.lytics_runs import (
     ACTIVITY_SCHEMA,
     EXPIRED_TOKEN,
@@ -110,13 +111,15 @@ def test_several_requests_are_in_flight_at_once(sandbox):
     assert counts["max_requests_in_flight"] == 4  # as many as allowed, and never more
 
 
-def test_dry_run_sends_dryrun_on_every_request_and_stores_nothing(sandbox):
-    run_target(config(sandbox, dryrun=True, batch_size_rows=100), singer_lines([session(1)] * 250))
+def test_dry_run_sends_dryrun_on_every_request_and_stores_nothing(sandbox, capsys):
+    lines = singer_lines([session(1)] * 250, state_every=100)
+    run_target(config(sandbox, dryrun=True, batch_size_rows=100), lines)
     counts = stats(sandbox)
     assert counts["collect_requests"] == 3
     assert counts["dryrun_requests"] == 3
     assert counts["records_stored"] == 0
     assert stored(sandbox) == []
+    assert printed_states(capsys.readouterr().out) == []  # no bookmark passes what was not kept
 
 
 def test_stream_setting_redirects_records_and_the_mappings_they_need(sandbox):
@@ -135,12 +138,18 @@ def test_stream_setting_redirects_records_and_the_mappings_they_need(sandbox):
     assert profile["wistia_city"] == "Portland"
 
 
-def test_account_id_is_passed_through_and_must_be_the_tokens(sandbox):
+def test_account_id_only_checks_the_tokens_own_account_and_is_never_sent(sandbox):
     run_target(config(sandbox, account_id="acct-sandbox"), singer_lines([session(1)]))
-    assert len(stored(sandbox)) == 1
-    with pytest.raises(LyticsAccountError, match=r"account_id 'acct-other' is not among") as caught:
-        run_target(config(sandbox, account_id="acct-other"), singer_lines([session(1)]))
-    assert "acct-sandbox (aid 1234, Sandbox Account acct-sandbox)" in str(caught.value)
+    run_target(config(sandbox, account_id="1234"), singer_lines([session(2)]))  # its aid
+    assert len(stored(sandbox)) == 2
+    before = stats(sandbox)["collect_requests"]
+    with pytest.raises(LyticsAccountError) as caught:
+        run_target(config(sandbox, account_id="acct-2"), singer_lines([session(3)]))
+    message = str(caught.value)
+    assert "account_id is 'acct-2'" in message
+    assert "belongs to the Lytics account acct-sandbox (aid 1234" in message
+    assert stats(sandbox)["collect_requests"] == before  # refused before any collect
+    assert stats(sandbox)["account_id_queries"] == 0  # no request ever carried it
 
 
 def test_unmapped_stream_with_arrays_of_objects_is_accepted(sandbox):
@@ -284,7 +293,8 @@ class WatchedInput(io.StringIO):
 
 
 @pytest.mark.parametrize(
-    ("token", "message"), [(WRONG_TOKEN, "HTTP 401 Unauthorized"), (EXPIRED_TOKEN, "Expired Token")]
+    ("token", "message"),
+    [(WRONG_TOKEN, "HTTP 401 Not authorized"), (EXPIRED_TOKEN, "Expired Token")],
 )
 def test_bad_and_expired_tokens_fail_before_any_input_is_read(sandbox, token, message):
     target = TargetLytics(config=config(sandbox, api_token=token))  # contacts nothing
@@ -300,7 +310,7 @@ def test_bad_and_expired_tokens_fail_before_any_input_is_read(sandbox, token, me
 def test_creating_the_target_and_about_need_no_network(tmp_path):
     unreachable = {"api_token": TOKEN, "api_url": "http://127.0.0.1:9", "max_retries": 0}
     target = TargetLytics(config=unreachable)  # no request: nothing listens on port 9
-    assert target.preflight is None
+    assert target.schema_checks is None
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(unreachable))
     about = subprocess.run(
@@ -520,3 +530,78 @@ def test_anonymous_sessions_merge_into_the_converted_profile(sandbox):
     # "Last viewed" scalars come from the newest session (11:00), though it was sent first.
     assert profile["wistia_city"] == "Seattle"
     assert profile["wistia_percent_viewed"] == 0.9
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [({}, None), ({"schema_patches": True}, True), ({"schema_patches": False}, False)],
+)
+def test_schema_patches_is_true_false_or_left_to_the_account(given, expected):
+    assert settings_from_config({"api_token": "at.x.y", **given}).schema_patches is expected
+
+
+def test_schema_patches_must_be_a_boolean():
+    [problem] = _problems(schema_patches="sometimes")
+    assert problem.startswith("schema_patches: 'sometimes' is not true or false")
+
+
+# --- the token's own account, from whichever listing Lytics answers ------------------------------
+
+
+def _account_server(v2: Script, api: Script) -> HostileServer:
+    """Lytics as far as the account check goes, then accepting collects."""
+
+    def answer(request: Seen) -> Script:
+        if request.path == "/v2/account":
+            return v2
+        if request.path == "/api/account":
+            return api
+        count = len(json.loads(request.body))
+        return Script.json({"status": 200, "data": {"message_count": count, "rejected_count": 0}})
+
+    return HostileServer(answer)
+
+
+def _accounts(*entries: dict[str, Any]) -> Script:
+    return Script.json({"data": list(entries), "status": 200, "message": "success"})
+
+
+PROD = {"id": "acct-prod", "aid": 7, "name": "Prod"}
+DEV = {"id": "acct-dev", "aid": 8, "name": "Dev"}
+
+
+@pytest.mark.parametrize("refusal", [403, 404, 405])
+def test_the_token_check_asks_api_account_when_v2_account_is_not_answered(refusal, caplog):
+    caplog.set_level(logging.INFO)
+    v2 = Script.json({"status": refusal, "message": "no"}, status=refusal)
+    with _account_server(v2, _accounts(PROD)) as server:
+        settings = {"api_token": TOKEN, "api_url": server.url, "schema_mode": "off"}
+        run_target({**settings, "account_id": "7"}, singer_lines([session(1)]))
+        paths = [request.path for request in server.requests]
+    assert paths == ["/v2/account", "/api/account", "/collect/json/wistia_activity"]
+    assert any(
+        "accepted for account acct-prod (aid 7, Prod)" in r.getMessage() for r in caplog.records
+    )
+
+
+def test_a_parent_tokens_family_names_its_own_account_wherever_it_is_listed():
+    family = _accounts({**DEV, "parentaid": 7}, {**PROD, "parentaid": 7})
+    with _account_server(family, Script(500)) as server:
+        settings = {"api_token": TOKEN, "api_url": server.url, "schema_mode": "off"}
+        run_target({**settings, "account_id": "acct-prod"}, singer_lines([session(1)]))
+        with pytest.raises(LyticsAccountError, match=r"belongs to the Lytics account acct-prod"):
+            run_target({**settings, "account_id": "acct-dev"}, singer_lines([session(2)]))
+        collects = [r for r in server.requests if r.path.startswith("/collect")]
+    assert len(collects) == 1
+    assert all("account_id" not in request.query for request in server.requests)
+
+
+def test_a_token_reaching_accounts_none_of_which_is_said_to_be_its_own(caplog):
+    with _account_server(Script(404), _accounts(PROD, DEV)) as server:
+        settings = {"api_token": TOKEN, "api_url": server.url, "schema_mode": "off"}
+        with pytest.raises(LyticsAccountError, match="the guard cannot be checked"):
+            run_target({**settings, "account_id": "acct-dev"}, singer_lines([session(1)]))
+        assert not [r for r in server.requests if r.path.startswith("/collect")]
+        run_target(settings, singer_lines([session(1)]))  # no account_id: the token decides
+    [warning] = [r.getMessage() for r in caplog.records if "does not say which" in r.getMessage()]
+    assert "acct-prod (aid 7, Prod); acct-dev (aid 8, Dev)" in warning

@@ -2,8 +2,9 @@
 
 The default mapping sends tap-wistia's visitors to the Lytics stream `wistia_visitors`, whose
 user fields (`wistia_visitor_name`, `wistia_load_count`, ...) join the profiles the activity
-builds, on `wistia_visitor_key` and `email`. Its schema is checked when the stream arrives,
-so an account that only ever receives viewing sessions (Lytics' own import) never needs it.
+builds, on `wistia_visitor_key` and `email`. Like every stream's, its schema is checked when
+the stream arrives, so an account that only ever receives viewing sessions (Lytics' own import)
+never needs it.
 Over real HTTP, each test on its own sandbox account.
 """
 
@@ -87,11 +88,9 @@ def empty() -> Iterator[LyticsSandbox]:
         yield sandbox
 
 
-def test_the_visitors_mapping_is_checked_on_arrival_not_before_input():
+def test_the_visitors_mapping_goes_to_its_own_stream_sharing_the_identifiers():
     mappings = mappings_from_setting(None)
-    assert not mappings["wistia_activity"].on_arrival
     visitors = mappings["wistia_visitors"]
-    assert visitors.on_arrival
     assert visitors.lytics_stream == "wistia_visitors"
     assert visitors.timestamp_field == "last_active_at"
     expressions = {name: rule.expression for name, rule in visitors.fields.items()}
@@ -103,6 +102,11 @@ def test_the_visitors_mapping_is_checked_on_arrival_not_before_input():
         visitors.fields["email"].definition
         == mappings["wistia_activity"].fields["email"].definition
     )
+
+
+def test_on_arrival_from_older_settings_is_still_accepted():
+    older = {"wistia_visitors": {"on_arrival": True}}
+    assert mappings_from_setting(older) == mappings_from_setting(None)
 
 
 def test_an_imported_account_passes_check_for_sessions_without_the_visitor_fields(imported):

@@ -26,6 +26,7 @@ import msgspec
 from target_lytics.sandbox.accounts import AccountBook
 from target_lytics.sandbox.faults import Faults
 from target_lytics.sandbox.presets import PRESETS
+from target_lytics.sandbox.schema import COMPARE_SHAPES
 from target_lytics.sandbox.server import DEFAULT_ACCOUNT, DEFAULT_TOKEN, LyticsSandbox
 from target_lytics.sandbox.store import EventStore
 
@@ -76,6 +77,18 @@ def _serve_parser() -> argparse.ArgumentParser:
         help="a new account has enable_schema_patches: schema changes only through patches",
     )
     parser.add_argument(
+        "--settings-refused",
+        action="store_true",
+        help="the token may not read its account's settings (enable_schema_patches: 403)",
+    )
+    parser.add_argument(
+        "--compare-shape",
+        choices=COMPARE_SHAPES,
+        default="grouped",
+        help="how GET /v2/schema/user/compare shows the draft's diff (no public source shows "
+        "it): grouped fields and mappings (default), or a list of changes",
+    )
+    parser.add_argument(
         "--oversize-status",
         type=int,
         choices=(413, 400),
@@ -123,6 +136,8 @@ def serve(args: argparse.Namespace) -> int:
         names={args.account: args.account_name} if args.account_name else None,
         preset=args.preset,
         schema_patches=args.schema_patches,
+        settings_readable=not args.settings_refused,
+        compare_shape=args.compare_shape,
         faults=Faults(latency_ms=args.latency_ms),
         oversize_status=args.oversize_status,
         log_requests=not args.quiet,

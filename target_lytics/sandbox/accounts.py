@@ -1,7 +1,9 @@
 """The sandbox's accounts: who may reach each one, and its schema, kept in SQLite.
 
-A token may reach several accounts (``account_id`` then picks one, as with Lytics); each account
-has its own schema, started from a preset and changed only through the schema API. Schema
+A token belongs to one account, its own, where everything it sends goes; a parent token also
+reaches its family (its other accounts), which ``/v2/account`` lists with ``parentaid``. Each
+account has its own schema, started from a preset and changed only through the schema API, and
+its settings (``enable_schema_patches``), which a token may or may not be allowed to read. Schema
 changes are rare and small, so each one rewrites its account's row in one transaction: after a
 restart the accounts, their drafts, patches and published versions are as they were.
 """
@@ -33,9 +35,12 @@ CREATE TABLE IF NOT EXISTS accounts (
     name TEXT NOT NULL,
     preset TEXT NOT NULL,
     tokens TEXT NOT NULL,            -- JSON list of the tokens that reach this account
-    schema TEXT NOT NULL             -- JSON of AccountSchema
+    schema TEXT NOT NULL,            -- JSON of AccountSchema
+    settings_readable INTEGER NOT NULL DEFAULT 1  -- may its tokens read its account settings
 );
 """
+_SETTINGS_COLUMN = "settings_readable"
+"""Added later: databases of older sandboxes gain it (every account readable)."""
 
 
 @dataclass(slots=True)
@@ -48,6 +53,7 @@ class Account:
     preset: Preset
     tokens: list[str]
     schema: AccountSchema = field(default_factory=AccountSchema)
+    settings_readable: bool = True
 
     def info(self) -> dict[str, Any]:
         """The account as ``GET /api/account`` lists it."""
@@ -66,6 +72,7 @@ class Account:
             **self.info(),
             "preset": self.preset,
             "enable_schema_patches": self.schema.patches_enabled,
+            "settings_readable": self.settings_readable,
             "published_versions": len(self.schema.versions),
         }
 
@@ -78,13 +85,20 @@ class AccountBook:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA busy_timeout = 5000")
         self._db.executescript(_SQL)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(accounts)")}
+        if _SETTINGS_COLUMN not in columns:
+            self._db.execute(
+                "ALTER TABLE accounts ADD COLUMN settings_readable INTEGER NOT NULL DEFAULT 1"
+            )
         self._lock = threading.RLock()
         self._accounts: dict[str, Account] = {}
-        rows = self._db.execute("SELECT id, aid, name, preset, tokens, schema FROM accounts")
-        for account_id, aid, name, preset, tokens, schema in rows.fetchall():
+        rows = self._db.execute(
+            "SELECT id, aid, name, preset, tokens, schema, settings_readable FROM accounts"
+        )
+        for account_id, aid, name, preset, tokens, schema, readable in rows.fetchall():
             self._accounts[account_id] = Account(
                 account_id, aid, name, preset, json.loads(tokens),
-                AccountSchema.from_json(json.loads(schema)),
+                AccountSchema.from_json(json.loads(schema)), bool(readable),
             )  # fmt: skip
 
     def close(self) -> None:
@@ -100,9 +114,12 @@ class AccountBook:
         name: str | None = None,
         preset: Preset = "wistia-import",
         schema_patches: bool = False,
+        settings_readable: bool = True,
         now: str = "",
     ) -> Account:
         """Create an account reached by ``token``; an existing one only gains the token.
+
+        ``settings_readable`` False: its tokens may not read its account settings (403).
 
         Raises:
             ValueError: the id, token or preset cannot be used.
@@ -121,6 +138,7 @@ class AccountBook:
                     preset,
                     [],
                     schema,
+                    settings_readable,
                 )
                 self._accounts[account_id] = account
             if token not in account.tokens:
@@ -139,8 +157,20 @@ class AccountBook:
             return sorted(self._accounts.values(), key=lambda account: account.aid)
 
     def reachable(self, token: str) -> list[Account]:
-        """The accounts ``token`` reaches, the first one (its own) first."""
+        """The accounts ``token`` reaches, its own (the first one it was given) first."""
         return [account for account in self.all() if token in account.tokens]
+
+    def family(self, token: str) -> list[dict[str, Any]]:
+        """``GET /v2/account``: the token's account, or its family, each with ``parentaid``.
+
+        A token of one account lists it alone (``parentaid`` 0: no family); a parent token
+        lists every account it reaches, its own the one whose ``aid`` is its ``parentaid``.
+        """
+        reached = self.reachable(token)
+        if len(reached) == 1:
+            return [{**reached[0].info(), "parentaid": 0}]
+        parent = reached[0].aid if reached else 0
+        return [{**account.info(), "parentaid": parent} for account in reached]
 
     def versions(self, account_id: str) -> list[Version]:
         """An account's published schema versions, oldest first (none for an unknown id)."""
@@ -177,8 +207,8 @@ class AccountBook:
     def _save(self, account: Account) -> None:
         with self._db:
             self._db.execute(
-                "INSERT INTO accounts (id, aid, name, preset, tokens, schema)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+                "INSERT INTO accounts (id, aid, name, preset, tokens, schema, settings_readable)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
                 " tokens = excluded.tokens, schema = excluded.schema",
                 (
                     account.id,
@@ -187,5 +217,6 @@ class AccountBook:
                     account.preset,
                     json.dumps(account.tokens),
                     json.dumps(account.schema.to_json()),
+                    int(account.settings_readable),
                 ),
             )

@@ -1,9 +1,12 @@
 """The Lytics API the sandbox serves, independent of sockets: a request in, a reply out.
 
 ``LyticsApi`` authenticates (raw tokens, the legacy ``access_token`` query parameter, expired
-tokens, ``account_id``), draws faults from the ``FaultDesk``, and routes to collect (checked by
-``collect``), accounts, entity lookups, stream events and the schema API (``schema_api``);
-under ``/_sandbox/`` it offers inspection, accounts and fault control (no auth).
+tokens; a request acts on the token's own account, an ``account_id`` query parameter is no
+documented way to another and is ignored, and counted), draws faults from the ``FaultDesk``,
+and routes to collect (checked by ``collect``), accounts and their settings, entity lookups,
+stream events and the schema API (``schema_api``); it answers ``/v2`` and ``/api`` each in its
+own envelope (``replies``). Under ``/_sandbox/`` it offers inspection, accounts and fault
+control (no auth).
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from target_lytics.sandbox.replies import (
     BadRequestError,
     Reply,
     Request,
+    in_v2_shape,
     json_object,
     message,
     not_found,
     success,
 )
+from target_lytics.sandbox.schema import COMPARE_SHAPES
 from target_lytics.sandbox.schema_api import SchemaRoutes
 from target_lytics.sandbox.stats import Stats
 
@@ -35,9 +40,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping
 
     from target_lytics.sandbox.accounts import Account, AccountBook
+    from target_lytics.sandbox.schema import CompareShape
     from target_lytics.sandbox.store import EventStore
 
 _PAGE_LIMIT = 10_000
+PATCHES_SETTING = "enable_schema_patches"
 
 
 def _truthy(value: str | None) -> bool:
@@ -74,15 +81,19 @@ class LyticsApi:
         desk: FaultDesk,
         oversize_status: int,
         pause: Callable[[float], bool],
+        compare_shape: CompareShape = "grouped",
     ) -> None:
         """Serve ``store`` to holders of the tokens of ``book``'s accounts.
 
         ``pause`` waits for a fault (latency, a hung request) and ends early when the sandbox
-        stops.
+        stops; ``compare_shape`` is how the draft's diff is shown (no public source shows it).
         """
+        if compare_shape not in COMPARE_SHAPES:
+            msg = f"compare_shape must be one of {', '.join(COMPARE_SHAPES)}"
+            raise ValueError(msg)
         self.store = store
         self.book = book
-        self.schema_routes = SchemaRoutes(book, store)
+        self.schema_routes = SchemaRoutes(book, store, compare_shape)
         self.expired_tokens = frozenset(expired_tokens)
         self.desk = desk
         self.oversize_status = oversize_status
@@ -100,10 +111,13 @@ class LyticsApi:
             return self._admin(request)
         reply = self._api(request)
         if request.path[:2] == ["v2", "schema"]:
-            wrote = request.method != "GET" and reply.status < HTTPStatus.BAD_REQUEST
-            self.stats.count(schema_requests=1, schema_writes=int(wrote))
-        if reply.body is not None and reply.status >= HTTPStatus.BAD_REQUEST:
-            reply.body.setdefault("request_id", f"sbx-{next(self._request_ids):08d}")
+            self.stats.count(schema_requests=1, schema_writes=int(reply.wrote))
+        if reply.body is not None:
+            request_id = f"sbx-{next(self._request_ids):08d}"
+            if request.path[:1] == ["v2"] and not reply.edge:
+                reply.body = in_v2_shape(reply.body, request_id)
+            elif reply.status >= HTTPStatus.BAD_REQUEST:
+                reply.body.setdefault("request_id", request_id)
         outcome: int | str = {"drop": "timeout", "reset": "reset"}.get(reply.wire, reply.status)
         self.stats.answered(outcome, request.size)
         return reply
@@ -111,63 +125,78 @@ class LyticsApi:
     # -- the Lytics API
 
     def _api(self, request: Request) -> Reply:
-        decision = self.desk.decide(request.target)
+        decision = self.desk.decide(request.target, request.method)
         self._pause(decision.latency_s)
-        if decision.action != "serve":
+        if decision.action not in {"serve", "lose"}:
             return self._fault(decision)
         if request.size > MAX_BODY_BYTES:
             status = self.oversize_status
-            return Reply(status, message(status, "Request Entity Too Large", data=None))
+            reply = Reply(status, message(status, "Request Entity Too Large", data=None))
+            reply.edge = True
+            return reply
         if "access_token" in request.query:
             self.stats.count(legacy_query_token=1)
         token, account, refusal = self._account(request)
         if refusal is not None:
             return refusal
         try:
-            return self._route(request, token, account)
+            reply = self._route(request, token, account)
         except BadRequestError as error:
-            return Reply(400, message(400, str(error), data=None))
+            reply = Reply(400, message(400, str(error), data=None))
+        wrote = request.method != "GET" and reply.status < HTTPStatus.BAD_REQUEST
+        if decision.action == "lose":
+            reply = self._lost(decision)
+        reply.wrote = wrote
+        return reply
 
     def _fault(self, decision: Decision) -> Reply:
         if decision.action == "timeout":
             self.stats.fault("timeout")
             self._pause(decision.timeout_s)
-            return Reply(0, wire="drop")
+            return Reply(0, wire="drop", edge=True)
         if decision.action == "reset":
             self.stats.fault("reset")
-            return Reply(0, wire="reset")
+            return Reply(0, wire="reset", edge=True)
         self.stats.fault(str(decision.status))
         headers = {}
         retry_after = decision.retry_after_seconds
         if decision.status == HTTPStatus.TOO_MANY_REQUESTS and retry_after is not None:
             headers["Retry-After"] = f"{retry_after:g}"
-        return Reply(decision.status, message(decision.status, data=None), headers)
+        return Reply(decision.status, message(decision.status, data=None), headers, edge=True)
+
+    def _lost(self, decision: Decision) -> Reply:
+        """The answer of a request that was done, lost on its way back (``lose_answer_next``)."""
+        self.stats.fault(f"lost answer ({decision.lost_as})")
+        if decision.lost_as == "timeout":
+            self._pause(decision.timeout_s)
+            return Reply(0, wire="drop")
+        if decision.lost_as == "reset":
+            return Reply(0, wire="reset")
+        status = HTTPStatus.SERVICE_UNAVAILABLE
+        return Reply(status, message(status, data=None), edge=True)
 
     def _account(self, request: Request) -> tuple[str, str, Reply | None]:
         """(token, the account a request acts on, None) or the refusal Lytics gives.
 
-        A token reaching several accounts acts on the first unless ``account_id`` names another
-        it reaches (by id or aid).
+        A request acts on the token's own account. ``account_id`` in the query is no documented
+        way to act on another: it is ignored (and counted, so a test sees a client send it).
         """
         token = request.authorization
         if token is None:
             token = request.query.get("access_token")
         token = (token or "").strip()
         if token in self.expired_tokens:
-            return token, "", Reply(401, message(401, "Expired Token"))
+            return token, "", Reply(401, message(401, "Expired Token"), edge=True)
         reachable = self.book.reachable(token)
         if not reachable:
-            return token, "", Reply(401, message(401, "Unauthorized"))
-        wanted = request.query.get("account_id")
-        if wanted is None:
-            return token, reachable[0].id, None
-        for account in reachable:
-            if wanted in (account.id, str(account.aid)):
-                return token, account.id, None
-        text = f"account_id {wanted!r} is not an account this token reaches"
-        return token, "", Reply(403, message(403, text, data=None))
+            return token, "", Reply(401, message(401, "Not authorized"), edge=True)
+        if "account_id" in request.query:
+            self.stats.count(account_id_queries=1)
+        return token, reachable[0].id, None
 
-    def _route(self, request: Request, token: str, account: str) -> Reply:
+    def _route(  # noqa: PLR0911 - one return per route
+        self, request: Request, token: str, account: str
+    ) -> Reply:
         method, path = request.method, request.path
         match method, path:
             case "POST", ["collect", "json", stream] if stream:
@@ -175,8 +204,10 @@ class LyticsApi:
             case "POST", ["collect", "json", *_]:
                 msg = "the stream name is missing: POST /collect/json/{stream}"
                 raise CollectError(msg)
+            case "GET", ["api", "account", "setting", *rest]:
+                return self._settings(account, rest)
             case "GET", ["api", "account", *_] | ["v2", "account"]:
-                return self._accounts(path, token, account)
+                return self._accounts(path, token)
             case "GET", ["api", "entity", "user", field_name, value]:
                 return self._entity(account, field_name, value, missing_status=200)
             case "GET", ["v2", "identity", "user", field_name, value]:
@@ -187,8 +218,8 @@ class LyticsApi:
                 return success([event.record for event in events])
         return self.schema_routes.reply(request, account) or not_found()
 
-    def _accounts(self, path: list[str], token: str, account: str) -> Reply:
-        """``/api/account`` lists what the token reaches; one by id; ``/v2/account`` the current."""
+    def _accounts(self, path: list[str], token: str) -> Reply:
+        """``/api/account`` lists what the token reaches; one by id; ``/v2/account`` its family."""
         reachable = self.book.reachable(token)
         match path:
             case ["api", "account"]:
@@ -196,8 +227,22 @@ class LyticsApi:
             case ["api", "account", wanted]:
                 found = [item for item in reachable if wanted in (item.id, str(item.aid))]
                 return success(found[0].info()) if found else not_found()
-        current = [item for item in reachable if item.id == account]
-        return success(current[0].info()) if current else not_found()
+        return success(self.book.family(token))
+
+    def _settings(self, account_id: str, rest: list[str]) -> Reply:
+        """The account's public settings (``enable_schema_patches``), if its token may read them."""
+        account = self.book.get(account_id)
+        if account is None or not account.settings_readable:
+            text = "Not authorized: this token may not read the account's settings"
+            return Reply(403, message(403, text, data=None))
+        settings = [_patches_setting(account)]
+        match rest:
+            case []:
+                return success(settings)
+            case [slug]:
+                found = [item for item in settings if item["slug"] == slug]
+                return success(found[0]) if found else not_found()
+        return not_found()
 
     def _collect(self, request: Request, account: str, stream: str) -> Reply:
         query = request.query
@@ -361,7 +406,10 @@ class LyticsApi:
 
 _ADMIN_INDEX = (
     "GET /_sandbox/accounts",
-    'POST /_sandbox/accounts {"id", "token", "name"?, "preset"?, "schema_patches"?}',
+    (
+        'POST /_sandbox/accounts {"id", "token", "name"?, "preset"?, "schema_patches"?, '
+        '"settings_readable"?}'
+    ),
     "GET /_sandbox/accounts/{id}/schema",
     "POST /_sandbox/accounts/{id}/idconfig",
     "GET /_sandbox/streams",
@@ -376,13 +424,31 @@ _ADMIN_INDEX = (
 """What ``GET /_sandbox/`` lists, for people exploring the sandbox."""
 
 
+def _patches_setting(account: Account) -> dict[str, Any]:
+    """``enable_schema_patches`` as ``GET /api/account/setting/{slug}`` shows a setting."""
+    return {
+        "slug": PATCHES_SETTING,
+        "category": "schema",
+        "sub_category": "",
+        "value": account.schema.patches_enabled,
+        "field": {
+            "type": "bool",
+            "name": PATCHES_SETTING,
+            "label": "Enable Schema Patches",
+            "description": "Schema changes go through patches",
+        },
+        "can_be_assigned": True,
+        "subject": "account",
+    }
+
+
 def add_account(book: AccountBook, spec: Mapping[str, Any]) -> Account:
     """Create an account from the admin API's (or the CLI's) description of it.
 
     Raises:
         ValueError: a key is unknown or a value unusable (named).
     """
-    known = {"id", "token", "name", "preset", "schema_patches"}
+    known = {"id", "token", "name", "preset", "schema_patches", "settings_readable"}
     if unknown := sorted(set(spec) - known):
         msg = f"unknown account setting(s) {unknown}; known: {sorted(known)}"
         raise ValueError(msg)
@@ -394,9 +460,9 @@ def add_account(book: AccountBook, spec: Mapping[str, Any]) -> Account:
     if preset not in PRESETS:
         msg = f"preset {preset!r}: use one of {', '.join(PRESETS)}"
         raise ValueError(msg)
-    patches = spec.get("schema_patches", False)
-    if not isinstance(patches, bool):
-        msg = "schema_patches must be true or false"
+    patches, readable = spec.get("schema_patches", False), spec.get("settings_readable", True)
+    if not isinstance(patches, bool) or not isinstance(readable, bool):
+        msg = "schema_patches and settings_readable must be true or false"
         raise TypeError(msg)
     name = spec.get("name")
     return book.add(
@@ -405,5 +471,6 @@ def add_account(book: AccountBook, spec: Mapping[str, Any]) -> Account:
         name=name if isinstance(name, str) else None,
         preset=preset,
         schema_patches=patches,
+        settings_readable=readable,
         now=iso_time(_now_us()),
     )

@@ -3,7 +3,8 @@
 Off by default. Switchable at runtime from Python (``LyticsSandbox.faults``) or over HTTP
 (``POST /_sandbox/faults`` with the same fields as JSON). The wire faults are the ones both
 sandboxes share, by the same names (``sandbox_http.faults.WireFaults``). Counted faults are used
-up by the requests they hit, in this order: reset, timeout, failure status; ``reject_next``
+up by the requests they hit, in this order: reset, timeout, failure status, lost answer
+(``lose_answer_next``: the request is done, its answer never arrives); ``reject_next``
 applies to collect requests that succeed. ``reject_where`` is not used up: it makes the sandbox
 reject every record holding the given values, dry runs included, as Lytics' own validation
 would. By default only collect requests draw the counted faults (``fail_paths``), so a loader's
@@ -27,7 +28,8 @@ __all__ = ["COLLECT_PATH", "Decision", "FaultDesk", "FaultError", "Faults"]
 
 COLLECT_PATH = "/collect/json"
 """Where the counted faults hit by default: the collect API, the loader's uploads."""
-Action = Literal["serve", "fail", "timeout", "reset"]
+Action = Literal["serve", "fail", "timeout", "reset", "lose"]
+LostAnswer = Literal["reset", "timeout", "503"]
 Scalar = str | int | float | bool
 
 
@@ -44,6 +46,10 @@ class Faults(WireFaults, kw_only=True, forbid_unknown_fields=True):
     - ``reject_where``: field path -> value: every collected record holding all of these
       values (a dotted path reads nested objects) is rejected, in dry runs too, for as long as
       the setting stays (e.g. ``{"visitor_key": "vk-bad"}``).
+    - ``lose_answer_next``: how many writes (any method but GET) are done (a field created,
+      records stored) and then not answered, as when a gateway times out after the API acted;
+      ``lose_answer_with`` says how: ``reset`` (the connection reset), ``timeout`` (no answer
+      for ``timeout_seconds``, then dropped) or ``503`` (an edge error in place of the answer).
     """
 
     fail_paths: list[str] = msgspec.field(default_factory=lambda: [COLLECT_PATH])
@@ -51,6 +57,8 @@ class Faults(WireFaults, kw_only=True, forbid_unknown_fields=True):
     reject_next: Count = 0
     reject_count: Count = 0
     reject_where: dict[str, Scalar] = msgspec.field(default_factory=dict)
+    lose_answer_next: Count = 0
+    lose_answer_with: LostAnswer = "reset"
 
 
 class Decision(NamedTuple):
@@ -61,6 +69,7 @@ class Decision(NamedTuple):
     status: int = 0
     retry_after_seconds: float | None = None
     timeout_s: float = 0.0
+    lost_as: LostAnswer = "reset"
 
 
 class FaultDesk:
@@ -82,7 +91,7 @@ class FaultDesk:
         with self._lock:
             self.faults = checked
 
-    def decide(self, target: str) -> Decision:
+    def decide(self, target: str, method: str = "GET") -> Decision:
         """Use up the fault, if any, that this request (path and query as sent) gets."""
         with self._lock:
             faults = self.faults
@@ -98,6 +107,14 @@ class FaultDesk:
             if faults.fail_next:
                 status = faults.fail_next.pop(0)
                 return Decision(latency, "fail", status, faults.retry_after_seconds)
+            if faults.lose_answer_next > 0 and method != "GET":
+                faults.lose_answer_next -= 1
+                return Decision(
+                    latency,
+                    "lose",
+                    timeout_s=faults.timeout_seconds,
+                    lost_as=faults.lose_answer_with,
+                )
             return Decision(latency, "serve")
 
     def refuses(self, record: Mapping[str, Any]) -> bool:

@@ -3,9 +3,13 @@
 A `Request` is the shell's `Exchange` taken apart (path segments, query parameters); a
 `Reply` becomes the shell's `Answer` where it leaves the sandbox.
 
-Lytics answers ``{"data": ..., "status": 200, "message": ...}`` on success and
-``{"status": 4xx|5xx, "message": ..., "request_id": ...}`` on errors (``request_id`` is added
-where the reply leaves the API).
+Lytics answers in two shapes (agent-skills ``references/api.md``): ``/api/...`` (and collect)
+``{"data": ..., "status": 200, "message": "success"}`` on success and ``{"data": null,
+"status": 4xx, "message": ...}`` on errors; ``/v2/...`` ``{"data": ..., "status": 200,
+"request_id": ...}`` and ``{"status": 4xx, "errors": [{"code", "message", "level"}],
+"request_id": ...}``. A refused token (and an edge failure) is answered before either API, in
+the first shape on both. Replies are built in the first shape; `in_v2_shape` turns those of
+``/v2`` into the second where the reply leaves the API.
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ class Reply:
     body: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     wire: Wire = "send"
+    edge: bool = False  # answered before the API (a refused token, a fault): /api's shape
+    wrote: bool = False  # a write the API did (even if its answer is then lost)
 
     def answer(self) -> Answer:
         """The shell's answer: the body as JSON, leaving as ``wire`` says."""
@@ -75,6 +81,20 @@ def message(status: int, text: str | None = None, **extra: Any) -> dict[str, Any
 def success(data: Any, status: int = 200) -> Reply:
     """Lytics' success envelope around ``data``."""
     return Reply(status, {"status": status, "message": "success", "data": data})
+
+
+#: Lytics' error codes by status, as ``/v2`` errors carry them (``BADREQ-001``, ...).
+_CODES = {400: "BADREQ", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOTFOUND", 409: "CONFLICT"}
+
+
+def in_v2_shape(body: dict[str, Any], request_id: str) -> dict[str, Any]:
+    """A body built in ``/api``'s shape, as ``/v2`` answers it."""
+    status = int(body.get("status", 200))
+    if status < HTTPStatus.BAD_REQUEST:
+        return {"data": body.get("data"), "status": status, "request_id": request_id}
+    code = f"{_CODES.get(status, 'INTERNAL' if status >= 500 else 'ERROR')}-001"  # noqa: PLR2004
+    error = {"code": code, "message": body.get("message") or "", "level": "error"}
+    return {"status": status, "errors": [error], "request_id": request_id}
 
 
 def not_found() -> Reply:

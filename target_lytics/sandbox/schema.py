@@ -1,17 +1,21 @@
 """One sandbox account's profile schema: fields, mappings, drafts, published versions, patches.
 
-This is Lytics' schema workflow as its own documentation and skills describe it, kept strict:
+This is Lytics' schema workflow as its own corrected documentation (agent-skills, "checked
+against lio `develop` source") describes it, kept strict:
 
-- direct writes (``POST /v2/schema/user/field`` with ``Field``, ``Type``, ``ShortDesc``,
-  ``MergeOp``, ``IsIdentifier``, ``IsPII``; mappings with ``field``, ``stream``, ``expr`` and an
-  optional ``guard_expr``) land in a shared draft; a duplicate is a 409; a mapping's field must
-  exist and its expression must be LQL the sandbox evaluates;
-- ``publish`` (``tag`` in kebab-case and ``description``, both required) turns the draft into a
-  new published version; only published versions build profiles, and only from records
+- field bodies take lowercase keys only (``id``, ``type``, ``shortdesc``, ``mergeop``,
+  ``is_identifier``, ``is_pii``), directly and in a patch: capitalised ones (``Field``, ...) are
+  answered ``Attribute 'Field' is required for Field``; an identifier or a ``bool`` field
+  refuses a merge op; sets and maps have a ``capacity`` (0: no limit);
+- a field create is an upsert, never a 409: it silently replaces a field of that name; a
+  mapping create always adds one (a mapping's field must exist, its expression be LQL the
+  sandbox evaluates); both land in a shared draft, whose diff ``compare`` shows;
+- ``publish`` (``tag`` in kebab-case and ``description``, both required) turns the whole draft
+  into a new published version; only published versions build profiles, and only from records
   collected after they were published (the version's ``marker``: the last event stored before);
-- an account with ``enable_schema_patches`` refuses direct writes: changes go into a patch
-  (lower-case keys ``id``, ``type``, ``shortdesc``, ``mergeop``, ``is_identifier``, ``is_pii``),
-  which ``apply`` publishes as one version.
+- patches work on every account (the listing answers 200 everywhere); an account with
+  ``enable_schema_patches`` refuses direct writes: its changes go into a patch, which ``apply``
+  publishes as one version.
 
 Pure: the caller passes the time and the marker, and persists ``to_json``.
 """
@@ -20,11 +24,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from target_lytics.sandbox.lql import LqlError, parse_expression, parse_guard
 
 TABLE: Final = "user"
+CompareShape = Literal["grouped", "changes"]
+"""How ``compare`` shows the draft's diff, which no public source shows: as groups of fields and
+mappings, each with its ``edit_status``, or as a list of changes with ``before`` and ``after``.
+The sandbox serves either (both readings of an undocumented answer are tested)."""
+COMPARE_SHAPES: Final[tuple[CompareShape, ...]] = ("grouped", "changes")
+_ACTIONS: Final = {"new": "create", "modified": "update", "deleted": "delete"}
 SCALAR_TYPES: Final = ("string", "bool", "int", "number", "date")
 _OPS: Final[dict[str, tuple[str, ...]]] = {
     "string": ("latest", "oldest"),
@@ -35,6 +45,9 @@ _OPS: Final[dict[str, tuple[str, ...]]] = {
     "set": ("merge", "capped"),
     "map": ("merge", "latestmap", "oldestmap", "mapmax", "mapmin"),
 }
+#: Merge ops a body may declare: none for ``bool`` (Lytics: "Merge operation 'latest' is invalid
+#: for data type 'boolean'"), which merges as its latest value.
+_DECLARABLE: Final = {**_OPS, "bool": ()}
 SET_TYPES: Final = ("[]string", "ts[]string", "[]time")
 MAP_TYPES: Final = tuple(
     f"map[string]{kind}" for kind in ("string", "int", "number", "bool", "time", "value")
@@ -42,24 +55,7 @@ MAP_TYPES: Final = tuple(
 TYPES: Final = SCALAR_TYPES + SET_TYPES + MAP_TYPES
 _FIELD_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TAG: Final = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-_DIRECT_KEYS: Final = {
-    "name": "Field",
-    "type": "Type",
-    "shortdesc": "ShortDesc",
-    "longdesc": "LongDesc",
-    "mergeop": "MergeOp",
-    "identifier": "IsIdentifier",
-    "pii": "IsPII",
-}
-_PATCH_KEYS: Final = {
-    "name": "id",
-    "type": "type",
-    "shortdesc": "shortdesc",
-    "longdesc": "longdesc",
-    "mergeop": "mergeop",
-    "identifier": "is_identifier",
-    "pii": "is_pii",
-}
+_BOOL_NAMES: Final = {"bool": "boolean"}
 
 
 class SchemaError(Exception):
@@ -99,21 +95,28 @@ class FieldDef:
     longdesc: str = ""
     created: str = ""
     modified: str = ""
+    capacity: int = 0
 
     def to_api(self, status: str) -> dict[str, Any]:
-        """The field as the read endpoints show it (lower-case keys; the name is ``id``)."""
-        return {
+        """The field as the read endpoints show it (lower-case keys; the name is ``id``).
+
+        Identifiers show a server-filled merge op (``latest``), as Lytics' GET does.
+        """
+        shown = {
             "id": self.name,
             "type": self.type,
             "shortdesc": self.shortdesc,
             "longdesc": self.longdesc,
-            "mergeop": self.merge_op,
+            "mergeop": "latest" if self.identifier else self.merge_op,
             "is_identifier": self.identifier,
             "is_pii": self.pii,
             "edit_status": status,
             "created": self.created,
             "modified": self.modified,
         }
+        if type_family(self.type) in {"set", "map"}:
+            shown["capacity"] = self.capacity
+        return shown
 
 
 @dataclass(slots=True)
@@ -127,10 +130,6 @@ class MappingDef:
     guard_expr: str = ""
     created: str = ""
     modified: str = ""
-
-    def key(self) -> tuple[str, str, str]:
-        """What makes a mapping unique: field, stream and guard."""
-        return self.field, self.stream, self.guard_expr
 
     def to_api(self, status: str) -> dict[str, Any]:
         """The mapping as the read endpoints show it."""
@@ -203,44 +202,58 @@ def _flag(body: dict[str, Any], key: str) -> bool:
     return value
 
 
-def field_from_body(body: dict[str, Any], *, patch: bool, now: str) -> FieldDef:
-    """A field from a create or update body, checked as Lytics checks it.
+def _capacity(body: dict[str, Any], type_name: str) -> int:
+    value = body.get("capacity", 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SchemaError(400, "capacity must be a whole number, 0 or more (0: no limit)")
+    if value and type_family(type_name) not in {"set", "map"}:
+        raise SchemaError(400, f"only set and map fields have a capacity, not {type_name}")
+    return value
 
-    Direct writes take Lytics' capitalised keys, patches the lower-case ones; a body in the
-    other shape is refused the way Lytics refuses it (the name is missing).
+
+def field_from_body(body: dict[str, Any], *, now: str, name: str = "") -> FieldDef:
+    """A field from a create or update body (lowercase keys), checked as Lytics checks it.
+
+    A body with Lytics' old capitalised keys has no ``id`` and is refused the way Lytics
+    refuses it; an update takes its name from the path (``name``), so there the old keys are
+    simply not read.
     """
-    keys = _PATCH_KEYS if patch else _DIRECT_KEYS
-    name = _text(body, keys["name"])
-    if not name:
+    given = _text(body, "id")
+    if not given and not name:
         raise SchemaError(400, "Attribute 'Field' is required for Field")
+    if name and given and given != name:
+        raise SchemaError(400, f"Field {given!r} does not match the path ({name!r})")
+    name = name or given
     if not _FIELD_NAME.fullmatch(name):
         raise SchemaError(400, f"field name {name!r}: letters, digits and _ only")
-    type_name = _text(body, keys["type"]).lower()
+    type_name = _text(body, "type").lower()
     if type_name not in TYPES:
-        raise SchemaError(400, f"Attribute '{keys['type']}' must be one of {', '.join(TYPES)}")
-    merge_op = _text(body, keys["mergeop"]).lower()
-    identifier = _flag(body, keys["identifier"])
+        raise SchemaError(400, f"Attribute 'Type' must be one of {', '.join(TYPES)}")
+    merge_op = _text(body, "mergeop").lower()
+    identifier = _flag(body, "is_identifier")
     if identifier and merge_op:
         raise SchemaError(400, "Identifier Field cannot define a Merge Operation.")
     if identifier and type_name not in SCALAR_TYPES:
         raise SchemaError(400, f"an identifier field must be a scalar, not {type_name}")
-    allowed = _OPS[type_family(type_name)]
+    allowed = _DECLARABLE[type_family(type_name)]
     if merge_op and merge_op not in allowed:
         raise SchemaError(
             400,
-            f"Merge operation '{merge_op}' is invalid for data type '{type_name}'. "
-            f"Valid merge operations are: [{' '.join(allowed)}]",
+            f"Merge operation '{merge_op}' is invalid for data type "
+            f"'{_BOOL_NAMES.get(type_name, type_name)}'."
+            + (f" Valid merge operations are: [{' '.join(allowed)}]" if allowed else ""),
         )
     return FieldDef(
         name=name,
         type=type_name,
         merge_op=merge_op,
         identifier=identifier,
-        pii=_flag(body, keys["pii"]),
-        shortdesc=_text(body, keys["shortdesc"]),
-        longdesc=_text(body, keys["longdesc"]),
+        pii=_flag(body, "is_pii"),
+        shortdesc=_text(body, "shortdesc"),
+        longdesc=_text(body, "longdesc"),
         created=now,
         modified=now,
+        capacity=_capacity(body, type_name),
     )
 
 
@@ -325,6 +338,35 @@ class AccountSchema:
         ids = sorted(set(live) | set(draft))
         return [(draft.get(key) or live[key]).to_api(self._status(live, draft, key)) for key in ids]
 
+    def compare(self, shape: CompareShape = "grouped") -> dict[str, Any]:
+        """The draft's diff against the published schema: everything a publish would ship."""
+        groups: dict[str, list[tuple[str, str, Any, Any]]] = {"field": [], "mapping": []}
+        for kind, live, draft in (
+            ("field", self.live_fields, self.draft_fields),
+            ("mapping", self.live_mappings, self.draft_mappings),
+        ):
+            for key in sorted(draft):
+                status = self._status(live, draft, key)
+                groups[kind].append((key, status, live.get(key), draft[key]))
+        if shape == "grouped":
+            return {
+                f"{kind}s": [(after or before).to_api(status) for _, status, before, after in items]
+                for kind, items in groups.items()
+            }
+        return {
+            "changes": [
+                {
+                    "kind": kind,
+                    "action": _ACTIONS[status],
+                    "name": key,
+                    "before": before.to_api("unmodified") if before else None,
+                    "after": after.to_api(status) if after else None,
+                }
+                for kind, items in groups.items()
+                for key, status, before, after in items
+            ]
+        }
+
     def working_field(self, name: str) -> FieldDef | None:
         """A field as the draft has it (None: absent or deleted)."""
         if name in self.draft_fields:
@@ -358,11 +400,12 @@ class AccountSchema:
         raise SchemaError(404, f"field {name!r} not found")
 
     def create_field(self, body: dict[str, Any], now: str) -> dict[str, Any]:
-        """Stage a new field (409 when the name exists)."""
+        """Stage a field: an upsert, as Lytics' is (a field of that name is replaced, no 409)."""
         self._direct()
-        definition = field_from_body(body, patch=False, now=now)
-        if self.working_field(definition.name) is not None:
-            raise SchemaError(409, f"field {definition.name!r} already exists")
+        definition = field_from_body(body, now=now)
+        current = self.working_field(definition.name)
+        if current is not None:
+            definition.created = current.created
         self.draft_fields[definition.name] = definition
         return self.one_field(definition.name)
 
@@ -372,9 +415,7 @@ class AccountSchema:
         current = self.working_field(name)
         if current is None:
             raise SchemaError(404, f"field {name!r} not found")
-        definition = field_from_body(body, patch=False, now=now)
-        if definition.name != name:
-            raise SchemaError(400, f"Field {definition.name!r} does not match the path ({name!r})")
+        definition = field_from_body(body, now=now, name=name)
         definition.created = current.created
         self.draft_fields[name] = definition
         return self.one_field(name)
@@ -397,10 +438,10 @@ class AccountSchema:
         raise SchemaError(404, f"mapping {mapping_id!r} not found")
 
     def create_mapping(self, body: dict[str, Any], now: str) -> dict[str, Any]:
-        """Stage a new mapping: its field must exist; (field, stream, guard) must be new."""
+        """Stage a new mapping (its field must exist); another like it is no 409: both stay."""
         self._direct()
         mapping = mapping_from_body(body, self._new_id(), now)
-        self._check_mapping(mapping, self._working_mappings(), known=self.working_field)
+        self._check_mapping(mapping, known=self.working_field)
         self.draft_mappings[mapping.id] = mapping
         return self.one_mapping(mapping.id)
 
@@ -411,9 +452,10 @@ class AccountSchema:
         if current is None:
             raise SchemaError(404, f"mapping {mapping_id!r} not found")
         mapping = mapping_from_body(body, mapping_id, now)
+        if mapping.stream != current.stream:
+            raise SchemaError(400, "a mapping's stream cannot change: delete it, create another")
         mapping.created = current.created
-        others = {k: v for k, v in self._working_mappings().items() if k != mapping_id}
-        self._check_mapping(mapping, others, known=self.working_field)
+        self._check_mapping(mapping, known=self.working_field)
         self.draft_mappings[mapping_id] = mapping
         return self.one_mapping(mapping_id)
 
@@ -425,15 +467,9 @@ class AccountSchema:
         _stage_removal(self.draft_mappings, self.live_mappings, mapping_id)
 
     @staticmethod
-    def _check_mapping(mapping: MappingDef, others: dict[str, MappingDef], known: Any) -> None:
+    def _check_mapping(mapping: MappingDef, known: Any) -> None:
         if known(mapping.field) is None:
             raise SchemaError(400, f"field {mapping.field!r} does not exist: create it first")
-        if any(other.key() == mapping.key() for other in others.values()):
-            raise SchemaError(
-                409,
-                f"a mapping to {mapping.field!r} from stream {mapping.stream!r} with this "
-                "guard already exists",
-            )
 
     def publish(self, body: dict[str, Any], marker: int, now: str) -> Version:
         """Publish the draft as a new version (tag and description required)."""
@@ -483,12 +519,7 @@ class AccountSchema:
 
     # -- patches
 
-    def _patches(self) -> None:
-        if not self.patches_enabled:
-            raise SchemaError(404, "Not Found")
-
     def _patch(self, patch_id: str) -> Patch:
-        self._patches()
         patch = self.patches.get(patch_id)
         if patch is None:
             raise SchemaError(404, f"patch {patch_id!r} not found")
@@ -520,8 +551,7 @@ class AccountSchema:
         }
 
     def list_patches(self) -> list[dict[str, Any]]:
-        """Every patch (200 even when there are none; 404 without schema patches)."""
-        self._patches()
+        """Every patch: 200 on every account, patches enabled or not (so it tells nothing)."""
         return [self.patch_view(patch) for _, patch in sorted(self.patches.items())]
 
     def get_patch(self, patch_id: str) -> dict[str, Any]:
@@ -529,8 +559,7 @@ class AccountSchema:
         return self.patch_view(self._patch(patch_id))
 
     def create_patch(self, body: dict[str, Any], now: str) -> dict[str, Any]:
-        """Open a patch (tag and description required)."""
-        self._patches()
+        """Open a patch (tag and description required); patches work on every account."""
         tag, description = _publication(body)
         patch = Patch(self._new_id(), tag, description, now)
         self.patches[patch.id] = patch
@@ -544,7 +573,7 @@ class AccountSchema:
     def patch_field(self, patch_id: str, body: dict[str, Any], now: str) -> dict[str, Any]:
         """Add (or change) a field in a patch: lower-case keys."""
         patch = self._draft_patch(patch_id)
-        definition = field_from_body(body, patch=True, now=now)
+        definition = field_from_body(body, now=now)
         patch.fields[definition.name] = definition
         return definition.to_api("modified" if definition.name in self.live_fields else "new")
 
@@ -556,7 +585,7 @@ class AccountSchema:
         def known(name: str) -> FieldDef | None:
             return patch.fields.get(name) or self.live_fields.get(name)
 
-        self._check_mapping(mapping, {**self.live_mappings, **patch.mappings}, known=known)
+        self._check_mapping(mapping, known=known)
         patch.mappings[mapping.id] = mapping
         return mapping.to_api("new")
 

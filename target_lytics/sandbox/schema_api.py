@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from target_lytics.sandbox.accounts import AccountBook
     from target_lytics.sandbox.replies import Request
+    from target_lytics.sandbox.schema import CompareShape
     from target_lytics.sandbox.store import EventStore
 
 _IDCONFIG_MISSING = f"Could not find rank settings for table {TABLE}"
@@ -37,10 +38,13 @@ def _deleted() -> Reply:
 class SchemaRoutes:
     """Answers the schema and stream endpoints for one sandbox."""
 
-    def __init__(self, book: AccountBook, store: EventStore) -> None:
+    def __init__(
+        self, book: AccountBook, store: EventStore, compare_shape: CompareShape = "grouped"
+    ) -> None:
         """Serve the accounts of ``book`` and the streams of ``store``."""
         self.book = book
         self.store = store
+        self.compare_shape: CompareShape = compare_shape
 
     def reply(self, request: Request, account: str) -> Reply | None:
         """The answer, or None when the path is not a schema or stream endpoint."""
@@ -80,7 +84,9 @@ class SchemaRoutes:
     def _read(self, account: str, action: Callable[[AccountSchema], Any]) -> Any:
         return self.book.read(account, action)
 
-    def _schema(self, request: Request, account: str, rest: list[str]) -> Reply:
+    def _schema(  # noqa: PLR0911 - one return per route
+        self, request: Request, account: str, rest: list[str]
+    ) -> Reply:
         match request.method, rest:
             case _, ["field" | "fieldnames", *_]:
                 return self._fields(request, account, rest)
@@ -91,6 +97,8 @@ class SchemaRoutes:
                 with self.store.publishing() as marker:
                     version = self._change(account, lambda s: s.publish(body, marker, now))
                 return success(version.summary())
+            case "GET", ["compare"]:
+                return success(self._read(account, lambda s: s.compare(self.compare_shape)))
             case "GET", ["idconfig"]:
                 idconfig = self._read(account, lambda s: s.idconfig)
                 if idconfig is None:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
 
     from target_lytics.sandbox.presets import Preset
+    from target_lytics.sandbox.schema import CompareShape
 
 DEFAULT_TOKEN = "sandbox-lytics-token"  # noqa: S105 - the sandbox's public, documented token
 DEFAULT_ACCOUNT = "acct-sandbox"
@@ -53,6 +54,8 @@ class LyticsSandbox(Startable):
         tokens: Mapping[str, str | Sequence[str]] | None = None,
         preset: Preset = "wistia-import",
         schema_patches: bool = False,
+        settings_readable: bool = True,
+        compare_shape: CompareShape = "grouped",
         names: Mapping[str, str] | None = None,
         expired_tokens: Collection[str] = (EXPIRED_TOKEN,),
         faults: Faults | None = None,
@@ -65,11 +68,16 @@ class LyticsSandbox(Startable):
             db_path: SQLite file to keep events in (None or ":memory:": a temporary file).
             host: Interface to listen on.
             port: Port to listen on (0: any free port; see ``url``).
-            tokens: Accepted tokens -> the account id (or ids) each reaches (default: the
-                sandbox token and account). Accounts that do not exist yet are created.
+            tokens: Accepted tokens -> the account id each belongs to, or the ids of the
+                family a parent token reaches, its own first (default: the sandbox token and
+                account). Accounts that do not exist yet are created.
             preset: How those accounts start: ``wistia-import`` (the fields and mappings
                 Lytics' own Wistia import sets up) or ``empty``.
             schema_patches: Whether those accounts have ``enable_schema_patches``.
+            settings_readable: Whether their tokens may read their account settings (False:
+                ``GET /api/account/setting/...`` answers 403).
+            compare_shape: How ``GET /v2/schema/user/compare`` shows the draft's diff (no
+                public source shows it): ``grouped`` or ``changes``.
             names: Account id -> name, for accounts created here (default: from the id).
             expired_tokens: Tokens answered with 401 "Expired Token".
             faults: Initial fault settings (default: none).
@@ -104,6 +112,7 @@ class LyticsSandbox(Startable):
                     token,
                     preset=preset,
                     schema_patches=schema_patches,
+                    settings_readable=settings_readable,
                     name=(names or {}).get(account),
                 )
         self.api = LyticsApi(
@@ -113,6 +122,7 @@ class LyticsSandbox(Startable):
             desk=FaultDesk(faults),
             oversize_status=oversize_status,
             pause=self._shell.pause,
+            compare_shape=compare_shape,
         )
         self._stopped = False
 
@@ -131,13 +141,14 @@ class LyticsSandbox(Startable):
         """The account ``token`` acts on."""
         return self.book.reachable(self.token)[0].id
 
-    def add_account(
+    def add_account(  # noqa: PLR0913 - an account's documented options, all keyword-only
         self,
         account_id: str,
         token: str,
         *,
         preset: Preset = "wistia-import",
         schema_patches: bool = False,
+        settings_readable: bool = True,
         name: str | None = None,
     ) -> Account:
         """Create an account (``preset``: ``wistia-import`` or ``empty``) reached by ``token``.
@@ -145,7 +156,8 @@ class LyticsSandbox(Startable):
         An existing account only gains the token (so one token can reach several accounts).
         """
         spec: dict[str, Any] = {"id": account_id, "token": token, "preset": preset}
-        spec |= {"schema_patches": schema_patches} | ({"name": name} if name else {})
+        spec |= {"schema_patches": schema_patches, "settings_readable": settings_readable}
+        spec |= {"name": name} if name else {}
         return add_account(self.book, spec)
 
     @property

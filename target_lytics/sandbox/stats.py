@@ -59,6 +59,7 @@ class Stats:
         more = (
             "rejected",
             "legacy_query_token",
+            "account_id_queries",
             "dryrun_requests",
             "schema_requests",
             "schema_writes",
