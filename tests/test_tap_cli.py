@@ -163,5 +163,5 @@ def test_an_error_is_the_last_line_when_output_and_log_share_a_pipe(sandbox, tmp
     )
     assert done.returncode == 1
     last = done.stdout.rstrip().splitlines()[-1]
-    assert "Wistia refused the API token" in last
+    assert "Wistia refused GET /medias.json" in last
     assert '"Read all folder and media data"' in last
