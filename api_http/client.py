@@ -42,7 +42,7 @@ from api_http.answers import (
 )
 from api_http.reach import is_refused, unreachable_problem
 from api_http.retry_after import parse_retry_after
-from api_http.transport import is_loopback_url
+from api_http.transport import is_loopback_url, start_sandbox_hint
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Mapping
@@ -344,10 +344,7 @@ class ApiClient:
         said += f": {problem}."
         if not is_loopback_url(self.base_url):
             return f"{said} Check `api_url` ({self._theirs} is {self.default_url})."
-        port = urlsplit(self.base_url).port
-        start = f"`{self.sandbox_command}" + (f" --port {port}`" if port else "`")
+        start = start_sandbox_hint(self.sandbox_command, self.base_url)
         return (
-            f"{said} Is the local sandbox running? Start it with {start} (installed with the "
-            f"plugins; `make sandboxes` starts both in a clone of the repository), or set "
-            f"`api_url` to {self.default_url}."
+            f"{said} Is the local sandbox running? {start}; or set `api_url` to {self.default_url}."
         )

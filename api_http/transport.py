@@ -1,4 +1,4 @@
-"""Where a plugin may send its token over plain http: to this machine only."""
+"""Where a plugin may send its token over plain http: to this machine only (a local sandbox)."""
 
 from __future__ import annotations
 
@@ -27,3 +27,20 @@ def is_loopback_url(url: str) -> bool:
     except ValueError:
         return False
     return host is not None and is_loopback_host(host)
+
+
+def start_sandbox_hint(command: str, url: str) -> str:
+    """How to start the local sandbox a loopback `url` names, installed or from a clone.
+
+    The sandboxes come with the plugins as console scripts (`wistia-sandbox`, `lytics-sandbox`);
+    `make sandboxes` exists only in a clone of the repository.
+    """
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        port = None
+    where = f" --port {port}" if port else ""
+    return (
+        f"Start it with `{command}{where}` (installed with the plugins), or both sandboxes with "
+        "`make sandboxes` in a clone of the repository"
+    )

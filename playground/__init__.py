@@ -11,7 +11,9 @@ One concern per module:
 - ``demo`` (``make demo``), ``narration`` (what it prints while Meltano works) and
   ``profile_view`` (a Lytics profile next to the Wistia events it came from);
 - ``sandboxes`` (``make sandboxes``: both sandboxes in the foreground);
-- ``tap_csv``: a tiny extractor that shows target-lytics composing with another tap.
+- ``tap_csv``: a tiny extractor that shows target-lytics composing with another tap;
+- ``definitions``: the Meltano plugin definitions in ``plugins/`` and meltano.yml's entries of
+  both plugins, made from their ``--about``.
 
 ``PROJECT_ROOT`` and ``StackError`` belong to all of them.
 """

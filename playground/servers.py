@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 
 import msgspec
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
     from target_lytics.sandbox.presets import Preset
 
-__all__ = ["LyticsSandboxProcess", "SandboxProcess", "WistiaSandboxProcess"]
+__all__ = ["Launch", "LyticsSandboxProcess", "SandboxProcess", "WistiaSandboxProcess"]
 
 READY_TIMEOUT = 60.0
 LOG_TAIL_LINES = 25
@@ -52,6 +53,16 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+@dataclass(frozen=True)
+class Launch:
+    """How a sandbox process is started: its command (options follow), where, with what env."""
+
+    command: Sequence[str]
+    cwd: Path = PROJECT_ROOT
+    env: Mapping[str, str] | None = None
+    """None: this process's environment."""
+
+
 class SandboxProcess(Startable):
     """A sandbox server process: started on a free port, ready once it wrote its ready file.
 
@@ -62,15 +73,21 @@ class SandboxProcess(Startable):
     name = "sandbox"
     admin_base_suffix = ""
 
-    def __init__(self, module: str, options: Sequence[str], workdir: Path) -> None:
-        """Prepare ``python -m <module> <options>`` on a free port; logs go in ``workdir``."""
+    def __init__(
+        self, module: str, options: Sequence[str], workdir: Path, launch: Launch | None = None
+    ) -> None:
+        """Prepare ``python -m <module> <options>`` on a free port; logs go in ``workdir``.
+
+        ``launch`` starts it another way, e.g. as a Meltano project runs the sandbox installed
+        with the plugins (``meltano invoke tap-wistia:sandbox``): the options follow its
+        command, so they take precedence over the ones it gives.
+        """
         self.workdir = workdir
+        self.launch = launch or Launch((sys.executable, "-m", module))
         self.log_path = workdir / f"{self.name}.log"
         self.ready_file = workdir / f"{self.name}.ready.json"
         self.argv = [
-            sys.executable,
-            "-m",
-            module,
+            *self.launch.command,
             "--port=0",
             "--quiet",
             *options,
@@ -94,7 +111,8 @@ class SandboxProcess(Startable):
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                cwd=PROJECT_ROOT,
+                cwd=self.launch.cwd,
+                env=None if self.launch.env is None else dict(self.launch.env),
                 preexec_fn=die_with_parent,  # noqa: PLW1509 - no threads are forked here
             )
         track(self)
@@ -197,6 +215,7 @@ class WistiaSandboxProcess(SandboxProcess):
         *,
         rate_limit: int = 0,
         latency_ms: int = 0,
+        launch: Launch | None = None,
     ) -> None:
         """Describe the sandbox: its account, request limit per minute (0: off), latency."""
         self.spec = spec
@@ -213,7 +232,7 @@ class WistiaSandboxProcess(SandboxProcess):
             f"--latency-ms={latency_ms}",
             *(["--odd-events"] if spec.odd_events else []),
         ]
-        super().__init__("tap_wistia.sandbox", options, workdir)
+        super().__init__("tap_wistia.sandbox", options, workdir, launch)
         self.account = Account(spec, prefetch=False)
 
     def set_rate_limit(self, per_minute: int | None) -> None:
@@ -305,6 +324,7 @@ class LyticsSandboxProcess(SandboxProcess):
         db_path: Path | None = None,
         latency_ms: float = 0,
         preset: Preset = "empty",
+        launch: Launch | None = None,
     ) -> None:
         """Describe the sandbox: where it stores events, how slow it answers, its account.
 
@@ -313,7 +333,7 @@ class LyticsSandboxProcess(SandboxProcess):
         """
         self.db_path = db_path or workdir / "lytics.sqlite3"
         options = [f"--db={self.db_path}", f"--latency-ms={latency_ms}", f"--preset={preset}"]
-        super().__init__("target_lytics.sandbox", options, workdir)
+        super().__init__("target_lytics.sandbox", options, workdir, launch)
 
     def add_account(self, account: str, token: str, preset: Preset = "empty") -> None:
         """Create another account, reached by ``token`` (``preset``: how it starts)."""

@@ -33,7 +33,7 @@ from api_http.answers import (
 )
 from api_http.retry_after import parse_retry_after
 from api_http.secrets import redact
-from api_http.transport import is_loopback_url
+from api_http.transport import is_loopback_url, start_sandbox_hint
 from tap_wistia import heap
 from tap_wistia.api_versions import ApiVersion
 from tap_wistia.settings import SETTING_DEFAULTS
@@ -44,9 +44,17 @@ if TYPE_CHECKING:
 
 USER_AGENT = "tap-wistia/0.1 (+singer)"
 RETRIABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+RATE_LIMIT_STATUSES = frozenset({429, 503})
+"""Wistia's rate limit: 429 today, 503 in its older documents (with or without `Retry-After`,
+as a public pipeline reports): either pauses every worker."""
 MAX_RETRY_AFTER_SECONDS = 60.0
 """The longest wait a `Retry-After` can impose: Wistia's rate window is one minute, so a longer
 wait (99999 s, a date in 2100) is a broken server, not a limit to honour for hours."""
+RATE_LIMIT_PAUSE_SECONDS = 5.0
+"""The shared pause after a rate-limit answer without `Retry-After`: doubled at each such answer
+that comes once the previous pause is over (5, 10, 20, 40 s), at most `MAX_RETRY_AFTER_SECONDS`,
+back to 5 s after a success. Eight tries then span more than Wistia's one-minute window, so a
+token shared with another job waits its turn instead of running out of retries."""
 
 # Which token permission each endpoint family needs, in Wistia's own words.
 STATS_PERMISSION = "Read detailed stats"
@@ -66,12 +74,19 @@ class RunInterruptedError(Exception):
 
 
 class RetriableError(Exception):
-    """A failure worth another try; `retry_after` is Wistia's own wait, when it gave one."""
+    """A failure worth another try; `retry_after` is the wait every worker keeps, if any.
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        """Keep the server's requested wait next to the message."""
+    `rate_limited`: Wistia's rate limit answered; the shared pause was logged once, so the
+    retry itself is not.
+    """
+
+    def __init__(
+        self, message: str, retry_after: float | None = None, *, rate_limited: bool = False
+    ) -> None:
+        """Keep the wait to keep next to the message."""
         super().__init__(message)
         self.retry_after = retry_after
+        self.rate_limited = rate_limited
 
 
 def permission_for(path: str) -> str:
@@ -87,7 +102,8 @@ class RequestBudget:
     never let the server see one request too many; that costs under 2% of the throughput.
     A sliding window (rather than an even pace) keeps budget the pager could not use at once
     available for later, so a moment with few pages ready is caught up afterwards.
-    `pause_for` makes every worker wait after Wistia answered 429/503 with `Retry-After`.
+    `pause_for` makes every worker wait after a `Retry-After`, and `rate_limited` after any
+    rate-limit answer, with or without one.
     """
 
     def __init__(
@@ -107,6 +123,7 @@ class RequestBudget:
         self._span = window + margin
         self._sent: deque[float] = deque()
         self._paused_until = 0.0
+        self._pauses_in_a_row = 0  # rate-limit pauses without Retry-After since a success
         self._lock = threading.Lock()
         self._clock = clock
         self._stopped = threading.Event()
@@ -155,6 +172,32 @@ class RequestBudget:
         """Hold every worker back for `seconds` (Wistia's `Retry-After`)."""
         with self._lock:
             self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+    def rate_limited(self, retry_after: float | None) -> tuple[float, bool]:
+        """Hold every worker back after a rate-limit answer; (the pause, whether it is new).
+
+        Without `Retry-After` the pause is `RATE_LIMIT_PAUSE_SECONDS`, doubled for each such
+        answer that arrives once the previous pause is over: answers arriving during a pause
+        come from requests sent before it and say nothing new. A pause is new when none was
+        running: the caller logs it once, not once per worker.
+        """
+        with self._lock:
+            now = self._clock()
+            running = now < self._paused_until
+            if retry_after is not None:
+                seconds = retry_after
+            elif running:
+                seconds = 0.0  # the pause running holds this worker too
+            else:
+                self._pauses_in_a_row += 1
+                doubled = RATE_LIMIT_PAUSE_SECONDS * 2 ** (self._pauses_in_a_row - 1)
+                seconds = min(doubled, MAX_RETRY_AFTER_SECONDS)
+            self._paused_until = max(self._paused_until, now + seconds)
+            return self._paused_until - now, not running
+
+    def answered(self) -> None:
+        """A request succeeded: the next pause without `Retry-After` starts short again."""
+        self._pauses_in_a_row = 0
 
 
 @dataclass
@@ -329,9 +372,9 @@ class WistiaClient:
         if status == 200:  # noqa: PLR2004
             value = read(body)
             self._reached = True
+            self.budget.answered()
             return value
-        detail = _error_detail(body, response.headers)
-        self._raise_for(status, detail, response.headers, path, params)
+        self._raise_for(status, body, response.headers, path, params)
         return None  # pragma: no cover - _raise_for always raises
 
     def _check_reachable(self, exc: requests.ConnectionError) -> None:
@@ -353,9 +396,9 @@ class WistiaClient:
             return
         fix = f"Check `api_url` (Wistia's is {self.version.default_url})."
         if is_loopback_url(self.api_url):
+            start = start_sandbox_hint("wistia-sandbox", self.api_url)
             fix = (
-                "Is the local sandbox running? `make sandboxes` starts both sandboxes where the "
-                f"sandbox environment expects them; otherwise check `api_url` (Wistia's is "
+                f"Is the local sandbox running? {start}; otherwise check `api_url` (Wistia's is "
                 f"{self.version.default_url})."
             )
         msg = f"Cannot reach the Wistia API at api_url {self.api_url}: {problem}. {fix}"
@@ -364,39 +407,24 @@ class WistiaClient:
     def _raise_for(
         self,
         status: int,
-        detail: str,
+        body: bytes,
         headers: Mapping[str, str],
         path: str,
         params: Mapping[str, Any],
     ) -> None:
+        detail = _error_detail(body, headers)
         where = _describe(path, params)
         if status in RETRIABLE_STATUSES:
-            retry_after_header = headers.get("Retry-After")
-            retry_after = parse_retry_after(retry_after_header)
-            if retry_after is not None and retry_after > MAX_RETRY_AFTER_SECONDS:
-                if self._logger:
-                    self._logger.warning(
-                        "Wistia asked to wait %s (Retry-After: %s) on %s; waiting %g s, "
-                        "its rate window, instead",
-                        f"{retry_after:,.0f} s" if retry_after < 1e12 else "for ever",  # noqa: PLR2004
-                        (retry_after_header or "")[:40],
-                        where,
-                        MAX_RETRY_AFTER_SECONDS,
-                    )
-                retry_after = MAX_RETRY_AFTER_SECONDS
+            retry_after = self._server_wait(headers.get("Retry-After"), where)
+            msg = f"HTTP {status}" + (f" ({detail})" if detail else "")
+            if status in RATE_LIMIT_STATUSES:
+                pause = self._pause_everyone(status, retry_after, where)
+                raise RetriableError(msg, pause, rate_limited=True)
             if retry_after is not None:
                 self.budget.pause_for(retry_after)
-            msg = f"HTTP {status}" + (f" ({detail})" if detail else "")
             raise RetriableError(msg, retry_after)
         if status in {401, 403}:
-            permission = permission_for(path)
-            msg = (
-                f"Wistia refused the API token on {where} (HTTP {status}"
-                + (f": {detail}" if detail else "")
-                + f"). Check `api_token`: it must be a valid Wistia API token with the "
-                f'"{permission}" permission (Wistia account > Settings > API Access).'
-            )
-            raise WistiaAuthError(msg)
+            raise WistiaAuthError(_refusal(status, body, detail, path, where))
         if status == 422:  # noqa: PLR2004
             msg = f"Wistia rejected a parameter of {where} (HTTP 422: {detail or 'no detail'})."
             raise WistiaError(msg)
@@ -404,6 +432,39 @@ class WistiaClient:
         if status == 404 and not self._reached:  # noqa: PLR2004
             msg += " " + self._where_to_look()
         raise WistiaError(msg)
+
+    def _server_wait(self, header: str | None, where: str) -> float | None:
+        """The server's `Retry-After` in seconds, at most the rate window (said when cut)."""
+        retry_after = parse_retry_after(header)
+        if retry_after is not None and retry_after > MAX_RETRY_AFTER_SECONDS:
+            if self._logger:
+                self._logger.warning(
+                    "Wistia asked to wait %s (Retry-After: %s) on %s; waiting %g s, "
+                    "its rate window, instead",
+                    f"{retry_after:,.0f} s" if retry_after < 1e12 else "for ever",  # noqa: PLR2004
+                    (header or "")[:40],
+                    where,
+                    MAX_RETRY_AFTER_SECONDS,
+                )
+            return MAX_RETRY_AFTER_SECONDS
+        return retry_after
+
+    def _pause_everyone(self, status: int, retry_after: float | None, where: str) -> float:
+        """One pause for every worker after a rate-limit answer, logged when it begins.
+
+        Returns how long this worker waits: until the pause ends.
+        """
+        seconds, new = self.budget.rate_limited(retry_after)
+        if new and self._logger:
+            told = "its Retry-After" if retry_after is not None else "no Retry-After: a default"
+            self._logger.warning(
+                "Wistia's rate limit answered HTTP %d on %s (%s): every request waits %.0f s.",
+                status,
+                where,
+                told,
+                seconds,
+            )
+        return seconds
 
     def _where_to_look(self) -> str:
         """What to check when the very first request finds no such endpoint."""
@@ -422,7 +483,7 @@ class WistiaClient:
 
     def _on_backoff(self, details: Mapping[str, Any]) -> None:
         self.stats.count_retry()
-        if self._logger:
+        if self._logger and not getattr(details.get("exception"), "rate_limited", False):
             path, params = details["args"][0], details["args"][1]
             self._logger.warning(
                 "Retrying %s in %.1f s (try %d): %s",
@@ -569,6 +630,51 @@ def _error_detail(body: bytes, headers: Mapping[str, str]) -> str:
     if isinstance(errors, list):
         parts += [str(item) for item in errors]
     return redact("; ".join(parts))[:300]
+
+
+def _refusal(status: int, body: bytes, detail: str, path: str, where: str) -> str:
+    """What a 401 or 403 means, in words a user can act on.
+
+    Wistia's spec: a token missing a permission is a 401 whose `code` is `unauthorized_scope`;
+    `unauthorized_credentials` a token that is no (longer a) token; `account_inactive` an
+    account switched off. A 403 is a valid token whose account's plan lacks the feature.
+    """
+    code = _error_code(body)
+    said = f" ({detail})" if detail else ""
+    permission = permission_for(path)
+    if status == 403:  # noqa: PLR2004
+        return (
+            f"Wistia answered {where} with HTTP 403{said}: the API token is valid, but this "
+            "Wistia account's plan does not include the feature. Check the account's plan with "
+            "Wistia (Account > Billing); a new token will not help."
+        )
+    if code == "unauthorized_scope":
+        return (
+            f"Wistia refused {where} (HTTP 401 unauthorized_scope): the API token lacks the "
+            f'"{permission}" permission. Give it that permission, or set `api_token` to a '
+            "token that has it (Wistia account > Settings > API Access)."
+        )
+    if code == "account_inactive":
+        return (
+            f"Wistia refused {where} (HTTP 401 account_inactive): the Wistia account of this "
+            "API token is inactive. Reactivate it with Wistia, or set `api_token` to a token of "
+            "an active account."
+        )
+    return (
+        f"Wistia refused the API token on {where} (HTTP 401{said}). Check `api_token`: it must "
+        f'be a valid Wistia API token (not revoked or expired) with the "{permission}" '
+        "permission (Wistia account > Settings > API Access)."
+    )
+
+
+def _error_code(body: bytes) -> str | None:
+    """The `code` of a JSON error body (Wistia's 401s carry one), or None."""
+    try:
+        data = json.loads(body) if body else None
+    except ValueError:
+        return None
+    code = data.get("code") if isinstance(data, dict) else None
+    return code if isinstance(code, str) else None
 
 
 def _root_cause(exc: BaseException) -> BaseException:

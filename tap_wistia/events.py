@@ -13,22 +13,26 @@ from __future__ import annotations
 import math
 import sys
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from contextlib import suppress
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
 MISSING_EVENT_KEY = "missing_event_key"
+ODD_EVENT_KEY = "odd_event_key"
 MISSING_VISITOR_KEY = "missing_visitor_key"
 MISSING_MEDIA_ID = "missing_media_id"
 BAD_PERCENT_VIEWED = "bad_percent_viewed"
 PERCENT_OUT_OF_RANGE = "percent_out_of_range"
 BAD_RECEIVED_AT = "bad_received_at"
 UNKNOWN_MEDIA_DURATION = "unknown_media_duration"
+NOT_AN_OBJECT = "not_an_object"
 
 _PROBLEM_PHRASES = {
-    MISSING_EVENT_KEY: "without event_key (not sessionized)",
+    MISSING_EVENT_KEY: "without event_key (emitted each, not sessionized)",
+    ODD_EVENT_KEY: "with an event_key that is not a string (emitted, keys compared as sent, not "
+    "sessionized)",
     MISSING_VISITOR_KEY: "without visitor_key (not sessionized)",
     MISSING_MEDIA_ID: "without media_id (not sessionized)",
     BAD_PERCENT_VIEWED: "with a null or non-numeric percent_viewed (kept as null)",
@@ -37,6 +41,7 @@ _PROBLEM_PHRASES = {
     UNKNOWN_MEDIA_DURATION: (
         "of a media deleted, without a duration or that does not play (duration_viewed null)"
     ),
+    NOT_AN_OBJECT: "that are not JSON objects (skipped)",
 }
 
 Details = tuple[tuple[str, Any], ...]
@@ -187,14 +192,21 @@ def normalize_event(raw: Mapping[str, Any], problems: EventProblems) -> dict[str
     """Build the `wistia_events` record: the API object with canonical received_at and percent.
 
     `percent_viewed` becomes a float or None (null/non-numeric, counted); numbers outside 0..1
-    are kept as sent (counted: sessions clamp them). Returns None only when received_at cannot be
-    read (counted): such an event cannot be placed in time, so the caller logs its event_key.
+    are kept as sent (counted: sessions clamp them). An event_key missing or not a string is
+    counted (the record keeps it as sent, see `copy_key`). Returns None only when received_at
+    cannot be read (counted): such an event cannot be placed in time, so the caller logs its
+    event_key.
     """
     received = raw.get("received_at")
     parsed = parse_timestamp(received)
     if parsed is None:
         problems[BAD_RECEIVED_AT] += 1
         return None
+    key = raw.get("event_key")
+    if type(key) is not str:
+        problems[MISSING_EVENT_KEY if key is None else ODD_EVENT_KEY] += 1
+    elif not key.strip():
+        problems[MISSING_EVENT_KEY] += 1
     record = dict(raw)
     if isinstance(received, str):
         record["received_at"] = _canonical_text(received, parsed)
@@ -257,19 +269,35 @@ class ViewEvent(NamedTuple):
     viewing: Viewing = NO_VIEWING
 
 
+def copy_key(key: object) -> Hashable | None:
+    """What tells copies of an event apart: its event_key as Wistia sent it, or None.
+
+    A string is itself. Another scalar keeps its type (`123` and `"123"` are two events, and so
+    are `1` and `true`); a key that is missing, blank or not a scalar (a list, an object) is
+    None: such an event cannot be told from another, so each copy is taken.
+    """
+    if type(key) is str:
+        return key if key.strip() else None
+    if isinstance(key, int | float):  # bool is an int: the type keeps them apart
+        return (type(key), key)
+    return None
+
+
 def view_event(record: Mapping[str, Any], problems: EventProblems) -> ViewEvent | None:
     """Compact a normalised record (from `normalize_event`) for sessionizing.
 
-    Returns None, counting why, for an event that cannot be sessionized: no event_key, no
-    visitor_key or no media_id (each missing one is counted; the events stream still emits the
-    record). Percent problems are not counted again here: `normalize_event` counted them.
+    Returns None, counting why, for an event that cannot be sessionized: no visitor_key or no
+    media_id (each missing one is counted; the events stream still emits the record), or an
+    event_key that is missing or not a string (counted by `normalize_event`: sessions are
+    named after their first event's key, a string, and `123` must not merge with `"123"`).
+    Percent problems are not counted again here: `normalize_event` counted them.
     """
-    event_key = _key(record.get("event_key"), intern=False)
+    event_key = record.get("event_key")
+    if type(event_key) is not str or not event_key.strip():
+        event_key = None
     visitor_key = _key(record.get("visitor_key"))
     media_id = _key(record.get("media_id"))
     received_at = parse_timestamp(record.get("received_at"))
-    if event_key is None:
-        problems[MISSING_EVENT_KEY] += 1
     if visitor_key is None:
         problems[MISSING_VISITOR_KEY] += 1
     if media_id is None:
@@ -322,7 +350,7 @@ def _shared_viewing(viewing: Viewing, details: int) -> Viewing:  # noqa: ARG001 
     return viewing
 
 
-def _key(value: object, *, intern: bool = True) -> str | None:
+def _key(value: object) -> str | None:
     """An identifier as a string; None when absent or blank (ints, seen in odd data, are kept).
 
     Repeated identifiers (visitors, medias) are interned, so held events share one copy.
@@ -330,7 +358,7 @@ def _key(value: object, *, intern: bool = True) -> str | None:
     if isinstance(value, str):
         if not value.strip():
             return None
-        return sys.intern(value) if intern else value
+        return sys.intern(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return None

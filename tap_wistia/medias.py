@@ -12,6 +12,11 @@ other media gets no time viewed, as for a media of unknown duration.
 
 `media_record`, `playing_seconds` and `media_durations` are pure; `read_medias` pages through
 the list over the run's client (page numbers in v1, cursors in the current API).
+
+Archived medias keep their events, so they need their duration too. Both APIs document
+`archived=true` (only archived medias) and `archived=false` (only active ones); what the list
+holds without it is not documented. So the list is read twice, active then archived, and a
+media listed by both (a server that ignores the parameter) is kept once.
 """
 
 from __future__ import annotations
@@ -101,20 +106,28 @@ def read_medias(
 
     `get(path, params)` is the run's client. v1 pages by number; the current API by cursor
     (`cursor[enabled]=1`, then `cursor[after]=` the last record's `cursor`), sorted by
-    creation, the one order both paginations offer. A short page ends the list.
+    creation, the one order both paginations offer. A short page ends the list. Active medias
+    come first, then archived ones; each media once.
     """
-    path = version.medias_path
-    params: dict[str, Any] = {"per_page": PER_PAGE, "sort_by": "created", "sort_direction": 1}
-    if version.current:
-        pages = _cursor_pages(get, path, params)
-    else:
-        pages = _numbered_pages(get, path, params)
-    return [
-        media_record(raw)
-        for page in pages
-        for raw in page
-        if isinstance(raw, dict) and (not wanted or raw.get("hashed_id") in wanted)
-    ]
+    records: dict[object, dict[str, Any]] = {}
+    for archived in ("false", "true"):
+        params: dict[str, Any] = {
+            "per_page": PER_PAGE,
+            "sort_by": "created",
+            "sort_direction": 1,
+            "archived": archived,
+        }
+        path = version.medias_path
+        pages = (_cursor_pages if version.current else _numbered_pages)(get, path, params)
+        for page in pages:
+            for raw in page:
+                hashed_id = raw.get("hashed_id") if isinstance(raw, dict) else None
+                named = isinstance(hashed_id, str)
+                if not isinstance(raw, dict) or (wanted and not (named and hashed_id in wanted)):
+                    continue
+                key = hashed_id if named else len(records)  # a media without an id: kept apart
+                records.setdefault(key, media_record(raw))
+    return list(records.values())
 
 
 def _numbered_pages(

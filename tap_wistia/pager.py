@@ -14,7 +14,13 @@ request budget unused on a slow API; fetching pages blindly ahead wastes request
   at a time, each page requested only once the one before it was answered. New events go to
   the front of that day: read in order, a shift only repeats events on the next page, but a page
   answered before the one above it would miss the events pushed across their boundary;
-- a page whose oldest event is older than the run's start ends its day early (newest first);
+- a page whose oldest event is older than the run's start may end its day early, which holds
+  only if Wistia serves the day newest first: an order observed, not documented. So no page
+  past it is asked for, but the day ends there only once the pages handed over prove that
+  order (each event no newer than the one before it, and some older); otherwise the day is
+  read to its end (`_Order`). The order saves requests, never decides what is read;
+- a day's query that takes more than `max_pages` pages stops the run (`DayTooLongError`): a
+  server that never ends a day (full pages, forever) cannot hold a run for hours;
 - pages are handed to the caller strictly in (day, page) order, and `DayDone` is handed over
   only when every page of that day has been, which is what makes a day-granular bookmark safe;
 - results that arrive ahead of their turn are held, up to a bound, so memory does not grow with
@@ -31,7 +37,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tap_wistia.client import RunInterruptedError
+from tap_wistia.client import RunInterruptedError, WistiaError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -49,17 +55,22 @@ MIN_UTC_OFFSET = dt.timedelta(hours=-12)
 
 @dataclass(frozen=True)
 class Unit:
-    """One query: one day, optionally one media."""
+    """One query: one day, optionally one media.
+
+    `exclusive_end`: the server reads `end_date` as the first day *not* served (undocumented
+    either way; see `tap_wistia.run`), so one day is asked for as `[day, day + 1]`.
+    """
 
     day: dt.date
     media_id: str | None = None
+    exclusive_end: bool = False
 
     def params(self, page: int) -> dict[str, Any]:
         """Query parameters of one page of this unit."""
-        day = self.day.isoformat()
+        last = self.day + dt.timedelta(days=1) if self.exclusive_end else self.day
         params: dict[str, Any] = {
-            "start_date": day,
-            "end_date": day,
+            "start_date": self.day.isoformat(),
+            "end_date": last.isoformat(),
             "per_page": PER_PAGE,
             "page": page,
         }
@@ -109,19 +120,84 @@ def complete_before(day: dt.date, start: dt.datetime, end: dt.datetime) -> dt.da
     return max(start, min(end, boundary))
 
 
+class DayTooLongError(WistiaError):
+    """One day's query took more pages than a day of Wistia can hold (`max_pages_per_day`)."""
+
+
+class _Order:
+    """Whether the pages of a unit handed over so far are newest first, as Wistia is observed.
+
+    Proven when every event is no newer than the one before it (across pages too) and the
+    last is older than the first: all equal times prove nothing, either order gives them.
+    Events without a readable time are left out, and so are events of the page before served
+    again (new events at the front of a day push the last ones of a page onto the next). A
+    break is final for the unit.
+    """
+
+    __slots__ = ("first", "last", "ordered", "previous_keys")
+
+    def __init__(self) -> None:
+        self.ordered = True
+        self.first: dt.datetime | None = None
+        self.last: dt.datetime | None = None
+        self.previous_keys: set[object] = set()
+
+    def check(
+        self,
+        events: Sequence[Any],
+        moment_of: Callable[[Any], dt.datetime | None],
+        key_of: Callable[[Any], object],
+    ) -> None:
+        """Follow the order through one page's events (in the order served)."""
+        last = self.last
+        previous, keys = self.previous_keys, set()
+        for event in events:
+            key = key_of(event)
+            if key is not None:
+                keys.add(key)
+                if key in previous:
+                    continue
+            moment = moment_of(event)
+            if moment is None:
+                continue
+            if last is not None and moment > last:
+                self.ordered = False
+                return
+            last = moment
+            if self.first is None:
+                self.first = moment
+        self.last, self.previous_keys = last, keys
+
+    def proven(self) -> bool:
+        """Newest first so far, and not only because every time is the same."""
+        return (
+            self.ordered and self.first is not None and self.last is not None
+        ) and self.last < self.first
+
+
 @dataclass
 class _UnitProgress:
     next_page: int = 1
     end: int | None = None  # the last page with events, once known
+    stop_at: int | None = None  # where the day ends if the order proves newest first
     handed_over: int = 0
     probed_past_end: bool = False  # the end was found by an empty page (a needed request)
     newest: dt.datetime | None = None  # first event of page 1
     oldest: dict[int, dt.datetime] = field(default_factory=dict)  # last event of full pages
     in_flight: set[int] = field(default_factory=set)
     results: dict[int, Sequence[Any]] = field(default_factory=dict)  # held, still encoded
+    order: _Order = field(default_factory=_Order)
+
+    def last_page(self) -> int | None:
+        """The last page to hand over: the known end, or where the order would end the day."""
+        if self.stop_at is not None and (self.end is None or self.stop_at < self.end):
+            return self.stop_at
+        return self.end
 
     def finished(self) -> bool:
-        return self.end is not None and self.handed_over >= self.end
+        if self.end is not None and self.handed_over >= self.end:
+            return True
+        return self.stop_at is not None and self.handed_over >= self.stop_at and self.order.proven()
 
 
 @dataclass
@@ -143,11 +219,13 @@ class EventPager:
         *,
         since: dt.datetime,
         timestamp_of: Callable[[dict[str, Any]], dt.datetime | None],
+        key_of: Callable[[dict[str, Any]], object] = lambda _: None,
         max_parallel: int = 8,
         max_held: int | None = None,
         live_from: dt.date | None = None,
         stopping: Callable[[], bool] = lambda: False,
         path: str = EVENTS_PATH,
+        max_pages: int = 10_000,
     ) -> None:
         """Plan the reading of `units` (in order); nothing is sent before `pages()` runs.
 
@@ -155,6 +233,9 @@ class EventPager:
         read in parallel, for periods that no longer change). Once `stopping()` says so, the
         pager stops between two pages with `RunInterruptedError`, without waiting for requests
         still out. `path` is the events endpoint of the API the run speaks (v1's by default).
+        A unit that has events past page `max_pages` raises `DayTooLongError`. `key_of` tells
+        an event served again on the next page (None: no key to tell by), which the order check
+        leaves out.
         """
         self._client = client
         self._stopping = stopping
@@ -163,9 +244,11 @@ class EventPager:
         self._units = list(units)
         self._since = since
         self._timestamp_of = timestamp_of
+        self._key_of = key_of
         self._max_parallel = max_parallel
         self._max_held = max_held if max_held is not None else 8 * max_parallel
         self._progress = [_UnitProgress() for _ in self._units]
+        self._max_pages = max_pages
         self._recent_days: deque[int] = deque(maxlen=3)
         self._held = 0
         self._frontier = 0
@@ -176,6 +259,7 @@ class EventPager:
 
         Raises:
             RunInterruptedError: `stopping()` said so (checked between pages and while waiting).
+            DayTooLongError: a unit has events past `max_pages`.
         """
         pool = ThreadPoolExecutor(self._max_parallel, thread_name_prefix="wistia")
         try:
@@ -231,8 +315,10 @@ class EventPager:
                 return
 
     def _may_request(self, unit: Unit, progress: _UnitProgress) -> bool:
-        if progress.end is not None:
+        if progress.end is not None or progress.next_page > self._max_pages + 1:
             return False
+        if progress.stop_at is not None and progress.next_page > progress.stop_at:
+            return False  # the order may end the day there: see `_hand_over`
         if progress.next_page == 1 or not progress.in_flight:
             return True
         if self.is_live(unit):
@@ -280,19 +366,47 @@ class EventPager:
         oldest = self._timestamp_of(events[-1])
         if number == 1:
             progress.newest = self._timestamp_of(events[0])
-        if len(events) < PER_PAGE or (oldest is not None and oldest < self._since):
+        if len(events) < PER_PAGE:
             self._end_at(progress, number)
+            return
+        if oldest is not None and oldest < self._since and progress.order.ordered:
+            progress.stop_at = min(progress.stop_at or number, number)
         elif oldest is not None:
             progress.oldest[number] = oldest
+
+    def _too_long(self, unit: Unit) -> DayTooLongError:
+        media = f" of media {unit.media_id}" if unit.media_id else ""
+        return DayTooLongError(
+            f"Wistia served more than {self._max_pages:,} full pages of events for "
+            f"{unit.day.isoformat()}{media} ({self._max_pages * PER_PAGE:,} events), past "
+            "max_pages_per_day: a server that never ends a day, or a day busier than the "
+            "setting allows. The run stops before any bookmark passes that day; if the day is "
+            "real, raise max_pages_per_day."
+        )
 
     def _end_at(self, progress: _UnitProgress, last: int) -> None:
         if progress.end is not None and last >= progress.end:
             return
         progress.end = last
         progress.probed_past_end = False
+        self._drop_after(progress, last)
+
+    def _drop_after(self, progress: _UnitProgress, last: int) -> None:
+        """Forget results held past a unit's last page."""
         for number in [n for n in progress.results if n > last]:
             del progress.results[number]
             self._held -= 1
+
+    def skip_rest(self, unit: Unit) -> None:
+        """End `unit` at the page handed over last (the caller read it again whole meanwhile).
+
+        Only for the unit being handed over; its pages still out are dropped on arrival.
+        """
+        progress = self._progress[self._frontier]
+        if self._units[self._frontier] != unit:
+            msg = f"skip_rest({unit}) while {self._units[self._frontier]} is being handed over"
+            raise RuntimeError(msg)
+        self._end_at(progress, progress.handed_over)
 
     # -- handing over ------------------------------------------------------------------------
 
@@ -301,16 +415,26 @@ class EventPager:
             unit = self._units[self._frontier]
             progress = self._progress[self._frontier]
             number = progress.handed_over + 1
-            if number in progress.results:
+            if number in progress.results and number <= (progress.last_page() or number):
+                if number > self._max_pages:
+                    raise self._too_long(unit)
                 events = list(progress.results.pop(number))  # decoded only now
                 self._held -= 1
                 progress.handed_over = number
+                progress.order.check(events, self._timestamp_of, self._key_of)
+                if not progress.order.ordered:
+                    progress.stop_at = None  # not newest first: the day is read to its end
                 yield EventPage(unit, number, events)
                 continue
             if not progress.finished():
+                if progress.stop_at is not None and progress.handed_over >= progress.stop_at:
+                    progress.stop_at = None  # the order is not proven: read the day to its end
                 return
-            self._recent_days.append(progress.end or 0)
-            needed = (progress.end or 0) + int(progress.probed_past_end)
+            last = progress.last_page() or 0
+            self._drop_after(progress, last)
+            progress.order.previous_keys = set()  # a day read keeps no keys
+            self._recent_days.append(last)
+            needed = last + int(progress.probed_past_end and last == progress.end)
             self.stats.wasted += progress.next_page - 1 - needed
             self._frontier += 1
             following = self._units[self._frontier] if self._frontier < len(self._units) else None

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 from tap_wistia.client import WistiaError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Hashable, Sequence
 
 NEW: Final = 1
 """`SeenKeys.take`: the first copy of an event in its unit."""
@@ -42,10 +42,16 @@ class SeenKeys:
     def __init__(self, *, whole_unit: bool) -> None:
         """Keep every key of the unit, or only those of the last two pages."""
         self._whole_unit = whole_unit
-        self._page: dict[str, float] = {}
-        self._before: dict[str, float] = {}
+        self._page: dict[Hashable, float] = {}
+        self._before: dict[Hashable, float] = {}
 
-    def take(self, key: str, rank: float) -> int:
+    def whole(self) -> SeenKeys:
+        """A copy that keeps every key from now on, starting with the keys held here."""
+        copy = SeenKeys(whole_unit=True)
+        copy._page = {**self._before, **self._page}
+        return copy
+
+    def take(self, key: Hashable, rank: float) -> int:
         """`NEW`, `BETTER` (a higher percent_viewed than the copy taken) or `TAKEN`."""
         page = self._page
         taken = page.get(key)
@@ -89,9 +95,12 @@ class RepeatedPages:
 
     def seen_before(self, events: Sequence[dict[str, Any]]) -> bool:
         """Whether a page with these events (as served) was read before in the run."""
-        fingerprint = hash(
-            tuple((event.get("event_key"), event.get("received_at")) for event in events)
-        )
+        try:
+            fingerprint = hash(
+                tuple((event.get("event_key"), event.get("received_at")) for event in events)
+            )
+        except (AttributeError, TypeError):  # an item that is no object, a key that is a list
+            fingerprint = hash(repr(events))
         if fingerprint in self._prints:
             return True
         self._prints.add(fingerprint)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from singer_sdk import typing as th
 
+from api_http.sdk_settings import FAKER_CONFIG, refusals
 from api_http.transport import is_loopback_url
 from tap_wistia.api_versions import (
     CURRENT_URL,
@@ -150,6 +151,18 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Attempts per request on 429/5xx/timeouts/resets before the run fails.",
     ),
     th.Property(
+        "max_pages_per_day",
+        th.IntegerType(minimum=10, maximum=1_000_000),
+        default=10_000,
+        title="Pages per day at most",
+        description=(
+            "Pages of 100 events one day's query may take (per media with `media_ids`) before "
+            "the run stops, naming the day, with no bookmark past it: a server that never ends "
+            "a day cannot hold a run for hours. 10,000 pages is 1,000,000 events in a day, 17 "
+            "minutes of Wistia's 600 requests a minute; raise it for a busier account."
+        ),
+    ),
+    th.Property(
         "visitors_refresh_hours",
         th.IntegerType(minimum=0, maximum=24 * 366),
         default=24,
@@ -161,6 +174,9 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
 ).to_dict()
 
+
+#: The SDK's built-in settings this tap does not honour: out of `--about`, refused when set.
+UNHONOURED_SDK_SETTINGS: Final = {"faker_config": FAKER_CONFIG}
 
 #: The schema's defaults: the one place they are written down (meltano.yml is checked against it).
 SETTING_DEFAULTS: Final[dict[str, Any]] = {
@@ -185,6 +201,7 @@ class TapSettings:
     request_timeout: float
     max_retries: int
     visitors_refresh: dt.timedelta
+    max_pages_per_day: int = SETTING_DEFAULTS["max_pages_per_day"]
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TapSettings:
@@ -206,6 +223,7 @@ class TapSettings:
             request_timeout=float(values["request_timeout_seconds"]),
             max_retries=int(values["max_retries"]),
             visitors_refresh=dt.timedelta(hours=int(values["visitors_refresh_hours"])),
+            max_pages_per_day=int(values["max_pages_per_day"]),
         )
 
 
@@ -240,12 +258,25 @@ def problems(config: Mapping[str, Any]) -> list[str]:
             "set an end date on or after the start date, or leave it empty."
         )
     found += _range_problems(config)
-    for media_id in config.get("media_ids") or ():
+    found += refusals(config, UNHONOURED_SDK_SETTINGS)
+    found += _media_id_problems(config.get("media_ids"))
+    return found
+
+
+def _media_id_problems(media_ids: object) -> list[str]:
+    """Ids that are no hashed id, and ids listed twice (each would read its days twice)."""
+    found: list[str] = []
+    listed: set[str] = set()
+    for media_id in media_ids if isinstance(media_ids, list) else ():
         if not isinstance(media_id, str) or not _HASHED_ID.match(media_id):
             found.append(
                 f"media_ids: {media_id!r} is not a hashed media id; use ids like 993554ba94 "
                 "(the one in the media's URL), not numeric ids."
             )
+        elif media_id in listed:
+            found.append(f"media_ids: {media_id!r} is listed twice; list each media once.")
+        else:
+            listed.add(media_id)
     return found
 
 

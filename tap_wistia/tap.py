@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime as dt
 import io
 import logging
@@ -23,6 +24,7 @@ from singer_sdk.helpers.capabilities import (
 )
 from singer_sdk.singerlib import StateMessage
 
+from api_http.sdk_settings import hide
 from api_http.secrets import keep_secret
 from tap_wistia import settings as tap_settings
 from tap_wistia.client import RunInterruptedError, WistiaClient, WistiaError
@@ -63,9 +65,12 @@ class StateFlushingWriter(MsgSpecWriter):
             if isinstance(message, StateMessage) or len(_held_output) >= HELD_OUTPUT_BYTES:
                 flush_output()
             return
-        out.write(line)
-        if isinstance(message, StateMessage):
-            sys.stdout.flush()
+        try:
+            out.write(line)
+            if isinstance(message, StateMessage):
+                sys.stdout.flush()
+        except BrokenPipeError:
+            reader_gone()
 
 
 def flush_output() -> None:
@@ -73,14 +78,40 @@ def flush_output() -> None:
 
     A raw write may take only part of the bytes (a signal arriving mid-write), so it loops.
     """
-    if _held_output:
-        out = sys.stdout.buffer
-        with memoryview(_held_output) as held:
-            start = 0
-            while start < len(held):
-                start += out.write(held[start:]) or 0
-        _held_output.clear()
-    sys.stdout.flush()
+    try:
+        if _held_output:
+            out = sys.stdout.buffer
+            with memoryview(_held_output) as held:
+                start = 0
+                while start < len(held):
+                    start += out.write(held[start:]) or 0
+            _held_output.clear()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        reader_gone()
+
+
+def reader_gone() -> NoReturn:
+    """The process reading the tap's output went away (a closed pipe): stop with one line.
+
+    Nothing written from now on can reach anyone, so the run stops where it is: the last STATE
+    the reader took stands, and the next run continues from there. The reader's own message
+    (under Meltano, the loader's error) says why it went away; a traceback here, and another
+    from the interpreter flushing stdout at exit, would only bury it. So stdout is pointed at
+    /dev/null, one line is logged, and the process ends (`os._exit`: a request still out would
+    hold a normal exit for up to its timeout) with status 1, or 128 + the signal that was
+    stopping it.
+    """
+    _held_output.clear()
+    with contextlib.suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    logging.getLogger(TapWistia.name).warning(
+        "The reader of tap-wistia's output went away (broken pipe): stopping. Its own message "
+        "says why; the next run continues from the last STATE it took."
+    )
+    logging.shutdown()
+    signum = TapWistia.stopped_by
+    os._exit(1 if signum is None else 128 + signum)
 
 
 atexit.register(flush_output)
@@ -135,6 +166,12 @@ class TapWistia(Tap):
                 signal.Signals(signum).name,
             )
         self.client.budget.stop()
+
+    @classmethod
+    def append_builtin_config(cls, config_jsonschema: dict) -> None:
+        """The SDK's built-in settings, less those this tap does not honour (`--about` too)."""
+        super().append_builtin_config(config_jsonschema)
+        hide(config_jsonschema, tap_settings.UNHONOURED_SDK_SETTINGS)
 
     def discover_streams(self) -> list[Stream]:
         """The four streams, in the order the SDK syncs them (by name)."""
@@ -225,7 +262,10 @@ class TapWistia(Tap):
         """
         try:
             super().invoke(*args, **kwargs)
+        except BrokenPipeError:
+            reader_gone()
         except WistiaError as exc:
+            flush_output()  # the messages written so far come first: the error is the last line
             cls.logger.error("%s", exc)  # noqa: TRY400 - the message is the whole story
             sys.exit(1)
         except RunInterruptedError:

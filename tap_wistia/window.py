@@ -3,8 +3,14 @@
 `plan_window` is pure: from the settings, both streams' state and the run's "now" it decides
 the period of events to read, says in words where that period comes from (the first line of a
 run's log), and clamps what no run could have written: a bookmark or a watermark after now
-(state edited, or written by a machine whose clock was ahead) and a start before what Wistia
-still serves (two years), each with a note naming the value.
+(state edited, or written by a machine whose clock was ahead), a bookmark that is no
+timestamp, and a start before what Wistia still serves (two years), each with a note naming
+the value.
+
+The bookmark is the start: a run with a `wistia_events` bookmark reads from it minus the
+lookback however long ago the last run was (an outage of two days reads its two days).
+`start_date` moves only a first run, or a bookmark older than itself; "the last hour" is only
+what a first run without `start_date` reads.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tap_wistia.events import format_timestamp, parse_timestamp
-from tap_wistia.sessions import Carry, fetch_start
+from tap_wistia.sessions import Carry, UnreadableStateError, fetch_start
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -58,11 +64,35 @@ class _Planner:
         self.now = now
         self.notes: list[str] = []
 
+    def start_date(self) -> _Start | None:
+        """Midnight UTC of `start_date`, when it is set."""
+        if not self.settings.start_date:
+            return None
+        at = dt.datetime.combine(self.settings.start_date, dt.time(), dt.UTC)
+        return _Start(at, f"start_date {self.settings.start_date.isoformat()}")
+
     def default_start(self) -> _Start:
-        if self.settings.start_date:
-            at = dt.datetime.combine(self.settings.start_date, dt.time(), dt.UTC)
-            return _Start(at, f"start_date {self.settings.start_date.isoformat()}")
-        return _Start(self.now - FIRST_RUN_SPAN, "no bookmark and no start_date: the last hour")
+        """Where a first run starts: `start_date`, else the last hour."""
+        return self.start_date() or _Start(
+            self.now - FIRST_RUN_SPAN, "a first run without start_date: the last hour"
+        )
+
+    def events_start(self, bookmark: dt.datetime) -> _Start:
+        """Where a run with a `wistia_events` bookmark starts: the bookmark minus the lookback.
+
+        However long ago the bookmark was written: an outage reads its whole gap. Only a
+        `start_date` after that moves it (the import was asked to begin later).
+        """
+        lookback = self.settings.lookback
+        start = _Start(
+            bookmark - lookback,
+            f"the wistia_events bookmark {format_timestamp(bookmark)} minus the "
+            f"{_minutes(lookback)}",
+        )
+        floor = self.start_date()
+        if floor is not None and floor.at > start.at:
+            return _Start(floor.at, f"{floor.why}, later than {start.why}")
+        return start
 
     def until(self, events_state: Mapping[str, Any], activity_state: Mapping[str, Any]) -> _Start:
         settings, now = self.settings, self.now
@@ -81,8 +111,17 @@ class _Planner:
         return _Start(now, "now")
 
     def bookmark(self, events_state: Mapping[str, Any]) -> dt.datetime | None:
+        """The `wistia_events` bookmark; one that is no timestamp is refused with a note."""
         stored = events_state.get("replication_key_value")
-        bookmark = parse_timestamp(stored)
+        bookmark = parse_timestamp(stored) if isinstance(stored, str) else None
+        if stored is not None and bookmark is None:
+            first = self.default_start()
+            self.notes.append(
+                f"the wistia_events bookmark {stored!r} is not a timestamp: reading as a first "
+                f"run would, from {first.why}; to read the events since the last run instead, "
+                "set start_date to its day (or earlier) for one run"
+            )
+            return None
         if bookmark is not None and bookmark > self.now:
             self.notes.append(
                 f"the wistia_events bookmark {stored!r} is after this run's start "
@@ -92,8 +131,17 @@ class _Planner:
             return self.now
         return bookmark
 
-    def carry(self, state: Any) -> Carry | None:
-        carry = Carry.from_state(state)
+    def carry(self, activity_state: Mapping[str, Any]) -> Carry | None:
+        """The wistia_activity carry; a malformed one stops the run with advice naming a day."""
+        try:
+            carry = Carry.from_state(activity_state.get("carry"))
+        except UnreadableStateError as unreadable:
+            bookmark = parse_timestamp(activity_state.get("replication_key_value"))
+            back = self.settings.lookback + self.settings.session_gap + dt.timedelta(days=1)
+            resume = min(bookmark, self.now) - back if bookmark is not None else None
+            raise UnreadableStateError(
+                unreadable.problem, resume.date() if resume is not None else None
+            ) from None
         if carry is None or carry.watermark <= self.now:
             return carry
         self.notes.append(
@@ -145,13 +193,8 @@ def plan_window(  # noqa: PLR0913
         if bookmark is None:
             events_from = default
         elif bookmark < until.at or settings.keep_updated:
-            from_bookmark = _Start(
-                bookmark - lookback,
-                f"the wistia_events bookmark {format_timestamp(bookmark)} minus the "
-                f"{_minutes(lookback)}",
-            )
-            events_from = max(from_bookmark, default, key=lambda start: start.at)
-    carry = planner.carry(activity_state.get("carry")) if activity_selected else None
+            events_from = planner.events_start(bookmark)
+    carry = planner.carry(activity_state) if activity_selected else None
     activity = activity_selected and (
         carry is None or settings.keep_updated or carry.watermark < until.at
     )

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 
+from api_http.sdk_settings import FAKER_CONFIG, Unhonoured, refusals
 from api_http.transport import is_loopback_host
 from target_lytics.client import (
     DEFAULT_API_URL,
@@ -24,11 +25,12 @@ from target_lytics.client import (
     MAX_REQUEST_BYTES,
     ClientSettings,
 )
+from target_lytics.mapping import plan_stream
 from target_lytics.mapping_setting import MappingConfigError, mappings_from_setting
 from target_lytics.schema_step import SCHEMA_MODES, SchemaMode
 
 if TYPE_CHECKING:
-    from target_lytics.mapping import StreamMapping
+    from target_lytics.mapping import StreamMapping, StreamPlan
 
 MAX_ROWS_PER_REQUEST: Final = 10_000
 
@@ -38,6 +40,7 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
         th.StringType,
         required=True,
         secret=True,
+        title="Lytics API token",
         description=(
             "Lytics API token (Lytics: Account Settings > Access Tokens). Sent only as the "
             "`Authorization` header, never in a URL or a log line."
@@ -47,6 +50,7 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
         "api_url",
         th.StringType,
         default=DEFAULT_API_URL,
+        title="API base URL",
         description=(
             "Base URL of the Lytics API. Plain http:// is accepted only for loopback hosts "
             "(a local sandbox), so the token never crosses a network unencrypted."
@@ -55,6 +59,7 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
     th.Property(
         "stream",
         th.StringType,
+        title="Lytics stream",
         description=(
             "Lytics stream to write every record to. Default: the mapping's stream "
             "(`wistia_activity` for wistia_activity), else the Singer stream's name."
@@ -63,6 +68,7 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
     th.Property(
         "mapping",
         th.ObjectType(),
+        title="Field mapping",
         description=(
             "Field mapping per Singer stream, merged over the default Wistia mapping; it makes "
             "both the records sent and the fields and mappings the account needs: "
@@ -76,6 +82,7 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
         "schema_mode",
         th.StringType(allowed_values=list(SCHEMA_MODES)),
         default="check",
+        title="Schema mode",
         description=(
             "What to do about the account's user fields and mappings when a mapped stream "
             "arrives, before its first record is sent. check: stop, listing what is missing or "
@@ -98,6 +105,7 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
     th.Property(
         "timestamp_field",
         th.StringType,
+        title="Timestamp field",
         description=(
             "Record field Lytics orders 'latest' values by (sent as ?timestamp_field=). "
             "Default: the mapping's (`ended_at` for wistia_activity); without one, Lytics "
@@ -108,6 +116,7 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
         "dryrun",
         th.BooleanType,
         default=False,
+        title="Dry run",
         description=(
             "Send every request with dryrun=true: Lytics validates but stores nothing. The "
             "schema step only logs its plan (what apply would create)."
@@ -116,6 +125,7 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
     th.Property(
         "account_id",
         th.StringType,
+        title="Account ID",
         description=(
             "The Lytics account (id or aid) the token must belong to: the run is refused before "
             "anything is sent when the token's own account is another. Lytics writes to the "
@@ -126,6 +136,7 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
         "batch_size_rows",
         th.IntegerType(minimum=1, maximum=MAX_ROWS_PER_REQUEST),
         default=DEFAULT_ROWS_PER_REQUEST,
+        title="Records per request",
         description=(
             "Records per collect request, one request at a time. A request also closes before "
             "it outgrows Lytics' 10 MB limit."
@@ -134,6 +145,7 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
     th.Property(
         "max_requests_in_flight",
         th.IntegerType(minimum=1, maximum=64),
+        title="Requests in flight (deprecated)",
         description=(
             "Deprecated and ignored (accepted, with a warning): target-lytics sends one collect "
             "request at a time, of up to batch_size_rows records."
@@ -143,6 +155,7 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
         "request_timeout",
         th.NumberType(exclusive_minimum=0),
         default=60,
+        title="Request timeout (seconds)",
         description=(
             "Seconds a request may take, its whole answer included (not per read: a server "
             "trickling bytes is cut off too); past it the request is retried."
@@ -152,6 +165,7 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
         "max_retries",
         th.IntegerType(minimum=0, maximum=20),
         default=6,
+        title="Retries per request",
         description=(
             "Retries of a request after 429, 5xx, a timeout or a dropped connection, with "
             "exponential backoff and jitter (Retry-After is honoured, up to 60 s)."
@@ -161,6 +175,7 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
         "retry_backoff_seconds",
         th.NumberType(minimum=0),
         default=1.0,
+        title="Retry backoff (seconds)",
         description=(
             "Backoff base in seconds: retry n waits a random time up to this times 2^n (full "
             "jitter), at most 60 s."
@@ -170,6 +185,7 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
         "skip_oversize_records",
         th.BooleanType,
         default=False,
+        title="Skip oversize records (deprecated)",
         description=(
             "Deprecated (accepted, with a warning): set dead_letter_path to park records over "
             "Lytics' limits instead. Without dead_letter_path, true skips (and counts) such "
@@ -179,6 +195,7 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
     th.Property(
         "dead_letter_path",
         th.StringType,
+        title="Dead-letter file",
         description=(
             "JSON-lines file (mode 0600, tokens masked) where rejected records are parked, each "
             "with the reason and Lytics' answer: records Lytics rejects (a 2xx with "
@@ -191,6 +208,7 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
         "max_rejected_records",
         th.IntegerType(minimum=0),
         default=0,
+        title="Rejected records a run may park",
         description=(
             "How many rejected records a run may park in dead_letter_path and go on (its STATE "
             "then passes them); past it the run fails. 0: any rejection fails the run, after "
@@ -201,6 +219,7 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
         "validate_records",
         th.BooleanType,
         default=False,
+        title="Validate records",
         description=(
             "Validate each record against its stream's JSON schema first. Off by default: the "
             "tap already emits conforming records and validation costs more than the load."
@@ -208,6 +227,21 @@ CONFIG_SCHEMA: Final = th.PropertiesList(
     ),
 ).to_dict()
 
+
+#: The SDK's built-in settings target-lytics does not honour: out of `--about`, refused when set.
+UNHONOURED_SDK_SETTINGS: Final = {
+    "load_method": Unhonoured(
+        "Lytics' collect API only appends: records of one key merge on the profile (by "
+        "timestamp_field) and nothing is upserted or overwritten; remove load_method",
+        harmless=(None, "append-only"),
+    ),
+    "add_record_metadata": Unhonoured(
+        "the _sdc_ metadata columns would reach Lytics as fields no mapping reads; remove "
+        "add_record_metadata (or set it to false)",
+        harmless=(None, False),
+    ),
+    "faker_config": FAKER_CONFIG,
+}
 
 #: The schema's defaults: the one place they are written down.
 SETTING_DEFAULTS: Final[dict[str, Any]] = {
@@ -231,6 +265,15 @@ class LyticsSettings:
     max_rejected_records: int = 0
     #: One warning per deprecated setting in use, saying what replaces it.
     deprecations: tuple[str, ...] = ()
+
+    def plan(self, singer_stream: str) -> StreamPlan:
+        """Where a Singer stream's records go and how they map, by these settings."""
+        return plan_stream(
+            singer_stream,
+            self.mappings,
+            stream_setting=self.stream,
+            timestamp_setting=self.timestamp_field,
+        )
 
 
 def api_url_problems(value: Any) -> list[str]:
@@ -357,6 +400,7 @@ def settings_from_config(config: dict[str, Any]) -> LyticsSettings:
             "read the account's setting"
         )
     problems += dead_letter_problems(config.get("dead_letter_path"), config["max_rejected_records"])
+    problems += refusals(config, UNHONOURED_SDK_SETTINGS)
     mappings: dict[str, StreamMapping] = {}
     try:
         mappings = mappings_from_setting(config.get("mapping"))

@@ -22,12 +22,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk import Target
 
+from api_http.sdk_settings import hide
 from api_http.secrets import keep_secret
 from target_lytics.client import LyticsClient
+from target_lytics.config_test import MELTANO_TEST_STREAM, ConfigTestSink
 from target_lytics.dead_letters import DeadLetters
 from target_lytics.errors import LyticsError
 from target_lytics.preflight import SchemaChecks, check_account
-from target_lytics.settings import CONFIG_SCHEMA, settings_from_config
+from target_lytics.settings import CONFIG_SCHEMA, UNHONOURED_SDK_SETTINGS, settings_from_config
 from target_lytics.singer_input import InputError, LyticsMessageReader
 from target_lytics.sinks import LyticsSink
 from target_lytics.stopping import StopRequest, exit_stopped
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 
     from singer_sdk.plugin_base import _ConfigInput
     from singer_sdk.singerlib.encoding.base import GenericSingerReader
+    from singer_sdk.sinks import Sink
 
 
 class TargetLytics(Target):
@@ -87,9 +90,35 @@ class TargetLytics(Target):
         )
         self.schema_checks: SchemaChecks | None = None
         self._arrived: set[str] = set()  # mapped streams whose schema step ran
+        self._dry_run_state_noted = False
         if isinstance(self.message_reader, LyticsMessageReader):
             self.message_reader.before_input = self.prepare
             self.message_reader.stop = self.stop
+
+    @classmethod
+    def append_builtin_config(cls, config_jsonschema: dict) -> None:
+        """The SDK's built-in settings, less those Lytics gives no meaning (`--about` too)."""
+        super().append_builtin_config(config_jsonschema)
+        hide(config_jsonschema, UNHONOURED_SDK_SETTINGS)
+
+    def get_sink_class(self, stream_name: str) -> type[Sink]:
+        """`LyticsSink`, except for Meltano's `config test` stream: a dry run (`config_test`)."""
+        return ConfigTestSink if stream_name == MELTANO_TEST_STREAM else LyticsSink
+
+    def _write_state_message(self, state: dict) -> None:
+        """Pass the STATE on, except in a dry run: Lytics stored nothing, so no bookmark moves.
+
+        Under Meltano a STATE printed by a dry run would be stored, and the next, real run
+        would start after records that were never kept.
+        """
+        if not self.lytics_settings.client.dryrun:
+            super()._write_state_message(state)
+        elif not self._dry_run_state_noted:
+            self._dry_run_state_noted = True
+            self.logger.info(
+                "Dry run: the STATE is not passed on (Lytics stored nothing), so the next run "
+                "sends the same records"
+            )
 
     @classmethod
     def _stopped(cls, signum: int) -> None:

@@ -65,6 +65,30 @@ def test_budget_pause_holds_every_caller_back():
     assert clock.now - start >= 7.5
 
 
+def test_a_rate_limit_without_retry_after_pauses_everyone_doubling_and_starts_short_again():
+    clock = FakeClock()
+    budget = RequestBudget(100, clock=clock, sleep=clock.sleep)
+    assert budget.rate_limited(None) == (5.0, True)  # the first answer starts a pause
+    clock.now += 1
+    assert budget.rate_limited(None) == (4.0, False)  # an answer sent before it: no news
+    clock.now += 5
+    assert budget.rate_limited(None) == (10.0, True)  # limited again once it is over
+    clock.now += 11
+    assert budget.rate_limited(None) == (20.0, True)
+    clock.now += 21
+    assert budget.rate_limited(None)[0] == 40.0
+    clock.now += 41
+    assert budget.rate_limited(None)[0] == 60.0  # at most Wistia's rate window
+    clock.now += 61
+    assert budget.rate_limited(7.0) == (7.0, True)  # Retry-After says how long
+    clock.now += 8
+    budget.answered()
+    assert budget.rate_limited(None) == (5.0, True)
+    start = clock.now
+    budget.acquire()
+    assert clock.now - start >= 5.0
+
+
 def test_retry_after_in_seconds_or_http_date():
     assert parse_retry_after("3") == 3.0
     assert parse_retry_after(" 0 ") == 0.0

@@ -112,6 +112,35 @@ def test_the_same_page_for_every_day_is_emitted_once():
     assert out.tap.viewing_run().report.pages_repeated >= 2  # every day after the first
 
 
+def test_every_event_is_emitted_whatever_its_key_and_the_odd_keys_are_counted(caplog):
+    served = [event(n) for n in range(6)]
+    del served[0]["event_key"]
+    served[1]["event_key"] = None
+    served[2]["event_key"] = ""
+    served[3]["event_key"] = 123
+    served[4]["event_key"] = "123"
+    for n, item in enumerate(served):
+        item["visitor_key"] = f"viewer-{n}"
+
+    def answer(request: Seen) -> Script:
+        if request.path.endswith("/medias.json"):
+            return Script.json([])
+        on_day = request.query["start_date"] == DAY.isoformat()
+        return Script.json(served if on_day and request.query["page"] == "1" else [])
+
+    with HostileServer(answer) as server, caplog.at_level("WARNING"):
+        out = run_tap(config(server), select={"wistia_events", "wistia_activity"})
+    keys = [record.get("event_key", "(none)") for record in out.of("wistia_events")]
+    assert sorted(map(repr, keys)) == sorted(
+        map(repr, ["(none)", None, "", 123, "123", served[5]["event_key"]])
+    )
+    assert {s["session_id"] for s in out.of("wistia_activity")} == {"123", served[5]["event_key"]}
+    odd = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Odd events")]
+    assert len(odd) == 1
+    assert "3 events without event_key (emitted each, not sessionized)" in odd[0]
+    assert "1 event with an event_key that is not a string" in odd[0]
+
+
 def test_a_bookmark_in_the_future_is_refused_by_name_and_the_run_reads_the_recent_past(caplog):
     recent = [event(n, END.date()) for n in range(3)]
     for item, minutes in zip(recent, (1, 20, 50), strict=True):

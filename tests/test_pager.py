@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tap_wistia.pager import EventPage, EventPager, Unit, live_from
+from tap_wistia.pager import DayTooLongError, EventPage, EventPager, Unit, live_from
 from tap_wistia.seen import (
     BETTER,
     MAX_REPEATED_PAGES,
@@ -58,14 +58,23 @@ class LiveDay:
             return served
 
 
-def read(day: LiveDay, live: dt.date | None) -> set[str]:
+def read(
+    day: object,
+    live: dt.date | None = None,
+    *,
+    since: dt.datetime = MIDNIGHT,
+    max_pages: int = 10_000,
+) -> set[str]:
+    """Every event key a pager hands over of `day` (a fake API) from `since`."""
     pager = EventPager(
         day,  # type: ignore[arg-type]
         [Unit(DAY)],
-        since=MIDNIGHT,
+        since=since,
         timestamp_of=lambda event: event["received_at"],
+        key_of=lambda event: event["event_key"],
         max_parallel=8,
         live_from=live,
+        max_pages=max_pages,
     )
     return {
         event["event_key"]
@@ -143,3 +152,69 @@ def test_repeated_pages_are_fingerprinted_across_units_and_bounded_in_a_row() ->
     with pytest.raises(RepeatedPageError, match="5 pages in a row of 2026-11-27"):
         repeats.count(repeated=True, where="2026-11-27")
     assert repeats.skipped == 2 * MAX_REPEATED_PAGES - 1
+
+
+class OrderedDay:
+    """One past day of `events` events, ten minutes apart, paged in `order`; counts requests."""
+
+    def __init__(self, events: int, order: str, *, same_time: bool = False) -> None:
+        self.events: list[dict[str, Any]] = [
+            {
+                "event_key": f"e{n:05d}",
+                "received_at": MIDNIGHT + dt.timedelta(minutes=0 if same_time else n),
+            }
+            for n in range(events)
+        ]
+        if order == "newest_first":
+            self.events.reverse()
+        elif order == "shuffled":
+            self.events.sort(key=lambda event: hash(event["event_key"]) % 1009)
+        self.requests = 0
+
+    def get_array(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        self.requests += 1
+        start = (params["page"] - 1) * params["per_page"]
+        return self.events[start : start + params["per_page"]]
+
+
+@pytest.mark.parametrize("order", ["newest_first", "oldest_first", "shuffled"])
+def test_a_day_read_from_its_middle_gives_every_event_after_it_in_any_order(order: str) -> None:
+    day = OrderedDay(events=1000, order=order)
+    since = MIDNIGHT + dt.timedelta(minutes=700)
+    wanted = {e["event_key"] for e in day.events if e["received_at"] >= since}
+    assert wanted <= read(day, since=since)
+    if order == "newest_first":
+        assert day.requests == 4  # three pages hold the 300 events after it, one proves it ends
+    else:
+        assert day.requests == 11  # the whole day and the empty page past it
+
+
+def test_a_day_whose_times_are_all_equal_proves_no_order_and_is_read_to_its_end() -> None:
+    day = OrderedDay(events=450, order="oldest_first", same_time=True)
+    day.events[-1]["received_at"] = MIDNIGHT + dt.timedelta(hours=5)  # newer, on the last page
+    assert "e00449" in read(day, since=MIDNIGHT + dt.timedelta(hours=1))
+    assert day.requests == 5
+
+
+def test_a_day_past_max_pages_stops_the_run_naming_the_day_and_the_setting() -> None:
+    day = OrderedDay(events=2000, order="newest_first")
+    with pytest.raises(DayTooLongError, match=r"more than 12 full pages of events for 2026-11-27"):
+        read(day, max_pages=12)
+    assert day.requests <= 13 + 8  # the pages allowed, the one past them, those in flight
+
+
+def test_a_live_day_receiving_events_still_ends_early_where_its_order_shows() -> None:
+    day = LiveDay(events=2000, drift=3)  # events ten seconds apart: the day so far is 5.5 h
+    since = MIDNIGHT + dt.timedelta(hours=4)
+    wanted = {e["event_key"] for e in day.events if e["received_at"] >= since}
+    requests = 0
+    answer = day.get_array
+
+    def counted(path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        nonlocal requests
+        requests += 1
+        return answer(path, params)
+
+    day.get_array = counted  # type: ignore[method-assign]
+    assert wanted <= read(day, live=DAY, since=since)
+    assert requests <= 8  # 560 events and those arriving meanwhile, of 2,000 and more

@@ -358,6 +358,31 @@ def test_auth_failures_name_the_missing_permission(sandbox, token, stream, permi
     assert token not in message
 
 
+@pytest.mark.parametrize(
+    ("token", "stream", "permission"),
+    [
+        ("sandbox-media-only", "wistia_events", "Read detailed stats"),
+        ("sandbox-stats-only", "wistia_medias", "Read all folder and media data"),
+    ],
+)
+def test_a_401_unauthorized_scope_says_the_token_lacks_that_permission(
+    sandbox, token, stream, permission
+):
+    out = run_tap({**config_for(sandbox), "api_token": token}, select={stream}, expect_error=True)
+    assert f'the API token lacks the "{permission}" permission' in str(out.error)
+    assert "unauthorized_scope" in str(out.error)
+
+
+def test_a_403_says_the_accounts_plan_lacks_the_feature_not_the_token(sandbox):
+    sandbox.set_faults(plan_lacks=["stats"])
+    out = run_tap(config_for(sandbox), select={"wistia_events"}, expect_error=True)
+    message = str(out.error)
+    assert "HTTP 403 (Stats are not available on your current plan)" in message
+    assert "this Wistia account's plan does not include the feature" in message
+    assert "a new token will not help" in message
+    assert "permission" not in message
+
+
 def test_a_stats_only_token_is_enough_for_the_events_stream(sandbox):
     config = {**config_for(sandbox), "api_token": "sandbox-stats-only"}
     out = run_tap(config, select={"wistia_events"})

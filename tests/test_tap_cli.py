@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 from typing import Any
@@ -120,3 +121,47 @@ def test_about_lists_every_setting_and_marks_the_token_secret():
         assert name in properties
     assert properties["api_token"].get("secret") is True
     assert "state" in about["capabilities"]
+
+
+def test_a_reader_that_goes_away_stops_the_tap_with_one_line(sandbox, tmp_path):
+    """A closed pipe (Meltano or a loader gone) ends the run with one line, no traceback."""
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(config(sandbox)))
+    for unbuffered in ("1", ""):
+        env = {**os.environ, "PYTHONUNBUFFERED": unbuffered}
+        tap = subprocess.Popen(
+            [sys.executable, "-m", "tap_wistia", "--config", str(config_file)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        assert tap.stdout is not None
+        tap.stdout.read(100)  # the reader takes a little, then goes away
+        tap.stdout.close()
+        _, stderr = tap.communicate(timeout=120)
+        text = stderr.decode()
+        assert tap.returncode == 1, text[-2000:]
+        assert "Traceback" not in text
+        assert "Exception ignored" not in text
+        assert "unhandled error" not in text
+        gone = [line for line in text.splitlines() if "broken pipe" in line]
+        assert len(gone) == 1
+        assert text.rstrip().splitlines()[-1] == gone[0]
+
+
+def test_an_error_is_the_last_line_when_output_and_log_share_a_pipe(sandbox, tmp_path):
+    """As Meltano's `config test` reads a tap (stderr into stdout): its message comes last."""
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps({**config(sandbox), "api_token": "stats-only-9d1e"}))
+    done = subprocess.run(
+        [sys.executable, "-m", "tap_wistia", "--config", str(config_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    last = done.stdout.rstrip().splitlines()[-1]
+    assert "Wistia refused GET /medias.json" in last
+    assert '"Read all folder and media data"' in last

@@ -21,6 +21,7 @@ def test_a_minimal_config_is_fine_and_has_the_documented_defaults():
     assert settings.max_requests_per_minute == 600
     assert settings.start_date is None
     assert settings.end_date is None
+    assert settings.max_pages_per_day == 10_000
 
 
 @pytest.mark.parametrize(
@@ -37,6 +38,8 @@ def test_a_minimal_config_is_fine_and_has_the_documented_defaults():
         ({"max_requests_per_minute": 0}, "max_requests_per_minute", "from 1"),
         ({"max_parallel_requests": 1000}, "max_parallel_requests", "to 64"),
         ({"media_ids": ["12345 6"]}, "media_ids", "hashed"),
+        ({"media_ids": ["abc123", "def456", "abc123"]}, "media_ids", "'abc123' is listed twice"),
+        ({"max_pages_per_day": 5}, "max_pages_per_day", "from 10"),
     ],
 )
 def test_each_bad_value_is_named_with_its_fix(change, setting, hint):

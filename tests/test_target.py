@@ -98,15 +98,15 @@ def test_one_request_at_a_time_of_ten_thousand_records_by_default(lytics_sandbox
     assert "max_requests_in_flight is deprecated and ignored" in caplog.text
 
 
-def test_dry_run_sends_dryrun_on_every_request_and_stores_nothing(lytics_sandbox):
-    run_target(
-        config(lytics_sandbox, dryrun=True, batch_size_rows=100), singer_lines([session(1)] * 250)
-    )
+def test_dry_run_sends_dryrun_on_every_request_and_stores_nothing(lytics_sandbox, capsys):
+    lines = singer_lines([session(1)] * 250, state_every=100)
+    run_target(config(lytics_sandbox, dryrun=True, batch_size_rows=100), lines)
     counts = stats(lytics_sandbox)
     assert counts["collect_requests"] == 3
     assert counts["dryrun_requests"] == 3
     assert counts["records_stored"] == 0
     assert stored(lytics_sandbox) == []
+    assert printed_states(capsys.readouterr().out) == []  # no bookmark passes what was not kept
 
 
 def test_stream_setting_redirects_records_and_the_mappings_they_need(lytics_sandbox):

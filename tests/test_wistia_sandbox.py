@@ -443,6 +443,100 @@ def test_the_events_order_fault_pages_oldest_first_with_every_filter(fresh):
         Faults(events_order="random").check()
 
 
+def test_the_shuffled_order_pages_each_day_in_one_stable_order(fresh, account):
+    newest_first = walk(fresh)
+    day = walk(fresh, start_date="2025-03-09", end_date="2025-03-09")
+    fresh.set_faults(events_order="shuffled")
+    shuffled = walk(fresh)
+    assert walk(fresh) == shuffled  # stable: a client paging twice sees one order
+    assert sorted(json.dumps(event) for event in shuffled) == sorted(
+        json.dumps(event) for event in newest_first
+    )
+    shuffled_day = walk(fresh, start_date="2025-03-09", end_date="2025-03-09")
+    assert {event["event_key"] for event in shuffled_day} == {event["event_key"] for event in day}
+    assert shuffled_day != day
+    assert shuffled_day != list(reversed(day))
+    moments = [moment(event) for event in shuffled_day]
+    assert moments != sorted(moments)
+    assert moments != sorted(moments, reverse=True)
+
+
+def test_an_exclusive_end_date_lists_nothing_for_one_day_and_the_day_before_the_end(fresh):
+    one_day = walk(fresh, start_date="2025-03-09", end_date="2025-03-09")
+    assert one_day
+    fresh.set_faults(end_date_reading="exclusive")
+    assert walk(fresh, start_date="2025-03-09", end_date="2025-03-09") == []
+    assert walk(fresh, start_date="2025-03-09", end_date="2025-03-10") == one_day
+    with pytest.raises(FaultError, match="end_date_reading must be one of"):
+        Faults(end_date_reading="both").check()
+
+
+def test_deleting_while_a_day_past_is_paged_moves_its_later_pages_up(fresh):
+    query = {"start_date": "2025-03-08", "end_date": "2025-03-08", "per_page": 100}
+    day = walk(fresh, start_date="2025-03-08", end_date="2025-03-08")
+    assert len(day) > 102
+    fresh.set_faults(delete_while_paging=1)
+    first = events(fresh, **query)
+    second = events(fresh, **query, page=2)
+    assert first == day[:100]
+    assert second[0] == day[101]  # day[100] moved onto the first page, already read
+    assert call(fresh, f"/stats/events/{day[0]['event_key']}.json").status_code == 404
+
+
+def test_adding_while_a_day_past_is_paged_moves_its_later_pages_down(fresh):
+    query = {"start_date": "2025-03-08", "end_date": "2025-03-08", "per_page": 100}
+    day = walk(fresh, start_date="2025-03-08", end_date="2025-03-08")
+    fresh.set_faults(insert_while_paging=2)
+    first = events(fresh, **query)
+    second = events(fresh, **query, page=2)
+    assert first == day[:100]
+    assert second[:2] == day[98:100]  # served again on the next page
+    late = walk(fresh, start_date="2025-03-08", end_date="2025-03-08")[:2]
+    assert all(moment(event).date() == date(2025, 3, 8) for event in late)
+    assert all(moment(event) > moment(day[0]) for event in late)
+
+
+def test_a_day_that_never_ends_serves_full_pages_of_new_events(fresh):
+    newest = fresh.account.last_day.isoformat()
+    real = walk(fresh, start_date=newest, end_date=newest)
+    fresh.set_faults(endless_day=True)
+    pages = [
+        events(fresh, start_date=newest, end_date=newest, per_page=100, page=page)
+        for page in range(1, len(real) // 100 + 6)
+    ]
+    served = [event for page in pages for event in page]
+    assert all(len(page) == 100 for page in pages)
+    assert served[: len(real)] == real
+    assert len({event["event_key"] for event in served}) == len(served)
+    assert all(moment(event).date().isoformat() == newest for event in served)
+    again = events(fresh, start_date=newest, end_date=newest, per_page=100, page=len(pages))
+    assert again == pages[-1]  # the same position gives the same event
+
+
+def test_medias_list_active_or_archived_ones_and_both_readings_of_neither(fresh):
+    medias = fresh.account.medias()
+    archived = {media["hashed_id"] for media in medias if media["archived"]}
+    active = {media["hashed_id"] for media in medias} - archived
+    assert archived
+
+    def listed(**params: Any) -> set[str]:
+        return {media["hashed_id"] for media in call(fresh, "/medias.json", **params).json()}
+
+    assert listed(archived="true") == archived
+    assert listed(archived="false") == active
+    assert listed() == active  # the strict reading, by default
+    fresh.set_faults(archived_listing="all")
+    assert listed() == active | archived
+    assert call(fresh, "/medias.json", archived="maybe").status_code == 422
+    current = requests.get(
+        f"{fresh.current_url}/medias",
+        params={"archived": "true", "cursor[enabled]": "1"},
+        headers={"Authorization": f"Bearer {SANDBOX_TOKEN}", "X-Wistia-Api-Version": "2026-03"},
+        timeout=5,
+    )
+    assert {media["hashed_id"] for media in current.json()} == archived
+
+
 def test_day_filters_are_inclusive_utc_days(shared, everything):
     seen = walk(shared, start_date="2025-03-07", end_date="2025-03-08")
     expected = [
@@ -551,12 +645,15 @@ def test_a_token_without_the_permission_gets_unauthorized_scope(shared):
     assert call(shared, "/medias.json", token=MEDIA_ONLY).status_code == 200
 
 
-def test_scope_errors_can_be_403_instead():
-    with WistiaSandbox(Account(SMALL), scope_error_status=403) as sandbox:
-        response = call(sandbox, "/stats/visitors.json", token=MEDIA_ONLY)
+def test_a_plan_without_the_feature_answers_403_and_a_missing_permission_401(fresh):
+    fresh.set_faults(plan_lacks=["stats"])
+    response = call(fresh, "/stats/visitors.json")
     assert response.status_code == 403
-    assert "Read detailed stats" in response.json()["error"]
-    assert "code" not in response.json()
+    assert response.json() == {"error": "Stats are not available on your current plan"}
+    assert call(fresh, "/stats/visitors.json", token=MEDIA_ONLY).status_code == 401
+    assert call(fresh, "/medias.json").status_code == 200
+    with pytest.raises(FaultError, match="plan_lacks takes"):
+        Faults(plan_lacks=["webinars"]).check()
 
 
 # ---- rate limit ------------------------------------------------------------------------------
@@ -721,7 +818,7 @@ def test_page_drift_shifts_page_boundaries(fresh):
 def test_deleted_medias_vanish_but_keep_their_events(fresh):
     medias = fresh.account.medias()
     gone = medias[0]["hashed_id"]
-    fresh.set_faults(deleted_medias=[gone])
+    fresh.set_faults(deleted_medias=[gone], archived_listing="all")
     listed = call(fresh, "/medias.json", per_page=100).json()
     assert gone not in {media["hashed_id"] for media in listed}
     assert len(listed) == len(medias) - 1
@@ -759,9 +856,10 @@ def test_medias_page_and_sort(shared, account):
             shared, "/medias.json", per_page=100, sort_by="name", sort_direction=0
         ).json()
     ]
-    assert names == sorted((media["name"] for media in account.medias()), reverse=True)
+    active = [media for media in account.medias() if not media["archived"]]
+    assert names == sorted((media["name"] for media in active), reverse=True)
     assert len(call(shared, "/medias.json").json()) == 10
-    assert len(call(shared, "/medias.json", page=2).json()) == SPEC.medias - 10
+    assert len(call(shared, "/medias.json", page=2).json()) == len(active) - 10
     assert call(shared, "/medias.json", sort_by="size").status_code == 422
 
 

@@ -17,10 +17,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tap_wistia.sandbox.account import Account, AccountSpec
+from tap_wistia.sandbox.account import EVENTS_ORDERS, Account, AccountSpec
 from tap_wistia.sandbox.api import SANDBOX_TOKEN
-from tap_wistia.sandbox.faults import Faults
-from tap_wistia.sandbox.server import WistiaSandbox
+from tap_wistia.sandbox.faults import ARCHIVED_LISTINGS, END_DATE_READINGS, Faults
+from tap_wistia.sandbox.server import RETRY_AFTER_STYLES, WistiaSandbox
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -63,13 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--latency-ms", type=int, default=0, help="delay every API answer")
     server.add_argument("--rate-limit", type=int, default=600, help="requests/minute, 0 = off")
     server.add_argument("--rate-limit-status", type=int, choices=(429, 503), default=429)
-    server.add_argument("--retry-after-style", choices=("seconds", "http-date"), default="seconds")
-    server.add_argument(
-        "--scope-error-status",
-        type=int,
-        choices=(401, 403),
-        default=401,
-        help="answer for a token lacking a permission (default 401 unauthorized_scope)",
+    server.add_argument("--retry-after-style", choices=RETRY_AFTER_STYLES, default="seconds")
+    readings = parser.add_argument_group(
+        "undocumented behaviours (Wistia documents neither reading; see the README)"
+    )
+    readings.add_argument("--events-order", choices=EVENTS_ORDERS, default="newest_first")
+    readings.add_argument("--end-date-reading", choices=END_DATE_READINGS, default="inclusive")
+    readings.add_argument(
+        "--archived-listing",
+        choices=ARCHIVED_LISTINGS,
+        default="active",
+        help="what /medias lists without `archived` (default: active medias only)",
     )
     server.add_argument("--ready-file", type=Path, help='write {"url", "pid"} here once listening')
     server.add_argument("--quiet", action="store_true", help="print nothing")
@@ -94,8 +98,12 @@ def sandbox_from(args: argparse.Namespace) -> WistiaSandbox:
         host=args.host,
         port=args.port,
         rate_limit_per_minute=args.rate_limit or None,
-        faults=Faults(latency_ms=args.latency_ms),
-        scope_error_status=args.scope_error_status,
+        faults=Faults(
+            latency_ms=args.latency_ms,
+            events_order=args.events_order,
+            end_date_reading=args.end_date_reading,
+            archived_listing=args.archived_listing,
+        ),
         rate_limit_status=args.rate_limit_status,
         retry_after_style=args.retry_after_style,
     )

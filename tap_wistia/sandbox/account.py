@@ -14,6 +14,7 @@ days and patch or invalidate only the cached day they touch.
 
 from __future__ import annotations
 
+import hashlib
 import operator
 import threading
 import time
@@ -36,13 +37,19 @@ from tap_wistia.sandbox.viewing import (
     key_window_ms,
     row_from_event,
     row_order,
+    utc_stamp,
 )
 from tap_wistia.sandbox.visitors import summarize_visitors
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
-__all__ = ["Account", "AccountSpec", "EventError", "EventQuery", "EventRow"]
+__all__ = ["EVENTS_ORDERS", "Account", "AccountSpec", "EventError", "EventQuery", "EventRow"]
+
+EVENTS_ORDERS = ("newest_first", "oldest_first", "shuffled")
+"""How a day's events can be paged: Wistia is observed newest first; no document says so.
+``shuffled`` orders a day by a hash of each event's key: stable while the day does not change
+(as an unordered database read), an event added later lands anywhere in it."""
 
 MAX_TZ_OFFSET = 14
 LIVE_HORIZON_MS = DAY_MS
@@ -133,7 +140,7 @@ class _Day:
     def __init__(self, rows: list[EventRow]) -> None:
         self.rows = rows
         self._index: dict[str, int] | None = None
-        self._selections: dict[tuple[str | None, str | None], list[int]] = {}
+        self._selections: dict[tuple[str | None, ...], list[int]] = {}
 
     def position(self, key: str) -> int | None:
         if self._index is None:
@@ -168,6 +175,20 @@ class _Day:
         size = len(positions)
         picked = positions[max(0, size - skip - limit) : max(0, size - skip)]
         return [rows[position] for position in reversed(picked)], size
+
+    def shuffled(self, skip: int, limit: int, query: EventQuery) -> tuple[list[EventRow], int]:
+        """Up to ``limit`` matching rows in the day's shuffled order after ``skip``, and count."""
+        wanted = ("shuffled", query.media_id, query.visitor_key)
+        positions = self._selections.get(wanted)
+        if positions is None:
+            rows = self.rows
+            positions = sorted(
+                self.selection(query.media_id, query.visitor_key),
+                key=lambda position: _scrambled(rows[position].key),
+            )
+            self._selections[wanted] = positions
+        rows = self.rows
+        return [rows[position] for position in positions[skip : skip + limit]], len(positions)
 
     def oldest(self, skip: int, limit: int, query: EventQuery) -> tuple[list[EventRow], int]:
         """Up to ``limit`` matching rows oldest first after ``skip``, and the day's match count."""
@@ -432,16 +453,18 @@ class Account:
     # ---- reading ----------------------------------------------------------------------------
 
     def page(
-        self, query: EventQuery, page: int, per_page: int, *, oldest_first: bool = False
+        self, query: EventQuery, page: int, per_page: int, *, order: str = "newest_first"
     ) -> list[EventRow]:
         """Rows of one page of ``/v1/stats/events.json``, ``[]`` past the end.
 
-        Newest first, as Wistia is observed to serve them; ``oldest_first`` serves the other
-        order, which no document rules out (the ``events_order`` fault).
+        Newest first, as Wistia is observed to serve them; ``order`` serves another order,
+        which no document rules out (``EVENTS_ORDERS``, the ``events_order`` fault): oldest
+        first, or each day shuffled (days newest first).
         """
         skip = (page - 1) * per_page
         taken: list[EventRow] = []
         days = self._walk(query)
+        oldest_first = order == "oldest_first"
         if oldest_first:
             days.reverse()
         for day in days:
@@ -451,7 +474,9 @@ class Account:
                     skip -= size
                     continue
             rendered = self._day(day)
-            pick = rendered.oldest if oldest_first else rendered.newest
+            pick = {"oldest_first": rendered.oldest, "shuffled": rendered.shuffled}.get(
+                order, rendered.newest
+            )
             with self._lock:
                 chosen, size = pick(skip, per_page - len(taken), query)
             taken.extend(chosen)
@@ -563,6 +588,64 @@ class Account:
             cached.append(row)
         else:
             del self._days[day]
+
+    def add_late_events(self, day: date, count: int) -> None:
+        """Add ``count`` events to a day past, newer than the rest of it (before its end).
+
+        Events that arrive late, filed under a day whose pages a client may be reading: the
+        day's pages move down (the ``insert_while_paging`` fault).
+        """
+        with self._lock:
+            rows = self._day(day).rows
+            newest = rows[-1].ts_ms if rows else self._day_start_ms(day)
+        last = self._day_start_ms(day) + DAY_MS - 1
+        moments = [min(newest + 1 + offset, last) for offset in range(count)]
+        self.add_events([self.new_event(datetime.fromtimestamp(ms / 1000, UTC)) for ms in moments])
+
+    def endless_rows(self, day: date, first: int, count: int) -> list[EventRow]:
+        """Events past the real end of a day that never ends (the ``endless_day`` fault).
+
+        Position ``first`` onwards, each a new key, a new viewer and the day's first moment, so
+        a newest-first order stays unbroken; the same position gives the same event.
+        """
+        start_ms = self._day_start_ms(day)
+        media = self.schedule.medias[0].hashed_id
+        return [
+            row_from_event(
+                {
+                    "event_key": f"endless-{day.isoformat()}-{position}",
+                    "received_at": utc_stamp(start_ms),
+                    "visitor_key": f"endless-viewer-{position}",
+                    "media_id": media,
+                    "percent_viewed": 0.5,
+                }
+            )
+            for position in range(first, first + count)
+        ]
+
+    def delete_events(self, keys: Iterable[str]) -> int:
+        """Delete events (a media deleted, a visitor erased): later pages move up; how many.
+
+        Keys that name no event are left alone.
+        """
+        deleted = 0
+        with self._lock:
+            for key in keys:
+                found = self._locate(key)
+                if found is None:
+                    continue
+                row = found[0].rows[found[1]]
+                day = self.day_of(row.ts_ms)
+                if self._added_days.pop(key, None) is not None:
+                    self._added[day] = [kept for kept in self._added[day] if kept.key != key]
+                else:
+                    self._removed.add(key)
+                    self._overrides.pop(key, None)
+                self._forget(day)
+                deleted += 1
+            if deleted:
+                self.version += 1
+        return deleted
 
     def _forget(self, day: date) -> None:
         """Drop a day's cached rows and count after a change that moves rows around."""
@@ -687,3 +770,8 @@ class Account:
         with self._lock:
             self._summaries = (version, summaries)
         return summaries
+
+
+def _scrambled(key: str) -> bytes:
+    """A stable pseudo-random sort key of an event (the ``shuffled`` order)."""
+    return hashlib.blake2b(key.encode(), digest_size=8).digest()

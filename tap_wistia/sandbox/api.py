@@ -11,7 +11,7 @@ The HTTP shell (``server.py``) wraps latency, the rate limit and wire-level faul
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qs, unquote
 
@@ -65,7 +65,11 @@ _VISITOR_FILTERS = ("has_email", "has_name", "identified_by_email_gate")
 
 
 class Reply(NamedTuple):
-    """An answer to send: status, body, extra headers, and the event keys the body holds."""
+    """An answer to send: status, body, extra headers, and the event keys the body holds.
+
+    ``day_past``: the one day past an events page lists (None: a span, or the newest day), the
+    day the ``*_while_paging`` faults change once the page is served.
+    """
 
     status: int
     body: bytes = b""
@@ -73,6 +77,7 @@ class Reply(NamedTuple):
     event_keys: Sequence[str] = ()
     events_page: bool = False
     content_type: str = JSON_TYPE
+    day_past: date | None = None
 
 
 def json_reply(status: int, value: Any, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
@@ -115,17 +120,13 @@ class WistiaApi:
         account: Account,
         faults: FaultState,
         tokens: Mapping[str, frozenset[str]] | None = None,
-        scope_error_status: int = 401,
     ) -> None:
         """Pre-encode the medias (they never change) and keep the token table."""
-        if scope_error_status not in (401, 403):
-            msg = f"scope_error_status must be 401 or 403, got {scope_error_status}"
-            raise ValueError(msg)
         self.account = account
         self._faults = faults
         self._tokens = dict(DEFAULT_TOKENS if tokens is None else tokens)
-        self._scope_error_status = scope_error_status
         medias = account.medias()
+        self._archived = frozenset(media["hashed_id"] for media in medias if media["archived"])
         for position, media in enumerate(medias):
             media["position"] = position  # a sort key only: not a field of a media
         self._medias_v1 = {media["hashed_id"]: media for media in medias}
@@ -236,7 +237,9 @@ class WistiaApi:
         """None when the bearer token may use the endpoint, else Wistia's 401/403 answer.
 
         Only ``Authorization: Bearer <token>`` counts: ``?api_password=`` was removed in 2022
-        and HTTP Basic is unreliable, so both are treated as no credentials at all.
+        and HTTP Basic is unreliable, so both are treated as no credentials at all. As Wistia's
+        spec says: a token lacking the permission is a 401 ``unauthorized_scope``; a valid
+        token whose account's plan lacks the feature (``plan_lacks``) a 403.
         """
         scheme, _, token = (authorization or "").strip().partition(" ")
         granted = self._tokens.get(token.strip()) if scheme.lower() == "bearer" else None
@@ -244,12 +247,12 @@ class WistiaApi:
             return json_reply(
                 401, {"code": "unauthorized_credentials", "error": "Invalid credentials."}
             )
-        if permission in granted:
-            return None
-        if self._scope_error_status == 403:  # noqa: PLR2004 - the alternative Wistia may use
-            needed = PERMISSION_NAMES[permission]
-            return json_reply(403, {"error": f'This API token lacks the "{needed}" permission.'})
-        return json_reply(401, {"code": "unauthorized_scope", "error": "Invalid credentials."})
+        if permission not in granted:
+            return json_reply(401, {"code": "unauthorized_scope", "error": "Invalid credentials."})
+        if self._faults.plan_lacks(permission):
+            feature = "Stats" if permission == STATS else "Medias"
+            return json_reply(403, {"error": f"{feature} are not available on your current plan"})
+        return None
 
     def answer(self, route: Route, query: str) -> Reply:
         """The endpoint's answer; bad parameters give 422 naming the parameter."""
@@ -269,15 +272,32 @@ class WistiaApi:
         if start and end and start > end:
             msg = f"start_date {start} is after end_date {end}"
             raise ParamError(msg)
+        if end is not None and self._faults.exclusive_end:
+            end -= timedelta(days=1)  # the listing stops before end_date
+            if start is not None and end < start:
+                return Reply(200, b"[]", events_page=True)
         query = EventQuery(
             start=start,
             end=end,
             media_id=params.get("media_id") or None,
             visitor_key=params.get("visitor_key") or None,
         )
-        rows = self.account.page(query, page, per_page, oldest_first=self._faults.oldest_first)
+        account = self.account
+        rows = account.page(query, page, per_page, order=self._faults.events_order)
+        newest = account.last_day
+        covers_newest = (start is None or start <= newest) and (end is None or end >= newest)
+        if self._faults.endless_day and covers_newest and len(rows) < per_page:
+            first = (page - 1) * per_page + len(rows)  # past the day's real events
+            rows = [*rows, *account.endless_rows(newest, first, per_page - len(rows))]
+        one_day = start is not None and start == end and end < newest
         body = b"[" + b",".join([row.blob for row in rows]) + b"]"
-        return Reply(200, body, event_keys=[row.key for row in rows], events_page=True)
+        return Reply(
+            200,
+            body,
+            event_keys=[row.key for row in rows],
+            events_page=True,
+            day_past=start if one_day else None,
+        )
 
     def _event(self, _: dict[str, str], event_key: str) -> Reply:
         blob = self.account.event_blob(event_key)
@@ -332,11 +352,32 @@ class WistiaApi:
             self._ordered(params, CURSOR_SORTS)  # checks sort_direction
         except ParamError as error:
             raise ParamError(str(error), 400) from None
-        ascending = [self._medias_v1[media] for media in self._ordered({"sort_by": sort_by}, ())]
+        try:
+            listed = self._ordered({"sort_by": sort_by, **_archived_only(params)}, ())
+        except ParamError as error:
+            raise ParamError(str(error), 400) from None
+        ascending = [self._medias_v1[media] for media in listed]
         return self._current_page(_cursor_window(params, sort_by, ascending, per_page), sort_by)
 
+    def _listed(self, params: dict[str, str]) -> Callable[[str], bool]:
+        """Which medias the ``archived`` filter lists: true, false, or absent (a fault says).
+
+        Wistia's spec: true lists only archived medias, false only active ones; without it,
+        undocumented (``archived_listing``).
+        """
+        archived = params.get("archived")
+        if archived is None:
+            if self._faults.lists_archived:
+                return lambda _: True
+            return lambda media: media not in self._archived
+        if archived not in ("true", "false", "1", "0"):
+            msg = f"archived must be true or false, got {archived!r}"
+            raise ParamError(msg)
+        wanted = archived in ("true", "1")
+        return lambda media: (media in self._archived) == wanted
+
     def _ordered(self, params: dict[str, str], sorts: Sequence[str]) -> list[str]:
-        """Hashed ids of the medias not deleted, in the ``sort_by``/``sort_direction`` asked."""
+        """Hashed ids of the medias listed, in the ``sort_by``/``sort_direction`` asked."""
         sort_by = params.get("sort_by", "created")
         if sorts and sort_by not in sorts:
             msg = f"sort_by must be one of {', '.join(sorts)}, got {sort_by!r}"
@@ -346,7 +387,10 @@ class WistiaApi:
             msg = f"sort_direction must be 0 (descending) or 1 (ascending), got {direction!r}"
             raise ParamError(msg)
         deleted = self._faults.deleted_medias()
-        order = [media for media in self._media_orders[sort_by] if media not in deleted]
+        listed = self._listed(params)
+        order = [
+            media for media in self._media_orders[sort_by] if media not in deleted and listed(media)
+        ]
         if direction == "0":
             order.reverse()
         return order
@@ -380,6 +424,11 @@ class WistiaApi:
         if visitor is None:
             return json_reply(404, {"error": "Visitor not found."})
         return json_reply(200, visitor)
+
+
+def _archived_only(params: dict[str, str]) -> dict[str, str]:
+    """The ``archived`` filter of a query, if it has one."""
+    return {"archived": params["archived"]} if "archived" in params else {}
 
 
 def _without_position(media: dict[str, Any]) -> dict[str, Any]:

@@ -153,6 +153,9 @@ PUBLIC_FIRST_OCTETS: tuple[int, ...] = (24, 50, 67, 73, 81, 88, 92, 98, 104, 126
 MEDIA_TYPES = {4: "Audio", 6: "Image", 7: "PdfDocument", 11: "MicrosoftOfficeDocument"}
 """Medias that are not videos, by index: a podcast, a still image (no duration), a PDF and a
 slide deck (their duration is a page count). Accounts of 8 medias or more have the first three."""
+ARCHIVED_MEDIAS = frozenset({2})
+"""Medias archived after they were watched, by index: their events stay, and a client that
+lists only active medias loses their duration. Accounts of 3 medias or more have one."""
 PAGES = (4, 40)
 """The page counts documents are drawn from."""
 OLD_VISITOR_SHARE = 0.2
@@ -284,7 +287,7 @@ def _media(  # noqa: PLR0913 - one call site, all inputs of one media
         "updated": iso_seconds(updated),
         "status": "ready",
         "progress": 1.0,
-        "archived": False,
+        "archived": index in ARCHIVED_MEDIAS,
         "description": "",
         "project": rng.choice(projects),
         "thumbnail": {

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import msgspec
 
 from sandbox_http.faults import Count, FaultError, Seconds, WireFaults
+from tap_wistia.sandbox.account import EVENTS_ORDERS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -21,8 +22,12 @@ __all__ = ["FAILURE_STATUSES", "FaultError", "FaultState", "Faults", "WireFault"
 
 FAILURE_STATUSES = frozenset({429, 500, 502, 503, 504})
 """The statuses ``fail_next`` can inject: rate limiting and the server-side failures."""
-EVENTS_ORDERS = ("newest_first", "oldest_first")
-"""How the events endpoint orders its pages: observed newest first, undocumented."""
+END_DATE_READINGS = ("inclusive", "exclusive")
+"""How ``end_date`` bounds the events listing: Wistia's spec says "End date", nothing more."""
+ARCHIVED_LISTINGS = ("active", "all")
+"""What ``/medias`` lists without ``archived``: its spec documents only true and false."""
+PLAN_FEATURES = ("stats", "media")
+"""What ``plan_lacks`` can take away: the stats endpoints or the media endpoints."""
 
 
 class Faults(WireFaults, kw_only=True, forbid_unknown_fields=True):
@@ -33,10 +38,20 @@ class Faults(WireFaults, kw_only=True, forbid_unknown_fields=True):
     endpoints of both APIs, ``["/v1/", "/modern/"]`` means any API endpoint, and a prefix may go
     on into the query string as the client sends it (``/v1/stats/visitors.json?page=2``).
     ``retry_after_seconds`` defaults to 1, as Wistia's own 429s say. ``events_order``: Wistia is
-    observed to page events newest first, which is undocumented; ``"oldest_first"`` serves the
-    other order. ``page_drift`` adds that many live events after each events page;
-    ``deleted_medias`` answers 404 for those medias; ``late_updates`` raises an event's
-    percent_viewed once it has been served.
+    observed to page events newest first, which is undocumented; ``"oldest_first"`` and
+    ``"shuffled"`` (each day in a stable pseudo-random order) serve the others. ``page_drift``
+    adds that many live events after each events page; ``deleted_medias`` answers 404 for those
+    medias; ``late_updates`` raises an event's percent_viewed once it has been served.
+
+    Undocumented readings, each served both ways: ``end_date_reading`` (``"exclusive"``: a
+    listing stops before its ``end_date``), ``archived_listing`` (``"all"``: ``/medias``
+    without ``archived`` lists archived medias too; by default only active ones, the reading
+    that loses durations). Pages that move and never end: ``delete_while_paging`` deletes that
+    many events of a day past (the first ones of the page just served) after each page of it,
+    so the later pages move up; ``insert_while_paging`` adds that many to it (newer than the
+    rest of that day), so they move down; ``endless_day`` serves the newest day full pages of
+    new events past its end, for ever. ``plan_lacks`` answers 403 for the stats or media
+    endpoints, as an account whose plan lacks the feature.
     """
 
     fail_paths: list[str] = msgspec.field(
@@ -49,6 +64,12 @@ class Faults(WireFaults, kw_only=True, forbid_unknown_fields=True):
     events_order: str = "newest_first"
     deleted_medias: list[str] = msgspec.field(default_factory=list)
     late_updates: dict[str, float] = msgspec.field(default_factory=dict)
+    end_date_reading: str = "inclusive"
+    archived_listing: str = "active"
+    delete_while_paging: Count = 0
+    insert_while_paging: Count = 0
+    endless_day: bool = False
+    plan_lacks: list[str] = msgspec.field(default_factory=list)
 
     def check(self) -> None:
         """Reject settings that would make the sandbox misbehave in ways Wistia does not.
@@ -60,8 +81,18 @@ class Faults(WireFaults, kw_only=True, forbid_unknown_fields=True):
         if bad:
             msg = f"fail_next statuses must be among {sorted(FAILURE_STATUSES)}, got {bad}"
             raise FaultError(msg)
-        if self.events_order not in EVENTS_ORDERS:
-            msg = f"events_order must be one of {list(EVENTS_ORDERS)}, got {self.events_order!r}"
+        for name, allowed in (
+            ("events_order", EVENTS_ORDERS),
+            ("end_date_reading", END_DATE_READINGS),
+            ("archived_listing", ARCHIVED_LISTINGS),
+        ):
+            value = getattr(self, name)
+            if value not in allowed:
+                msg = f"{name} must be one of {list(allowed)}, got {value!r}"
+                raise FaultError(msg)
+        unknown = [feature for feature in self.plan_lacks if feature not in PLAN_FEATURES]
+        if unknown:
+            msg = f"plan_lacks takes {list(PLAN_FEATURES)}, got {unknown}"
             raise FaultError(msg)
 
 
@@ -112,9 +143,33 @@ class FaultState:
         return self._faults.page_drift
 
     @property
-    def oldest_first(self) -> bool:
-        """Whether the events endpoint pages oldest first (the ``events_order`` fault)."""
-        return self._faults.events_order == "oldest_first"
+    def events_order(self) -> str:
+        """How the events endpoint orders a day (one of ``EVENTS_ORDERS``)."""
+        return self._faults.events_order
+
+    @property
+    def exclusive_end(self) -> bool:
+        """Whether a listing stops before its ``end_date`` (``end_date_reading``)."""
+        return self._faults.end_date_reading == "exclusive"
+
+    @property
+    def lists_archived(self) -> bool:
+        """Whether ``/medias`` without ``archived`` lists archived medias too."""
+        return self._faults.archived_listing == "all"
+
+    @property
+    def endless_day(self) -> bool:
+        """Whether the newest day's pages never end."""
+        return self._faults.endless_day
+
+    def while_paging(self) -> tuple[int, int]:
+        """Events to delete from, and to add to, a day past after each of its pages."""
+        faults = self._faults
+        return faults.delete_while_paging, faults.insert_while_paging
+
+    def plan_lacks(self, feature: str) -> bool:
+        """Whether the account's plan lacks ``feature`` (``"stats"`` or ``"media"``)."""
+        return feature in self._faults.plan_lacks
 
     @property
     def retry_after_seconds(self) -> float | None:

@@ -48,6 +48,8 @@ ADMIN_API: dict[str, str] = {
     "POST /_sandbox/events/{event_key}": "change fields of an event (e.g. a late percent_viewed)",
 }
 """What ``GET /_sandbox/`` lists."""
+RETRY_AFTER_STYLES = ("seconds", "http-date", "none")
+"""How rate-limit answers give ``Retry-After``: seconds, an HTTP date, or not at all."""
 RATE_LIMIT_TEXT = "Rate limit exceeded"
 """Wistia's 429 body: plain text (``text/plain`` in its OpenAPI spec), not JSON."""
 MAX_BODY = 64 * 1024 * 1024
@@ -77,27 +79,28 @@ class WistiaSandbox(Startable):
         tokens: Mapping[str, frozenset[str]] | None = None,
         rate_limit_per_minute: int | None = 600,
         faults: Faults | None = None,
-        scope_error_status: int = 401,
         rate_limit_status: int = 429,
         retry_after_style: str = "seconds",
         rate_limit_window_seconds: float = 60.0,
     ) -> None:
         """Configure the sandbox; nothing listens until ``start()``.
 
-        ``scope_error_status`` (401 or 403) is how a token lacking a permission is answered;
         ``rate_limit_status`` (429, or 503 as older docs say) and ``retry_after_style``
-        ("seconds" or "http-date") shape rate-limit answers. ``rate_limit_per_minute=None`` (or 0)
-        disables the limit; ``rate_limit_window_seconds`` shortens the window for fast tests.
+        ("seconds", "http-date", or "none": no ``Retry-After`` at all, as a public pipeline
+        reports of Wistia's 503) shape rate-limit answers. ``rate_limit_per_minute=None`` (or
+        0) disables the limit; ``rate_limit_window_seconds`` shortens the window for fast tests.
         """
         if rate_limit_status not in (429, 503):
             msg = f"rate_limit_status must be 429 or 503, got {rate_limit_status}"
             raise ValueError(msg)
-        if retry_after_style not in ("seconds", "http-date"):
-            msg = f"retry_after_style must be 'seconds' or 'http-date', got {retry_after_style!r}"
+        if retry_after_style not in RETRY_AFTER_STYLES:
+            msg = (
+                f"retry_after_style must be one of {RETRY_AFTER_STYLES}, got {retry_after_style!r}"
+            )
             raise ValueError(msg)
         self.account = account or Account()
         self._faults = FaultState(faults)
-        self._api = WistiaApi(self.account, self._faults, tokens, scope_error_status)
+        self._api = WistiaApi(self.account, self._faults, tokens)
         self._limiter = RateLimiter(rate_limit_per_minute, rate_limit_window_seconds)
         self._rate_limit_status = rate_limit_status
         self._retry_after_style = retry_after_style
@@ -239,20 +242,28 @@ class WistiaSandbox(Startable):
         return self._faulted(fault) or self._api.answer(route, query), fault, False
 
     def _after_served(self, reply: Reply, generation: int) -> None:
-        """Late updates of events just served, then page drift after an events page."""
+        """Late updates of events just served, then page drift and moves after an events page."""
         try:
             for event_key, percent in self._faults.late_updates_due(reply.event_keys, generation):
                 with contextlib.suppress(KeyError):
                     self.account.update_event(event_key, percent_viewed=percent)
             if reply.events_page and self._faults.page_drift:
                 self.account.generate(self._faults.page_drift)
+            deleting, adding = self._faults.while_paging()
+            if reply.day_past is not None and reply.event_keys:
+                if deleting:
+                    self.account.delete_events(reply.event_keys[:deleting])
+                if adding:
+                    self.account.add_late_events(reply.day_past, adding)
         except Exception:  # noqa: BLE001 - the answer is sent; log and keep serving
-            _LOG.exception("the sandbox failed to apply late updates or page drift")
+            _LOG.exception("the sandbox failed to apply late updates, page drift or moves")
 
-    def _retry_after(self, seconds: float) -> tuple[str, str]:
+    def _retry_after(self, seconds: float) -> tuple[tuple[str, str], ...]:
+        if self._retry_after_style == "none":
+            return ()
         if self._retry_after_style == "http-date":
-            return "Retry-After", email.utils.formatdate(time.time() + seconds, usegmt=True)
-        return "Retry-After", f"{seconds:g}"
+            return (("Retry-After", email.utils.formatdate(time.time() + seconds, usegmt=True)),)
+        return (("Retry-After", f"{seconds:g}"),)
 
     def _rate_limited(self, wait: int) -> Reply:
         return self._limit_reply(self._rate_limit_status, wait)
@@ -262,7 +273,7 @@ class WistiaSandbox(Startable):
 
         `wait` is the Retry-After to send (None: none).
         """
-        headers = () if wait is None else (self._retry_after(wait),)
+        headers = () if wait is None else self._retry_after(wait)
         if status == 429:  # noqa: PLR2004
             return text_reply(status, RATE_LIMIT_TEXT, headers)
         later = "later" if wait is None else f"in {wait:g} seconds"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from tap_wistia.events import format_timestamp, parse_timestamp
 
 if TYPE_CHECKING:
-    from datetime import datetime, timedelta
+    from datetime import date, datetime, timedelta
 
 STATE_VERSION = 1
 
@@ -100,11 +100,26 @@ def _parse_optional(state: Mapping[str, Any], key: str) -> datetime | None:
 class UnreadableStateError(ValueError):
     """The stored carry is malformed: guessing would re-emit or skip sessions silently."""
 
-    def __init__(self, problem: str) -> None:
-        """Say what is wrong and how to rebuild the state."""
+    def __init__(self, problem: str, resume_day: date | None = None) -> None:
+        """Say what is wrong and how to rebuild the state without losing a gap.
+
+        Clearing the state alone would make the next run a first run, which without
+        `start_date` reads only the last hour: the advice always names a start day first.
+        `resume_day`, when the stream's bookmark is still readable, is a day safely before it.
+        """
+        self.problem = problem
+        if resume_day is not None:
+            day = (
+                f"set start_date to {resume_day.isoformat()} (a day before the stream's "
+                "last bookmark) or earlier"
+            )
+        else:
+            day = "set start_date to the day of the last run that delivered, or earlier"
         super().__init__(
-            f"The stored wistia_activity state is unreadable: {problem}. Clear the tap's "
-            "state (e.g. `meltano state clear <state id>`) to rebuild activity from start_date."
+            f"The stored wistia_activity state is unreadable: {problem}. To rebuild it without "
+            f"a gap, {day} (an earlier day only sends sessions again, which Lytics merges), "
+            "then clear the tap's state (e.g. `meltano state clear <state id>`). Clearing it "
+            "with start_date empty would read only the last hour."
         )
 
 
