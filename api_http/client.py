@@ -157,7 +157,8 @@ class ApiClient:
     """
 
     api_name: ClassVar[str] = "the API"
-    default_url: ClassVar[str] = ""
+    #: The API's own base URL, named when `api_url` points nowhere (per instance where it varies).
+    default_url: str = ""
     #: The console script that starts this API's local sandbox (named when it is not running).
     sandbox_command: ClassVar[str] = ""
     #: The setting a user changes to give a request more time (named in timeout messages).
@@ -189,11 +190,14 @@ class ApiClient:
 
     # -- what subclasses say -------------------------------------------------------------------
 
-    def refusal(self, answer: Answer, what: str) -> Exception:
-        """What a non-2xx answer means: a `RetryLaterError` (see `retry_later`) or an error."""
+    def refusal(self, answer: Answer, what: str, path: str) -> Exception:  # noqa: ARG002
+        """What a non-2xx answer to `path` means: a `RetryLaterError` (`retry_later`), or not."""
         if answer.status == 429 or answer.status >= 500:  # noqa: PLR2004
             return self.retry_later(answer, what, f"HTTP {answer.status}")
         return ApiError(f"{self.api_name} answered HTTP {answer.status} to {what}")
+
+    def heard(self, answer: Answer) -> None:
+        """An answer came (any status): subclasses count them."""
 
     def try_timeout(self, what: str) -> float:  # noqa: ARG002 - for overrides
         """Seconds the next try of `what` may take, its answer included."""
@@ -220,10 +224,11 @@ class ApiClient:
     def retry_later(
         self, answer: Answer, what: str, reason: str, *, unsent: bool = False
     ) -> RetryLaterError:
-        """A `RetryLaterError` for `answer`, with its `Retry-After` read and capped.
+        """A `RetryLaterError` for `answer`, waiting its `Retry-After` (`asked_wait`)."""
+        return RetryLaterError(reason, self.asked_wait(answer, what), unsent=unsent)
 
-        A `Retry-After` longer than `MAX_WAIT_SECONDS` is logged and waited for the cap.
-        """
+    def asked_wait(self, answer: Answer, what: str) -> float | None:
+        """The answer's `Retry-After` in seconds, at most `MAX_WAIT_SECONDS` (said when cut)."""
         header = answer.headers.get("Retry-After")
         asked = parse_retry_after(header)
         if asked is not None and asked > MAX_WAIT_SECONDS:
@@ -236,7 +241,7 @@ class ApiClient:
                 MAX_WAIT_SECONDS,
             )
             asked = MAX_WAIT_SECONDS
-        return RetryLaterError(reason, asked, unsent=unsent)
+        return asked
 
     def request(  # noqa: PLR0913 - one request's parts, keyword-only after the path
         self,
@@ -320,8 +325,9 @@ class ApiClient:
             msg = f"{self._theirs} answer to {call.what} ({request}) was refused: {error}"
             raise self.errors.answer_refused(msg) from None
         answer = Answer(response.status_code, response.reason or "", response.headers, content)
+        self.heard(answer)
         if not (answer.ok or answer.status in call.passthrough):
-            raise self.refusal(answer, call.what)
+            raise self.refusal(answer, call.what, call.path)
         self.answered = self.answered or answer.ok
         return answer if call.read is None else call.read(answer)
 

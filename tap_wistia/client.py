@@ -1,60 +1,51 @@
-"""The one place that talks HTTP to Wistia: auth, the request budget, retries, error translation.
+"""The one place that talks HTTP to Wistia: the request budget, Wistia's statuses, its words.
 
-Every request of a run goes through one `WistiaClient`, so the account-wide limit of 600
-requests per minute is held by one `RequestBudget`, a `Retry-After` from Wistia pauses every
-worker at once, and each failure becomes either a retry or one `WistiaError` whose message a
-user can act on (which permission is missing, which parameter is wrong). The token is sent only
-in the `Authorization` header; no message built here contains it.
+What every API client needs (a session, a deadline for the whole request and a size cap on its
+answer, retries with backoff and `Retry-After`, the fast failure on an unreachable host) is
+`api_http.client`; this module adds what is Wistia's own. Every request of a run goes through
+one `WistiaClient`, so the account-wide limit of 600 requests per minute is held by one
+`RequestBudget`, a rate-limit answer pauses every worker at once, and each failure becomes
+either a retry or one `WistiaError` whose message a user can act on (which permission is
+missing, which parameter is wrong). The token is sent only in the `Authorization` header; no
+message built here contains it.
 """
 
 from __future__ import annotations
 
 import json
-import random
-import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
-from urllib.parse import urlsplit
 
-import backoff
 import msgspec
-import requests
-from requests.adapters import HTTPAdapter
 
-from api_http.answers import (
-    AnswerCutOffError,
-    AnswerTooLargeError,
-    AnswerTooSlowError,
-    read_body,
-)
-from api_http.retry_after import parse_retry_after
+from api_http import client as api_client
+from api_http.client import ApiClient, ApiErrors, RetryLaterError, open_session
 from api_http.secrets import redact
-from api_http.transport import is_loopback_url, start_sandbox_hint
 from tap_wistia import heap
 from tap_wistia.api_versions import ApiVersion
 from tap_wistia.settings import SETTING_DEFAULTS
 
 if TYPE_CHECKING:
     import logging
-    from collections.abc import Callable, Generator, Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
+
+    from api_http.answers import Answer
 
 USER_AGENT = "tap-wistia/0.1 (+singer)"
 RETRIABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 RATE_LIMIT_STATUSES = frozenset({429, 503})
 """Wistia's rate limit: 429 today, 503 in its older documents (with or without `Retry-After`,
 as a public pipeline reports): either pauses every worker."""
-MAX_RETRY_AFTER_SECONDS = 60.0
-"""The longest wait a `Retry-After` can impose: Wistia's rate window is one minute, so a longer
-wait (99999 s, a date in 2100) is a broken server, not a limit to honour for hours."""
 RATE_LIMIT_PAUSE_SECONDS = 5.0
 """The shared pause after a rate-limit answer without `Retry-After`: doubled at each such answer
-that comes once the previous pause is over (5, 10, 20, 40 s), at most `MAX_RETRY_AFTER_SECONDS`,
-back to 5 s after a success. Eight tries then span more than Wistia's one-minute window, so a
-token shared with another job waits its turn instead of running out of retries."""
+that comes once the previous pause is over (5, 10, 20, 40 s), at most a minute (Wistia's rate
+window, `api_http.client.MAX_WAIT_SECONDS`), back to 5 s after a success. Eight tries then span
+more than that window, so a token shared with another job waits its turn instead of running out
+of retries."""
 
 # Which token permission each endpoint family needs, in Wistia's own words.
 STATS_PERMISSION = "Read detailed stats"
@@ -73,20 +64,8 @@ class RunInterruptedError(Exception):
     """The run was asked to stop (SIGINT, SIGTERM): no request goes out any more."""
 
 
-class RetriableError(Exception):
-    """A failure worth another try; `retry_after` is the wait every worker keeps, if any.
-
-    `rate_limited`: Wistia's rate limit answered; the shared pause was logged once, so the
-    retry itself is not.
-    """
-
-    def __init__(
-        self, message: str, retry_after: float | None = None, *, rate_limited: bool = False
-    ) -> None:
-        """Keep the wait to keep next to the message."""
-        super().__init__(message)
-        self.retry_after = retry_after
-        self.rate_limited = rate_limited
+class RateLimitedError(RetryLaterError):
+    """Wistia's rate limit answered: every worker waits `retry_after`, a pause logged once."""
 
 
 def permission_for(path: str) -> str:
@@ -191,13 +170,24 @@ class RequestBudget:
             else:
                 self._pauses_in_a_row += 1
                 doubled = RATE_LIMIT_PAUSE_SECONDS * 2 ** (self._pauses_in_a_row - 1)
-                seconds = min(doubled, MAX_RETRY_AFTER_SECONDS)
+                seconds = min(doubled, api_client.MAX_WAIT_SECONDS)
             self._paused_until = max(self._paused_until, now + seconds)
             return self._paused_until - now, not running
 
     def answered(self) -> None:
         """A request succeeded: the next pause without `Retry-After` starts short again."""
         self._pauses_in_a_row = 0
+
+    def wait(self, seconds: float) -> None:
+        """Wait `seconds` (before a retry), unless the run stops meanwhile.
+
+        Raises:
+            RunInterruptedError: the run is stopping.
+        """
+        self._sleep(seconds)
+        if self._stopped.is_set():
+            msg = "the run is stopping"
+            raise RunInterruptedError(msg)
 
 
 @dataclass
@@ -224,26 +214,16 @@ class ClientStats:
             self.retries += 1
 
 
-def _wait_times(factor: float, cap: float) -> Generator[float, Any, None]:
-    """Backoff's wait generator: Wistia's `Retry-After` when given, else full-jitter expo.
-
-    `backoff` sends each caught exception into the generator, which lets one policy honour the
-    server's own wait and otherwise spread retries out randomly.
-    """
-    attempt = 0
-    exc = yield 0.0
-    while True:
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            delay = min(float(retry_after), cap) + random.uniform(0, 0.25)  # noqa: S311
-        else:
-            delay = random.uniform(0, min(cap, factor * 2**attempt))  # noqa: S311
-        attempt += 1
-        exc = yield delay
-
-
-class WistiaClient:
+class WistiaClient(ApiClient):
     """GETs JSON from the Wistia Data API within the account's request budget."""
+
+    api_name = "Wistia"
+    sandbox_command = "wistia-sandbox"
+    timeout_setting = "request_timeout_seconds"
+    errors = ApiErrors(
+        unreachable=WistiaError, gave_up=WistiaError, answer_lost=WistiaError,
+        answer_refused=WistiaError,
+    )  # fmt: skip
 
     def __init__(  # noqa: PLR0913
         self,
@@ -255,7 +235,6 @@ class WistiaClient:
         timeout: float = SETTING_DEFAULTS["request_timeout_seconds"],
         max_tries: int = SETTING_DEFAULTS["max_retries"],
         backoff_factor: float = 1.0,
-        backoff_cap: float = 60.0,
         logger: logging.Logger | None = None,
         version: ApiVersion | None = None,
     ) -> None:
@@ -264,52 +243,30 @@ class WistiaClient:
         `version` is the API the run speaks (v1 when None): its header goes with every request.
         """
         heap.map_large_blocks()  # pages are held encoded by other threads than read them
-        self.api_url = api_url.rstrip("/")
         self.version = version or ApiVersion()
-        self._reached = False  # the API has answered with success at least once
-        self.timeout = timeout
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+            **self.version.headers,
+        }
+        session = open_session(api_url, headers, connections=max(4, max_parallel_requests))
+        super().__init__(
+            api_url,
+            session,
+            timeout=timeout,
+            max_tries=max_tries,
+            backoff_base=backoff_factor,
+            logger=logger,
+        )
+        self.api_url = self.base_url
+        self.default_url = self.version.default_url
         self.budget = RequestBudget(max_requests_per_minute)
         self.stats = ClientStats()
-        self._logger = logger
-        self._session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(4, max_parallel_requests))
-        self._session.mount("https://", adapter)
-        self._session.mount("http://", adapter)
-        self._session.headers.update(
-            {
-                "Authorization": f"Bearer {token}",
-                "Accept": "application/json",
-                "User-Agent": USER_AGENT,
-                **self.version.headers,
-            }
-        )
-        self._settle_environment()
-        self._get_with_retries = backoff.on_exception(
-            lambda: _wait_times(backoff_factor, backoff_cap),
-            RetriableError,
-            max_tries=max_tries,
-            jitter=None,
-            on_backoff=self._on_backoff,
-            on_giveup=self._on_giveup,
-            raise_on_giveup=True,
-            logger=None,
-        )(self._get_once)
-
-    def _settle_environment(self) -> None:
-        """Read proxies and the CA bundle from the environment once, for the API's host.
-
-        `requests` reads them (and ~/.netrc) again on every request: a third of its CPU time
-        per page. Every request goes to one host, so once per run gives the same settings;
-        and with ~/.netrc no longer consulted, an entry there can never replace the token.
-        """
-        found = self._session.merge_environment_settings(self.api_url, {}, None, None, None)
-        self._session.proxies.update(found["proxies"])
-        self._session.verify = found["verify"]
-        self._session.trust_env = False
 
     def close(self) -> None:
         """Release pooled connections."""
-        self._session.close()
+        self.session.close()
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """GET `path` (e.g. `stats/events.json`) and return its decoded JSON body.
@@ -339,115 +296,61 @@ class WistiaClient:
     def _get(
         self, path: str, params: Mapping[str, Any] | None, read: Callable[[bytes], Any]
     ) -> Any:
-        try:
-            return self._get_with_retries(path, dict(params or {}), read)
-        except RetriableError as exc:
-            msg = f"Wistia kept failing on {_describe(path, params)}: {exc}. Gave up after retries."
-            raise WistiaError(msg) from None
-
-    # -- one attempt -------------------------------------------------------------------------
-
-    def _get_once(self, path: str, params: dict[str, Any], read: Callable[[bytes], Any]) -> Any:
-        self.budget.acquire()
-        url = f"{self.api_url}/{path.lstrip('/')}"
-        deadline = time.monotonic() + self.timeout  # for the whole request, body included
-        try:
-            response = self._session.get(url, params=params, timeout=self.timeout, stream=True)
-            body = read_body(response, deadline=deadline)
-        except (requests.Timeout, AnswerTooSlowError):
-            msg = f"no whole answer within {self.timeout:g} s (request_timeout_seconds)"
-            raise RetriableError(msg) from None
-        except requests.ConnectionError as exc:
-            self._check_reachable(exc)
-            msg = f"connection failed ({_short(exc)})"
-            raise RetriableError(msg) from None
-        except (requests.exceptions.ChunkedEncodingError, AnswerCutOffError) as exc:
-            msg = f"the response was cut off ({_short(exc)})"
-            raise RetriableError(msg) from None
-        except AnswerTooLargeError as exc:
-            msg = f"Wistia's answer to {_describe(path, params)} was refused: {exc}."
-            raise WistiaError(msg) from None
-        status = response.status_code
-        self.stats.count(status)
-        if status == 200:  # noqa: PLR2004
-            value = read(body)
-            self._reached = True
+        def read_answer(answer: Answer) -> Any:
+            value = read(answer.body)  # an unreadable body raises RetryLaterError: asked again
             self.budget.answered()
             return value
-        self._raise_for(status, body, response.headers, path, params)
-        return None  # pragma: no cover - _raise_for always raises
 
-    def _check_reachable(self, exc: requests.ConnectionError) -> None:
-        """Before the API ever answered, a refused connection or unknown host is the setting.
+        what = _describe(path, params)
+        return self.request("GET", path, what=what, params=params, read=read_answer)
 
-        Retrying those for a minute only delays the message the user needs: `api_url` names a
-        host that does not exist or a port nothing listens on. Once the API has answered, the
-        same failures are transient (a restart, a network blip) and are retried.
+    # -- Wistia's rules ----------------------------------------------------------------------------
+
+    def try_timeout(self, what: str) -> float:  # noqa: ARG002 - the base's signature
+        """Wait for room in the request budget (shared by every worker), then the timeout.
+
+        Raises:
+            RunInterruptedError: the run is stopping.
         """
-        if self._reached:
-            return
-        cause = _root_cause(exc)
-        host = urlsplit(self.api_url).netloc
-        if isinstance(cause, socket.gaierror):
-            problem = f"the host name {urlsplit(self.api_url).hostname} does not resolve"
-        elif isinstance(cause, ConnectionRefusedError):
-            problem = f"{host} refused the connection (nothing listens there)"
-        else:
-            return
-        fix = f"Check `api_url` (Wistia's is {self.version.default_url})."
-        if is_loopback_url(self.api_url):
-            start = start_sandbox_hint("wistia-sandbox", self.api_url)
-            fix = (
-                f"Is the local sandbox running? {start}; otherwise check `api_url` (Wistia's is "
-                f"{self.version.default_url})."
-            )
-        msg = f"Cannot reach the Wistia API at api_url {self.api_url}: {problem}. {fix}"
-        raise WistiaError(msg) from None
+        self.budget.acquire()
+        return self.timeout
 
-    def _raise_for(
-        self,
-        status: int,
-        body: bytes,
-        headers: Mapping[str, str],
-        path: str,
-        params: Mapping[str, Any],
-    ) -> None:
-        detail = _error_detail(body, headers)
-        where = _describe(path, params)
+    def pause(self, seconds: float, what: str) -> None:  # noqa: ARG002 - the base's signature
+        """Wait before a retry, unless the run stops meanwhile (`RunInterruptedError`)."""
+        self.budget.wait(seconds)
+
+    def heard(self, answer: Answer) -> None:
+        """Count every answer, by status."""
+        self.stats.count(answer.status)
+
+    def retrying(self, attempt: int, failure: RetryLaterError, delay: float, what: str) -> None:
+        """Count the retry; log it, unless it waits out a rate-limit pause (logged once)."""
+        self.stats.count_retry()
+        if not isinstance(failure, RateLimitedError):
+            super().retrying(attempt, failure, delay, what)
+
+    def refusal(self, answer: Answer, what: str, path: str) -> Exception:
+        """429/503 pause every worker; 5xx are retried; 401, 403, 404, 422 named for the user."""
+        status = answer.status
+        detail = _error_detail(answer.body, answer.headers)
         if status in RETRIABLE_STATUSES:
-            retry_after = self._server_wait(headers.get("Retry-After"), where)
-            msg = f"HTTP {status}" + (f" ({detail})" if detail else "")
+            retry_after = self.asked_wait(answer, what)
+            reason = f"HTTP {status}" + (f" ({detail})" if detail else "")
             if status in RATE_LIMIT_STATUSES:
-                pause = self._pause_everyone(status, retry_after, where)
-                raise RetriableError(msg, pause, rate_limited=True)
+                return RateLimitedError(reason, self._pause_everyone(status, retry_after, what))
             if retry_after is not None:
                 self.budget.pause_for(retry_after)
-            raise RetriableError(msg, retry_after)
+            return RetryLaterError(reason, retry_after)
         if status in {401, 403}:
-            raise WistiaAuthError(_refusal(status, body, detail, path, where))
+            return WistiaAuthError(_refusal(status, answer.body, detail, path, what))
         if status == 422:  # noqa: PLR2004
-            msg = f"Wistia rejected a parameter of {where} (HTTP 422: {detail or 'no detail'})."
-            raise WistiaError(msg)
-        msg = f"Wistia answered HTTP {status} on {where}" + (f": {detail}" if detail else ".")
-        if status == 404 and not self._reached:  # noqa: PLR2004
+            return WistiaError(
+                f"Wistia rejected a parameter of {what} (HTTP 422: {detail or 'no detail'})."
+            )
+        msg = f"Wistia answered HTTP {status} on {what}" + (f": {detail}" if detail else ".")
+        if status == 404 and not self.answered:  # noqa: PLR2004
             msg += " " + self._where_to_look()
-        raise WistiaError(msg)
-
-    def _server_wait(self, header: str | None, where: str) -> float | None:
-        """The server's `Retry-After` in seconds, at most the rate window (said when cut)."""
-        retry_after = parse_retry_after(header)
-        if retry_after is not None and retry_after > MAX_RETRY_AFTER_SECONDS:
-            if self._logger:
-                self._logger.warning(
-                    "Wistia asked to wait %s (Retry-After: %s) on %s; waiting %g s, "
-                    "its rate window, instead",
-                    f"{retry_after:,.0f} s" if retry_after < 1e12 else "for ever",  # noqa: PLR2004
-                    (header or "")[:40],
-                    where,
-                    MAX_RETRY_AFTER_SECONDS,
-                )
-            return MAX_RETRY_AFTER_SECONDS
-        return retry_after
+        return WistiaError(msg)
 
     def _pause_everyone(self, status: int, retry_after: float | None, where: str) -> float:
         """One pause for every worker after a rate-limit answer, logged when it begins.
@@ -455,9 +358,9 @@ class WistiaClient:
         Returns how long this worker waits: until the pause ends.
         """
         seconds, new = self.budget.rate_limited(retry_after)
-        if new and self._logger:
+        if new:
             told = "its Retry-After" if retry_after is not None else "no Retry-After: a default"
-            self._logger.warning(
+            self.logger.warning(
                 "Wistia's rate limit answered HTTP %d on %s (%s): every request waits %.0f s.",
                 status,
                 where,
@@ -479,27 +382,6 @@ class WistiaClient:
             f"(Wistia's is {version.default_url}; the current API needs `api_version` too)."
         )
 
-    # -- backoff hooks -----------------------------------------------------------------------
-
-    def _on_backoff(self, details: Mapping[str, Any]) -> None:
-        self.stats.count_retry()
-        if self._logger and not getattr(details.get("exception"), "rate_limited", False):
-            path, params = details["args"][0], details["args"][1]
-            self._logger.warning(
-                "Retrying %s in %.1f s (try %d): %s",
-                _describe(path, params),
-                details.get("wait") or 0.0,
-                details["tries"],
-                details.get("exception"),
-            )
-
-    def _on_giveup(self, details: Mapping[str, Any]) -> None:
-        if self._logger:
-            path, params = details["args"][0], details["args"][1]
-            self._logger.error(
-                "Giving up on %s after %d tries", _describe(path, params), details["tries"]
-            )
-
 
 _decode_json = msgspec.json.Decoder().decode
 _split_array = msgspec.json.Decoder(list[msgspec.Raw]).decode
@@ -519,7 +401,7 @@ def _decode(body: bytes | msgspec.Raw) -> Any:
         return _without_lone_surrogates(json.loads(bytes(body)))
     except ValueError:
         msg = f"the response was not valid JSON ({len(body)} bytes)"
-        raise RetriableError(msg) from None
+        raise RetryLaterError(msg) from None
 
 
 def _read_array(body: bytes) -> Any:
@@ -578,7 +460,7 @@ def _item_value(item: Any) -> Any:
         return item
     try:
         return _decode(item)
-    except RetriableError:  # a string that is not UTF-8: Wistia sent it so, a retry would too
+    except RetryLaterError:  # a string that is not UTF-8: Wistia sent it so, a retry would too
         msg = (
             f"Wistia sent an event that cannot be decoded ({len(item)} bytes, not valid UTF-8 "
             "JSON); the run stops here, before any bookmark passes it. Report it to Wistia."
@@ -677,29 +559,7 @@ def _error_code(body: bytes) -> str | None:
     return code if isinstance(code, str) else None
 
 
-def _root_cause(exc: BaseException) -> BaseException:
-    """The innermost error behind a requests/urllib3 failure (socket errors sit at the bottom)."""
-    seen: set[int] = set()
-    current: BaseException = exc
-    while id(current) not in seen:
-        seen.add(id(current))
-        inner = current.__cause__ or current.__context__
-        if inner is None and current.args and isinstance(current.args[0], BaseException):
-            inner = current.args[0]
-        if inner is None:
-            inner = getattr(current, "reason", None)
-        if not isinstance(inner, BaseException):
-            return current
-        current = inner
-    return current
-
-
 def _describe(path: str, params: Mapping[str, Any] | None) -> str:
     """A request as a user reads it in a log: path and non-secret parameters only."""
     shown = ", ".join(f"{k}={v}" for k, v in (params or {}).items())
     return f"GET /{path.lstrip('/')}" + (f" ({shown})" if shown else "")
-
-
-def _short(exc: BaseException) -> str:
-    """The exception's class name: urllib3 messages repeat the whole URL and pool internals."""
-    return type(exc).__name__

@@ -125,7 +125,7 @@ class LyticsClient(ApiClient):
 
     # -- Lytics' rules ---------------------------------------------------------------------------
 
-    def refusal(self, answer: Answer, what: str) -> Exception:
+    def refusal(self, answer: Answer, what: str, path: str) -> Exception:  # noqa: ARG002
         """429, 408, 425 and 5xx are worth another try; anything else stops the run."""
         quoted = describe(answer)
         status = answer.status

@@ -13,11 +13,11 @@ import msgspec
 import pytest
 from singer_sdk.contrib.msgspec import serialize_jsonl
 
+from api_http.client import RetryLaterError
 from api_http.retry_after import parse_retry_after
 from tap_wistia.client import (
     EncodedArray,
     RequestBudget,
-    RetriableError,
     WistiaClient,
     WistiaError,
     _decode,
@@ -26,6 +26,7 @@ from tap_wistia.client import (
 )
 from tap_wistia.heap import map_large_blocks
 from tap_wistia.pager import Unit, api_days, complete_before
+from tests.hostile import HostileServer, Script
 
 
 class FakeClock:
@@ -148,7 +149,7 @@ def test_pages_msgspec_refuses_are_read_by_json_with_lone_surrogates_replaced(re
 @pytest.mark.parametrize("read", [_decode, _read_array])
 @pytest.mark.parametrize("body", [b'[{"a": 1}', b'[{"a": 1}, {"b": 01}]'])
 def test_unreadable_pages_are_worth_a_retry(read, body: bytes):
-    with pytest.raises(RetriableError, match="not valid JSON"):
+    with pytest.raises(RetryLaterError, match="not valid JSON"):
         read(body)
 
 
@@ -177,10 +178,10 @@ def test_an_event_that_is_not_utf8_is_an_error_when_decoded_not_a_retry():
 
 @pytest.mark.parametrize("body", [b'{"error": "busy"}', b'"events"', b"null"])
 def test_an_events_page_that_is_not_an_array_is_an_error_naming_the_request(body: bytes):
-    client = WistiaClient("http://127.0.0.1:9", "secret-token")
-    client._get_with_retries = lambda path, params, read: read(body)
-    with pytest.raises(WistiaError, match=r"stats/events.json \(page=2\) with a JSON \w+, not"):
-        client.get_array("stats/events.json", {"page": 2})
+    with HostileServer(lambda _: Script(200, body, {"Content-Type": "application/json"})) as server:
+        client = WistiaClient(server.url, "secret-token")
+        with pytest.raises(WistiaError, match=r"stats/events.json \(page=2\) with a JSON \w+, not"):
+            client.get_array("stats/events.json", {"page": 2})
 
 
 def test_large_blocks_get_their_own_mappings_where_the_c_library_is_glibc():

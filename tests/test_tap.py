@@ -339,7 +339,7 @@ def test_retries_give_up_with_a_clear_message(sandbox):
     out = run_tap(config, expect_error=True)
     assert isinstance(out.error, WistiaError)
     assert "HTTP 500" in str(out.error)
-    assert "Gave up after retries" in str(out.error)
+    assert "gave up after 3 attempts (last: HTTP 500" in str(out.error)
 
 
 @pytest.mark.parametrize(

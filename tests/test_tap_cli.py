@@ -38,7 +38,7 @@ def test_a_run_with_retries_and_state_never_shows_the_token(sandbox):
     out = run_tap_process(config(sandbox, max_parallel_requests=2))
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.of("wistia_events")
-    assert "Retrying" in out.stderr
+    assert "; retry 1 of" in out.stderr
     everything = out.stderr + json.dumps(out.messages)
     assert SECRET not in everything
 
