@@ -4,9 +4,14 @@ glibc serves a block of 128 KiB or more from its own memory mapping, returned to
 freed, and smaller ones from heaps that shrink only from the top. But its threshold moves: each
 mapped block freed raises it to that block's size. Wistia pages are about 100 KB, read by eight
 threads and freed by another one after a while, so after the first few they all land in the
-heaps, and the heaps' high-water mark becomes the process's: measured at 100,000 events, pages
-held encoded (see `client.EncodedArray`) took the tap's peak RSS from 94 to 140 MB, and with the
-threshold fixed at 64 KiB down to 69 MB.
+heaps, and the heaps' high-water mark becomes the process's.
+
+Measured (issue 23, on the project's 2-core machine; the tap backfilling 30 days of a Wistia
+sandbox, both viewing streams, peak RSS from `wait4`, `mallopt` left out by a no-op for the
+"without" runs): at 1,000,000 events 76-77 MB with it, 99 MB without; at 100,000 events 64-67 MB
+with it, 70-73 MB without; the same CPU time either way (52-56 s at 1,000,000). Without it the
+peak grows with the volume (99 ÷ 71 = 1.39 for ten times the events, against 76 ÷ 65 = 1.17),
+which is what `make bench`'s memory figure bounds (1.2).
 """
 
 from __future__ import annotations
