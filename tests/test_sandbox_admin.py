@@ -19,6 +19,9 @@ import pytest
 import requests
 
 from sandbox_http.shell import ADMIN_TOKEN_HEADER, ADMIN_TOKEN_VARIABLE
+from tap_wistia.sandbox.account import Account, AccountSpec
+from tap_wistia.sandbox.api import SANDBOX_TOKEN as TOKEN
+from tap_wistia.sandbox.server import WistiaSandbox
 from target_lytics.sandbox.server import DEFAULT_TOKEN, LyticsSandbox
 
 if TYPE_CHECKING:
@@ -151,3 +154,40 @@ def test_the_cli_takes_the_admin_token_from_the_environment(monkeypatch):
         out, _ = process.communicate(timeout=15)
     assert f"others sending {ADMIN_TOKEN_HEADER}" in first
     assert "adm-env-1" not in first + out
+
+
+@needs_outside
+def test_the_wistia_sandbox_refuses_its_admin_api_elsewhere_too():
+    with WistiaSandbox(Account(AccountSpec(events=50, days=1)), host=EVERY_INTERFACE) as sandbox:
+        port = sandbox.port
+        outside = f"http://{OUTSIDE}:{port}"
+        assert requests.get(f"{outside}/_sandbox/stats", timeout=5).status_code == 403
+        refused = requests.post(f"{outside}/_sandbox/faults", json={"latency_ms": 1}, timeout=5)
+        assert refused.status_code == 403
+        assert requests.get(f"{sandbox.base_url}/_sandbox/stats", timeout=5).ok
+        medias = requests.get(
+            f"{outside}/v1/medias.json", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5
+        )
+        assert medias.ok  # the API answers anyone with its token
+        assert sandbox.bound_url == f"http://0.0.0.0:{port}"
+
+
+@pytest.mark.e2e  # runs a process
+def test_the_wistia_cli_prints_the_address_it_binds(monkeypatch):
+    monkeypatch.delenv(ADMIN_TOKEN_VARIABLE, raising=False)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tap_wistia.sandbox", "--host", EVERY_INTERFACE, "--port", "0",
+         "--events", "50", "--days", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+    finally:
+        process.terminate()
+        process.communicate(timeout=15)
+    assert "Wistia sandbox listening on http://0.0.0.0:" in first
+    assert "(from this machine: http://127.0.0.1:" in first
+    assert "admin API /_sandbox/: this machine only" in first

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sandbox_http.shell import ADMIN_TOKEN_HEADER, ADMIN_TOKEN_VARIABLE, announce_address
 from tap_wistia.sandbox.account import EVENTS_ORDERS, Account, AccountSpec
 from tap_wistia.sandbox.api import SANDBOX_TOKEN
 from tap_wistia.sandbox.faults import ARCHIVED_LISTINGS, END_DATE_READINGS, Faults
@@ -58,7 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     account.add_argument("--odd-events", action="store_true", help="include malformed events")
     server = parser.add_argument_group("server")
-    server.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
+    server.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="default 127.0.0.1; 0.0.0.0: every interface (the admin API still answers this "
+        "machine only, unless --admin-token is given)",
+    )
     server.add_argument("--port", type=int, default=8701, help="default 8701; 0 picks a free port")
     server.add_argument("--latency-ms", type=int, default=0, help="delay every API answer")
     server.add_argument("--rate-limit", type=int, default=600, help="requests/minute, 0 = off")
@@ -74,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=ARCHIVED_LISTINGS,
         default="active",
         help="what /medias lists without `archived` (default: active medias only)",
+    )
+    server.add_argument(
+        "--admin-token",
+        default=os.environ.get(ADMIN_TOKEN_VARIABLE) or None,
+        help="let clients on other machines use the admin API (/_sandbox/: reset, faults) by "
+        f"sending this as {ADMIN_TOKEN_HEADER} (default: ${ADMIN_TOKEN_VARIABLE}, which keeps "
+        "it out of the process list; unset: this machine only)",
     )
     server.add_argument("--ready-file", type=Path, help='write {"url", "pid"} here once listening')
     server.add_argument("--quiet", action="store_true", help="print nothing")
@@ -106,6 +119,7 @@ def sandbox_from(args: argparse.Namespace) -> WistiaSandbox:
         ),
         rate_limit_status=args.rate_limit_status,
         retry_after_style=args.retry_after_style,
+        admin_token=args.admin_token,
     )
 
 
@@ -139,9 +153,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(1, f"wistia-sandbox: cannot listen on {args.host}:{args.port}: {error}\n")
     try:
         if not args.quiet:
+            where = announce_address(
+                "Wistia", sandbox.bound_url, sandbox.base_url, admin=args.admin_token
+            )
             print(  # noqa: T201
-                f"Wistia sandbox at {sandbox.url}  token: {SANDBOX_TOKEN}  (current API: "
-                f"{sandbox.current_url} with X-Wistia-Api-Version)",
+                f"{where}\nv1: {sandbox.url}  current API: {sandbox.current_url} (with "
+                f"X-Wistia-Api-Version)  token: {SANDBOX_TOKEN}",
                 flush=True,
             )
         if args.ready_file is not None:

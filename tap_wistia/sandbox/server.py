@@ -82,6 +82,7 @@ class WistiaSandbox(Startable):
         rate_limit_status: int = 429,
         retry_after_style: str = "seconds",
         rate_limit_window_seconds: float = 60.0,
+        admin_token: str | None = None,
     ) -> None:
         """Configure the sandbox; nothing listens until ``start()``.
 
@@ -89,6 +90,8 @@ class WistiaSandbox(Startable):
         ("seconds", "http-date", or "none": no ``Retry-After`` at all, as a public pipeline
         reports of Wistia's 503) shape rate-limit answers. ``rate_limit_per_minute=None`` (or
         0) disables the limit; ``rate_limit_window_seconds`` shortens the window for fast tests.
+        ``admin_token`` lets clients on other machines use the admin API (``/_sandbox/``) by
+        sending it as ``X-Sandbox-Admin-Token`` (None: this machine only).
         """
         if rate_limit_status not in (429, 503):
             msg = f"rate_limit_status must be 429 or 503, got {rate_limit_status}"
@@ -106,7 +109,12 @@ class WistiaSandbox(Startable):
         self._retry_after_style = retry_after_style
         self._traffic = Traffic()
         self._shell = SandboxServer(
-            self, host=host, port=port, name="wistia-sandbox", max_body=MAX_BODY
+            self,
+            host=host,
+            port=port,
+            name="wistia-sandbox",
+            max_body=MAX_BODY,
+            admin_token=admin_token,
         )
 
     # ---- lifecycle --------------------------------------------------------------------------
@@ -129,6 +137,11 @@ class WistiaSandbox(Startable):
     def base_url(self) -> str:
         """``http://HOST:PORT`` (the admin API lives under ``/_sandbox/``)."""
         return self._shell.base_url
+
+    @property
+    def bound_url(self) -> str:
+        """The address really listened on, e.g. ``http://0.0.0.0:8701`` (every interface)."""
+        return self._shell.bound_url
 
     @property
     def url(self) -> str:
