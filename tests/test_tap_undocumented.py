@@ -17,7 +17,8 @@ import pytest
 
 from tap_wistia import client as client_module
 from tap_wistia.events import format_timestamp
-from tap_wistia.sandbox.account import EVENTS_ORDERS, Account, AccountSpec
+from tap_wistia.sandbox.account import Account, AccountSpec
+from tap_wistia.sandbox.days import EVENTS_ORDERS
 from tap_wistia.sandbox.server import WistiaSandbox
 from tests.clock import END, clock_at, run_moment
 from tests.harness import TapOutput, moment, run_tap

@@ -10,8 +10,9 @@ The account is generated deterministically from its spec; faults, rate limits an
 are switched at runtime through ``WistiaSandbox`` methods or the admin API under ``/_sandbox/``.
 """
 
-from tap_wistia.sandbox.account import Account, AccountSpec, EventError, EventQuery
+from tap_wistia.sandbox.account import Account, AccountSpec, EventError
 from tap_wistia.sandbox.api import DEFAULT_TOKENS, SANDBOX_TOKEN
+from tap_wistia.sandbox.days import EventQuery
 from tap_wistia.sandbox.faults import FaultError, Faults
 from tap_wistia.sandbox.server import WistiaSandbox
 

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sandbox_http.shell import ADMIN_TOKEN_HEADER, ADMIN_TOKEN_VARIABLE, announce_address
-from tap_wistia.sandbox.account import EVENTS_ORDERS, Account, AccountSpec
+from tap_wistia.sandbox.account import Account, AccountSpec
 from tap_wistia.sandbox.api import SANDBOX_TOKEN
+from tap_wistia.sandbox.days import EVENTS_ORDERS
 from tap_wistia.sandbox.faults import ARCHIVED_LISTINGS, END_DATE_READINGS, Faults
 from tap_wistia.sandbox.server import RETRY_AFTER_STYLES, WistiaSandbox
 

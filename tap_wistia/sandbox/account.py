@@ -1,6 +1,7 @@
 """A deterministic Wistia account: medias, visitors and their viewing sessions over some days.
 
-The account is the sandbox's source of truth. Each UTC day of events is generated on its own from
+The account is the sandbox's source of truth (what a day holds and how it is paged is ``days``;
+what tests and faults change over it, ``live``). Each UTC day of events is generated on its own from
 a seed of (seed, day) (see ``schedule.py``), so serving one day never generates the others and two
 processes with the same spec serve the same bytes. Days are kept, as many as ``CACHE_ROWS``
 allows, as rows of pre-encoded JSON: a page of 100 events is a slice and a join, which keeps a
@@ -14,42 +15,35 @@ days and patch or invalidate only the cached day they touch.
 
 from __future__ import annotations
 
-import hashlib
-import operator
 import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from tap_wistia.sandbox.catalog import seeded
+from tap_wistia.sandbox.days import EventQuery, RenderedDay, made_once
+from tap_wistia.sandbox.live import BY_TIME, Changes, endless_rows, new_event
 from tap_wistia.sandbox.schedule import Schedule
 from tap_wistia.sandbox.viewing import (
     DAY_MS,
     EPOCH_ORDINAL,
     EventError,
     EventRow,
-    epoch_ms,
     key_window_ms,
     row_from_event,
     row_order,
-    utc_stamp,
 )
 from tap_wistia.sandbox.visitors import summarize_visitors
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-__all__ = ["EVENTS_ORDERS", "Account", "AccountSpec", "EventError", "EventQuery", "EventRow"]
-
-EVENTS_ORDERS = ("newest_first", "oldest_first", "shuffled")
-"""How a day's events can be paged: Wistia is observed newest first; no document says so.
-``shuffled`` orders a day by a hash of each event's key: stable while the day does not change
-(as an unordered database read), an event added later lands anywhere in it."""
+__all__ = ["Account", "AccountSpec", "EventError", "EventRow"]
 
 MAX_TZ_OFFSET = 14
 LIVE_HORIZON_MS = DAY_MS
@@ -65,10 +59,6 @@ times, so the sandbox, not the client, set the pace (11-13 CPU seconds against 4
 """
 MIN_CACHED_DAYS = 2
 """Days kept whatever their size: the one being read and the one read before it."""
-SELECTION_CACHE = 256
-_Value = TypeVar("_Value")
-_BY_TIME = operator.itemgetter(0, 1)
-"""Sort key of rows: (ts_ms, key), oldest first, ties by key (same order as ``row_order``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,100 +107,6 @@ class AccountSpec:
         return self.end
 
 
-@dataclass(frozen=True, slots=True)
-class EventQuery:
-    """The filters of ``/v1/stats/events.json``: account-zone days (inclusive), media, visitor."""
-
-    start: date | None = None
-    end: date | None = None
-    media_id: str | None = None
-    visitor_key: str | None = None
-
-    @property
-    def filtered(self) -> bool:
-        """Whether a media or visitor filter applies (day filters only bound the walk)."""
-        return self.media_id is not None or self.visitor_key is not None
-
-
-class _Day:
-    """One account-zone day of rows, oldest first, with lookups built on first use."""
-
-    __slots__ = ("_index", "_selections", "rows")
-
-    def __init__(self, rows: list[EventRow]) -> None:
-        self.rows = rows
-        self._index: dict[str, int] | None = None
-        self._selections: dict[tuple[str | None, ...], list[int]] = {}
-
-    def position(self, key: str) -> int | None:
-        if self._index is None:
-            self._index = {row.key: position for position, row in enumerate(self.rows)}
-        return self._index.get(key)
-
-    def selection(self, media_id: str | None, visitor_key: str | None) -> list[int]:
-        """Positions (oldest first) of the rows matching a media and/or visitor filter."""
-        wanted = (media_id, visitor_key)
-        positions = self._selections.get(wanted)
-        if positions is None:
-            if len(self._selections) >= SELECTION_CACHE:
-                self._selections.clear()
-            positions = [
-                position
-                for position, row in enumerate(self.rows)
-                if (media_id is None or row.media_id == media_id)
-                and (visitor_key is None or row.visitor_key == visitor_key)
-            ]
-            self._selections[wanted] = positions
-        return positions
-
-    def newest(self, skip: int, limit: int, query: EventQuery) -> tuple[list[EventRow], int]:
-        """Up to ``limit`` matching rows newest first after ``skip``, and the day's match count."""
-        rows = self.rows
-        if not query.filtered:
-            size = len(rows)
-            chosen = rows[max(0, size - skip - limit) : max(0, size - skip)]
-            chosen.reverse()
-            return chosen, size
-        positions = self.selection(query.media_id, query.visitor_key)
-        size = len(positions)
-        picked = positions[max(0, size - skip - limit) : max(0, size - skip)]
-        return [rows[position] for position in reversed(picked)], size
-
-    def shuffled(self, skip: int, limit: int, query: EventQuery) -> tuple[list[EventRow], int]:
-        """Up to ``limit`` matching rows in the day's shuffled order after ``skip``, and count."""
-        wanted = ("shuffled", query.media_id, query.visitor_key)
-        positions = self._selections.get(wanted)
-        if positions is None:
-            rows = self.rows
-            positions = sorted(
-                self.selection(query.media_id, query.visitor_key),
-                key=lambda position: _scrambled(rows[position].key),
-            )
-            self._selections[wanted] = positions
-        rows = self.rows
-        return [rows[position] for position in positions[skip : skip + limit]], len(positions)
-
-    def oldest(self, skip: int, limit: int, query: EventQuery) -> tuple[list[EventRow], int]:
-        """Up to ``limit`` matching rows oldest first after ``skip``, and the day's match count."""
-        rows = self.rows
-        if not query.filtered:
-            return rows[skip : skip + limit], len(rows)
-        positions = self.selection(query.media_id, query.visitor_key)
-        return [rows[position] for position in positions[skip : skip + limit]], len(positions)
-
-    def append(self, row: EventRow) -> None:
-        """Add a row newer than every other (page drift's fast path)."""
-        self.rows.append(row)
-        if self._index is not None:
-            self._index[row.key] = len(self.rows) - 1
-        self._selections.clear()
-
-    def replace(self, position: int, row: EventRow) -> None:
-        """Swap a row for its updated version at the same time."""
-        self.rows[position] = row
-        self._selections.clear()
-
-
 class Account:
     """A generated Wistia account that a sandbox server serves and tests change live.
 
@@ -239,15 +135,12 @@ class Account:
         self._generating: dict[date, Future[list[EventRow]]] = {}
         self._prefetcher = ThreadPoolExecutor(1, "wistia-sandbox-prefetch") if prefetch else None
         self._warming: set[date] = set()
-        self._days: OrderedDict[date, _Day] = OrderedDict()
-        self._rendering: dict[date, Future[_Day]] = {}
+        self._days: OrderedDict[date, RenderedDay] = OrderedDict()
+        self._rendering: dict[date, Future[RenderedDay]] = {}
         self.days_rendered = 0
         """How many times a day was rendered (once per day while the cache holds it)."""
         self._counts: dict[date, int] = {}
-        self._added: dict[date, list[EventRow]] = {}
-        self._added_days: dict[str, date] = {}
-        self._removed: set[str] = set()
-        self._overrides: dict[str, dict[str, Any]] = {}
+        self._changes = Changes()
         self._first_day = self.day_of(self.schedule.start_ms)
         self._last_day = self.day_of(self.schedule.end_ms)
         self._newest_ms = self.schedule.end_ms
@@ -295,44 +188,11 @@ class Account:
 
     # ---- generated days ---------------------------------------------------------------------
 
-    def _once(
-        self,
-        cache: OrderedDict[date, _Value],
-        making: dict[date, Future[_Value]],
-        key: date,
-        make: Callable[[], _Value],
-    ) -> _Value:
-        """`cache[key]` (now the most recent), awaited from the thread making it, or made here.
-
-        `make` runs outside the lock, once per key however many threads ask at the same time
-        (they wait on its `Future` in `making`), so other keys keep being served meanwhile; it
-        stores its value in `cache` itself, under the lock.
-        """
-        with self._lock:
-            found = cache.get(key)
-            if found is not None:
-                cache.move_to_end(key)
-                return found
-            future = making.get(key)
-            mine = future is None
-            if future is None:
-                future = making[key] = Future()
-        if not mine:
-            return future.result()
-        try:
-            value = make()
-        except BaseException as error:
-            future.set_exception(error)
-            raise
-        finally:
-            with self._lock:
-                making.pop(key, None)
-        future.set_result(value)
-        return value
-
     def _slot_rows(self, slot: date) -> list[EventRow]:
         """A UTC day's generated rows: cached, awaited from another thread, or generated here."""
-        return self._once(self._slots, self._generating, slot, lambda: self._generate(slot))
+        return made_once(
+            self._lock, self._slots, self._generating, slot, lambda: self._generate(slot)
+        )
 
     def _generate(self, slot: date) -> list[EventRow]:
         """Generate a UTC day (outside the lock) and cache it."""
@@ -383,11 +243,11 @@ class Account:
             self._warming.add(newest)
         self._prefetcher.submit(self._warm_day, newest)
 
-    def _day(self, day: date) -> _Day:
+    def _day(self, day: date) -> RenderedDay:
         """The rendered day: cached, awaited from the thread rendering it, or rendered here."""
-        return self._once(self._days, self._rendering, day, lambda: self._render(day))
+        return made_once(self._lock, self._days, self._rendering, day, lambda: self._render(day))
 
-    def _render(self, day: date) -> _Day:
+    def _render(self, day: date) -> RenderedDay:
         """Generate a day (outside the lock), apply the live changes and cache it."""
         lo = self._day_start_ms(day)
         hi = lo + DAY_MS
@@ -399,9 +259,9 @@ class Account:
             for row in self._slot_rows(date.fromordinal(ordinal))
             if lo <= row.ts_ms < hi
         ]
-        generated.sort(key=_BY_TIME)
+        generated.sort(key=BY_TIME)
         with self._lock:
-            rendered = _Day(self._with_changes(day, generated))
+            rendered = RenderedDay(self._changes.apply(day, generated))
             self._days[day] = rendered
             self._counts[day] = len(rendered.rows)
             self.days_rendered += 1
@@ -419,21 +279,6 @@ class Account:
         while len(self._days) > MIN_CACHED_DAYS and held > self._cache_rows:
             _, dropped = self._days.popitem(last=False)
             held -= len(dropped.rows)
-
-    def _with_changes(self, day: date, rows: list[EventRow]) -> list[EventRow]:
-        """Generated rows with updates, moves and added events applied (lock held)."""
-        if self._removed or self._overrides:
-            rows = [self._revised(row) for row in rows if row.key not in self._removed]
-        added = self._added.get(day)
-        if added:
-            rows = sorted([*rows, *added], key=_BY_TIME)
-        return rows
-
-    def _revised(self, row: EventRow) -> EventRow:
-        fields = self._overrides.get(row.key)
-        if fields is None:
-            return row
-        return row_from_event({**msgspec.json.decode(row.blob), **fields})
 
     def _count(self, day: date) -> int:
         with self._lock:
@@ -515,11 +360,11 @@ class Account:
     def _candidate_days(self, key: str) -> list[date]:
         """Days an event can be on: its own if it was added, else those its key's time spans."""
         with self._lock:
-            added_day = self._added_days.get(key)
+            added_day = self._changes.added_day(key)
             if added_day is not None:
                 return [added_day]
             window = key_window_ms(key)
-            if key in self._removed or window is None:
+            if self._changes.removed(key) or window is None:
                 return []
             newest = min(self.day_of(window[1]), self._last_day)
             oldest = max(self.day_of(window[0]), self._first_day)
@@ -528,7 +373,7 @@ class Account:
             for ordinal in range(oldest.toordinal(), newest.toordinal() + 1)
         ]
 
-    def _locate(self, key: str) -> tuple[_Day, int] | None:
+    def _locate(self, key: str) -> tuple[RenderedDay, int] | None:
         """The rendered day holding an event and its position there."""
         for day in self._candidate_days(key):
             rendered = self._day(day)
@@ -574,8 +419,7 @@ class Account:
     def _insert(self, row: EventRow) -> None:
         """File an added event under its day; a newest event is appended to a cached day."""
         day = self.day_of(row.ts_ms)
-        self._added.setdefault(day, []).append(row)
-        self._added_days[row.key] = day
+        self._changes.add(day, row)
         self._first_day = min(self._first_day, day)
         self._last_day = max(self._last_day, day)
         self._newest_ms = max(self._newest_ms, row.ts_ms)
@@ -603,25 +447,8 @@ class Account:
         self.add_events([self.new_event(datetime.fromtimestamp(ms / 1000, UTC)) for ms in moments])
 
     def endless_rows(self, day: date, first: int, count: int) -> list[EventRow]:
-        """Events past the real end of a day that never ends (the ``endless_day`` fault).
-
-        Position ``first`` onwards, each a new key, a new viewer and the day's first moment, so
-        a newest-first order stays unbroken; the same position gives the same event.
-        """
-        start_ms = self._day_start_ms(day)
-        media = self.schedule.medias[0].hashed_id
-        return [
-            row_from_event(
-                {
-                    "event_key": f"endless-{day.isoformat()}-{position}",
-                    "received_at": utc_stamp(start_ms),
-                    "visitor_key": f"endless-viewer-{position}",
-                    "media_id": media,
-                    "percent_viewed": 0.5,
-                }
-            )
-            for position in range(first, first + count)
-        ]
+        """Events past the real end of a day that never ends (`live.endless_rows`)."""
+        return endless_rows(self.schedule, day, self._day_start_ms(day), first, count)
 
     def delete_events(self, keys: Iterable[str]) -> int:
         """Delete events (a media deleted, a visitor erased): later pages move up; how many.
@@ -634,13 +461,8 @@ class Account:
                 found = self._locate(key)
                 if found is None:
                     continue
-                row = found[0].rows[found[1]]
-                day = self.day_of(row.ts_ms)
-                if self._added_days.pop(key, None) is not None:
-                    self._added[day] = [kept for kept in self._added[day] if kept.key != key]
-                else:
-                    self._removed.add(key)
-                    self._overrides.pop(key, None)
+                day = self.day_of(found[0].rows[found[1]].ts_ms)
+                self._changes.remove(day, key)
                 self._forget(day)
                 deleted += 1
             if deleted:
@@ -671,10 +493,10 @@ class Account:
             old = rendered.rows[position]
             event = {**msgspec.json.decode(old.blob), **fields}
             row = row_from_event(event)
-            if event_key in self._added_days or row.ts_ms != old.ts_ms:
+            if self._changes.added_day(event_key) is not None or row.ts_ms != old.ts_ms:
                 self._move(old, row)
             else:
-                self._overrides[event_key] = {**self._overrides.get(event_key, {}), **fields}
+                self._changes.override(event_key, fields)
                 rendered.replace(position, row)
             self.version += 1
             return event
@@ -682,11 +504,7 @@ class Account:
     def _move(self, old: EventRow, row: EventRow) -> None:
         """Re-file an event whose time changed, or an added one, as an added event."""
         old_day = self.day_of(old.ts_ms)
-        if self._added_days.pop(old.key, None) is not None:
-            self._added[old_day] = [kept for kept in self._added[old_day] if kept.key != old.key]
-        else:
-            self._removed.add(old.key)
-            self._overrides.pop(old.key, None)
+        self._changes.remove(old_day, old.key)
         self._forget(old_day)
         self._insert(row)
 
@@ -697,30 +515,16 @@ class Account:
         media_id: str | None = None,
         **fields: Any,
     ) -> dict[str, Any]:
-        """A realistic event at ``at`` (not added); ``fields`` override generated values.
-
-        An unknown ``visitor_key`` becomes a new viewer; ``media_id`` may name a deleted media.
+        """A realistic event at ``at``, not added (`live.new_event`).
 
         Raises:
             EventError: ``media_id`` is neither a media of the account nor a deleted one.
         """
-        schedule = self.schedule
-        media = schedule.media(media_id) if media_id else None
-        if media_id and media is None:
-            msg = f"media_id {media_id!r} is not a media of this account"
-            raise EventError(msg)
-        with self._lock:
-            rng = self._live_rng
-            if visitor_key is None:
-                visitor = schedule.audience.pick(rng)
-            else:
-                visitor = schedule.audience.find(visitor_key) or schedule.audience.newcomer(
-                    visitor_key
-                )
-            row = schedule.session(
-                rng, epoch_ms(at), visitor, media or schedule.pick_media(rng, visitor)
-            )
-        return {**msgspec.json.decode(row.blob), **fields}
+        with self._lock:  # one random sequence for every thread
+            return new_event(
+                self.schedule, self._live_rng, at, visitor_key=visitor_key, media_id=media_id,
+                fields=fields,
+            )  # fmt: skip
 
     def generate(self, count: int, at: datetime | None = None) -> list[dict[str, Any]]:
         """Add ``count`` new realistic events at ``at`` (default: the live edge); returns them.
@@ -770,8 +574,3 @@ class Account:
         with self._lock:
             self._summaries = (version, summaries)
         return summaries
-
-
-def _scrambled(key: str) -> bytes:
-    """A stable pseudo-random sort key of an event (the ``shuffled`` order)."""
-    return hashlib.blake2b(key.encode(), digest_size=8).digest()

@@ -17,7 +17,6 @@ from urllib.parse import parse_qs, unquote
 
 import msgspec
 
-from tap_wistia.sandbox.account import EventQuery
 from tap_wistia.sandbox.current import (
     CURSOR_SORTS,
     ReleaseError,
@@ -26,6 +25,7 @@ from tap_wistia.sandbox.current import (
     resolve_release,
     split_at,
 )
+from tap_wistia.sandbox.days import EventQuery
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence

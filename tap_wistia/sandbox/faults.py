@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import msgspec
 
 from sandbox_http.faults import Count, FaultError, Seconds, WireFaults
-from tap_wistia.sandbox.account import EVENTS_ORDERS
+from tap_wistia.sandbox.days import EVENTS_ORDERS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
