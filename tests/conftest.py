@@ -5,7 +5,9 @@ runs, ticking from there (``TEST_CLOCK=00:05 make unit``); combine it with ``TZ`
 local zone too. Tests that run the tap pin their own moment on top of it (``tests/clock.py``).
 Processes the tests start keep the real clock.
 
-``lytics_sandbox`` is a Lytics sandbox of the test's own, over real HTTP on 127.0.0.1.
+``lytics_sandbox`` is a Lytics sandbox of the test's own, and ``wistia_sandbox(spec)`` starts
+a Wistia sandbox serving an account of that spec (or that `Account`), both over real HTTP on
+127.0.0.1 and stopped when the test ends.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import TYPE_CHECKING
 import pytest
 import time_machine
 
+from tap_wistia.sandbox.account import Account
+from tap_wistia.sandbox.server import WistiaSandbox
 from target_lytics.sandbox.server import LyticsSandbox
 from tests.clock import END, clock_at, run_moment
 from tests.lytics_runs import SECRET_TOKEN, TOKEN
@@ -24,6 +28,15 @@ from tests.lytics_runs import SECRET_TOKEN, TOKEN
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+    from typing import Any, Protocol
+
+    from tap_wistia.sandbox.account import AccountSpec
+
+    class StartWistia(Protocol):
+        """`wistia_sandbox(spec, **options)`."""
+
+        def __call__(self, spec: AccountSpec | Account, **options: Any) -> WistiaSandbox: ...
+
 
 _CLOCK = "TEST_CLOCK"
 
@@ -74,3 +87,25 @@ def lytics_sandbox(tmp_path: Path) -> Iterator[LyticsSandbox]:
         db_path=tmp_path / "lytics.db", tokens={TOKEN: "acct-sandbox", SECRET_TOKEN: "acct-2"}
     ) as server:
         yield server
+
+
+@pytest.fixture
+def wistia_sandbox() -> Iterator[StartWistia]:
+    """Start Wistia sandboxes: `wistia_sandbox(spec_or_account, **options)`, stopped after the test.
+
+    Options are `WistiaSandbox`'s; the rate limit is off unless `rate_limit_per_minute` is given
+    (tests of the limit set it), so a test's speed never depends on the limit's window.
+    """
+    started: list[WistiaSandbox] = []
+
+    def start(spec: AccountSpec | Account, **options: Any) -> WistiaSandbox:
+        account = spec if isinstance(spec, Account) else Account(spec)
+        sandbox = WistiaSandbox(account, **{"rate_limit_per_minute": None, **options})
+        started.append(sandbox.start())
+        return sandbox
+
+    try:
+        yield start
+    finally:
+        for sandbox in started:
+            sandbox.stop()

@@ -10,8 +10,7 @@ import pytest
 
 from tap_wistia.client import WistiaClient
 from tap_wistia.progress import Progress, duration_words
-from tap_wistia.sandbox.account import Account, AccountSpec
-from tap_wistia.sandbox.server import WistiaSandbox
+from tap_wistia.sandbox.account import AccountSpec
 from tests.clock import END
 from tests.harness import run_tap
 
@@ -22,10 +21,8 @@ pytestmark = pytest.mark.usefixtures("pinned_clock")
 
 
 @pytest.fixture
-def sandbox():
-    account = Account(AccountSpec(seed=3, events=900, days=3, visitors=60, medias=4, end=END))
-    with WistiaSandbox(account, rate_limit_per_minute=None) as server:
-        yield server
+def sandbox(wistia_sandbox):
+    return wistia_sandbox(AccountSpec(seed=3, events=900, days=3, visitors=60, medias=4, end=END))
 
 
 def messages(caplog: pytest.LogCaptureFixture) -> list[str]:

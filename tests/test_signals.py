@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tap_wistia.sandbox.account import Account, AccountSpec
-from tap_wistia.sandbox.server import WistiaSandbox
+from tap_wistia.sandbox.account import AccountSpec
 from tests.harness import ROOT, TapOutput, run_tap
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from tap_wistia.sandbox.server import WistiaSandbox
 
 pytestmark = pytest.mark.e2e  # each test runs a plugin as its own process
 
@@ -26,12 +27,11 @@ TOKEN = "sandbox-wistia-token"
 
 
 @pytest.fixture
-def slow_wistia():
+def slow_wistia(wistia_sandbox):
     """An account whose backfill takes seconds: each answer waits 150 ms."""
-    account = Account(AccountSpec(seed=12, events=3000, days=6, visitors=120, medias=5))
-    with WistiaSandbox(account, rate_limit_per_minute=None) as server:
-        server.set_faults(latency_ms=150)
-        yield server
+    server = wistia_sandbox(AccountSpec(seed=12, events=3000, days=6, visitors=120, medias=5))
+    server.set_faults(latency_ms=150)
+    return server
 
 
 def start_tap(server: WistiaSandbox, folder: Path, state: dict | None = None) -> subprocess.Popen:

@@ -42,9 +42,8 @@ def account(now, end: dt.datetime) -> Account:
 
 
 @pytest.fixture
-def sandbox(account: Account):
-    with WistiaSandbox(account, rate_limit_per_minute=None) as server:
-        yield server
+def sandbox(wistia_sandbox, account: Account):
+    return wistia_sandbox(account)
 
 
 def config_for(server: WistiaSandbox, **extra: Any) -> dict[str, Any]:

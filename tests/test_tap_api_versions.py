@@ -25,10 +25,10 @@ pytestmark = pytest.mark.usefixtures("pinned_clock")
 
 
 @pytest.fixture
-def sandbox(pinned_clock):
-    spec = AccountSpec(seed=21, events=2500, days=DAYS, visitors=140, medias=12, end=END)
-    with WistiaSandbox(Account(spec), rate_limit_per_minute=None) as server:
-        yield server
+def sandbox(wistia_sandbox, pinned_clock):
+    return wistia_sandbox(
+        AccountSpec(seed=21, events=2500, days=DAYS, visitors=140, medias=12, end=END)
+    )
 
 
 def v1_config(server: WistiaSandbox, **extra: Any) -> dict[str, Any]:

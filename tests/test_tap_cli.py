@@ -20,12 +20,11 @@ pytestmark = pytest.mark.e2e  # each test runs a plugin as its own process
 SECRET = "wistia-secret-3f9a2c"
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    account = Account(AccountSpec(seed=11, events=800, days=2, visitors=80, medias=4))
+@pytest.fixture
+def sandbox(wistia_sandbox):
     tokens = {SECRET: frozenset({"stats", "media"}), "stats-only-9d1e": frozenset({"stats"})}
-    with WistiaSandbox(account, tokens=tokens, rate_limit_per_minute=None) as server:
-        yield server
+    spec = AccountSpec(seed=11, events=800, days=2, visitors=80, medias=4)
+    return wistia_sandbox(spec, tokens=tokens)
 
 
 def config(server: WistiaSandbox, **extra):

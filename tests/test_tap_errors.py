@@ -15,8 +15,7 @@ import pytest
 
 from tap_wistia.api_versions import ApiVersion
 from tap_wistia.client import WistiaClient, WistiaError, _error_detail
-from tap_wistia.sandbox.account import Account, AccountSpec
-from tap_wistia.sandbox.server import WistiaSandbox
+from tap_wistia.sandbox.account import AccountSpec
 from tests.clock import END
 from tests.harness import run_tap, run_tap_process
 
@@ -27,10 +26,8 @@ pytestmark = pytest.mark.usefixtures("pinned_clock")
 
 
 @pytest.fixture
-def sandbox(pinned_clock):
-    spec = AccountSpec(seed=4, events=300, days=1, visitors=40, medias=4, end=END)
-    with WistiaSandbox(Account(spec), rate_limit_per_minute=None) as server:
-        yield server
+def sandbox(wistia_sandbox, pinned_clock):
+    return wistia_sandbox(AccountSpec(seed=4, events=300, days=1, visitors=40, medias=4, end=END))
 
 
 def closed_port() -> int:

@@ -42,9 +42,8 @@ def account(now) -> Account:
 
 
 @pytest.fixture
-def sandbox(account: Account):
-    with WistiaSandbox(account, rate_limit_per_minute=None) as server:
-        yield server
+def sandbox(wistia_sandbox, account: Account):
+    return wistia_sandbox(account)
 
 
 def bookmark(at: dt.datetime | object, stream: str = "wistia_events") -> dict[str, Any]:

@@ -4,17 +4,19 @@ state that never claims a read that did not finish."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tap_wistia.events import parse_timestamp
-from tap_wistia.sandbox.account import Account, AccountSpec
-from tap_wistia.sandbox.server import WistiaSandbox
+from tap_wistia.sandbox.account import AccountSpec
 from tap_wistia.tap import TapWistia
 from tap_wistia.visitors import READ_MARK
 from tests.clock import END, clock_at, run_moment
 from tests.harness import moment, run_tap
+
+if TYPE_CHECKING:
+    from tap_wistia.sandbox.server import WistiaSandbox
 
 TOKEN = "sandbox-wistia-token"
 VISITORS_PATH = "/v1/stats/visitors.json"
@@ -24,11 +26,9 @@ pytestmark = pytest.mark.usefixtures("pinned_clock")
 
 
 @pytest.fixture
-def sandbox(pinned_clock):
+def sandbox(wistia_sandbox, pinned_clock):
     """250 visitors with events: three pages of the visitor list."""
-    spec = AccountSpec(seed=9, events=2500, days=2, visitors=260, medias=6, end=END)
-    with WistiaSandbox(Account(spec), rate_limit_per_minute=None) as server:
-        yield server
+    return wistia_sandbox(AccountSpec(seed=9, events=2500, days=2, visitors=260, medias=6, end=END))
 
 
 def config_for(server: WistiaSandbox, **extra: Any) -> dict[str, Any]:

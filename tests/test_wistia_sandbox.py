@@ -89,10 +89,9 @@ def shared(account: Account):
 
 
 @pytest.fixture
-def fresh():
+def fresh(wistia_sandbox):
     """A sandbox of its own, for tests that change data or faults."""
-    with WistiaSandbox(Account(SMALL), rate_limit_per_minute=None) as sandbox:
-        yield sandbox
+    return wistia_sandbox(SMALL)
 
 
 def call(sandbox: WistiaSandbox, path: str, token: str | None = SANDBOX_TOKEN, **params: Any):
