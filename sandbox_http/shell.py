@@ -20,6 +20,7 @@ import contextlib
 import hmac
 import json
 import logging
+import os
 import re
 import socket
 import socketserver
@@ -409,3 +410,18 @@ def announce_address(api: str, bound: str, local: str, *, admin: str | None) -> 
             f"{where}; admin API {admin_api}: this machine, and others sending {ADMIN_TOKEN_HEADER}"
         )
     return f"{where}; admin API {admin_api}: this machine only"
+
+
+def add_admin_token_argument(parser: Any, admin_api: str) -> None:
+    """`--admin-token` on a sandbox's command line (`parser` or an argument group of it).
+
+    The default is read from `SANDBOX_ADMIN_TOKEN`, which keeps the token out of the process
+    list; `admin_api` says what the admin API does, for the help.
+    """
+    parser.add_argument(
+        "--admin-token",
+        default=os.environ.get(ADMIN_TOKEN_VARIABLE) or None,
+        help=f"let clients on other machines use the admin API ({ADMIN_PREFIX}/: {admin_api}) "
+        f"by sending this as {ADMIN_TOKEN_HEADER} (default: ${ADMIN_TOKEN_VARIABLE}, which keeps "
+        "it out of the process list; unset: this machine only)",
+    )

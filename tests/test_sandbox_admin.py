@@ -12,7 +12,6 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -84,6 +83,23 @@ def test_the_sandbox_says_which_address_it_really_listens_on(everywhere):
     assert everywhere.url.startswith("http://127.0.0.1:")  # where this machine reaches it
 
 
+def first_line(module: str, *args: str) -> tuple[str, str]:
+    """Start a sandbox CLI, read the line it prints when listening, stop it: (it, the rest)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+    finally:
+        process.terminate()
+        rest, _ = process.communicate(timeout=15)
+    return first, rest
+
+
 @pytest.mark.e2e  # runs a process
 @pytest.mark.parametrize(
     ("host", "shown"),
@@ -103,55 +119,16 @@ def test_the_cli_prints_the_address_it_binds(host, shown, monkeypatch):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "target_lytics.sandbox",
-            "--host",
-            host,
-            "--port",
-            str(port),
-            "--quiet",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline()
-    finally:
-        process.terminate()
-        process.communicate(timeout=15)
+    first, _ = first_line("target_lytics.sandbox", "--host", host, "--port", str(port), "--quiet")
     assert shown.format(port=port) in first, first
 
 
 @pytest.mark.e2e  # runs a process
 def test_the_cli_takes_the_admin_token_from_the_environment(monkeypatch):
     monkeypatch.setenv(ADMIN_TOKEN_VARIABLE, "adm-env-1")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "target_lytics.sandbox",
-            "--host",
-            EVERY_INTERFACE,
-            "--port",
-            "0",
-            "--quiet",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    first, out = first_line(
+        "target_lytics.sandbox", "--host", EVERY_INTERFACE, "--port", "0", "--quiet"
     )
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline()
-        time.sleep(0.1)
-    finally:
-        process.terminate()
-        out, _ = process.communicate(timeout=15)
     assert f"others sending {ADMIN_TOKEN_HEADER}" in first
     assert "adm-env-1" not in first + out
 
@@ -175,19 +152,10 @@ def test_the_wistia_sandbox_refuses_its_admin_api_elsewhere_too():
 @pytest.mark.e2e  # runs a process
 def test_the_wistia_cli_prints_the_address_it_binds(monkeypatch):
     monkeypatch.delenv(ADMIN_TOKEN_VARIABLE, raising=False)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tap_wistia.sandbox", "--host", EVERY_INTERFACE, "--port", "0",
-         "--events", "50", "--days", "1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    first, _ = first_line(
+        "tap_wistia.sandbox", "--host", EVERY_INTERFACE, "--port", "0", "--events", "50",
+        "--days", "1",
     )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline()
-    finally:
-        process.terminate()
-        process.communicate(timeout=15)
     assert "Wistia sandbox listening on http://0.0.0.0:" in first
     assert "(from this machine: http://127.0.0.1:" in first
     assert "admin API /_sandbox/: this machine only" in first

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sandbox_http.shell import ADMIN_TOKEN_HEADER, ADMIN_TOKEN_VARIABLE, announce_address
+from sandbox_http.shell import add_admin_token_argument, announce_address
 from tap_wistia.sandbox.account import Account, AccountSpec
 from tap_wistia.sandbox.api import SANDBOX_TOKEN
 from tap_wistia.sandbox.days import EVENTS_ORDERS
@@ -82,13 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="active",
         help="what /medias lists without `archived` (default: active medias only)",
     )
-    server.add_argument(
-        "--admin-token",
-        default=os.environ.get(ADMIN_TOKEN_VARIABLE) or None,
-        help="let clients on other machines use the admin API (/_sandbox/: reset, faults) by "
-        f"sending this as {ADMIN_TOKEN_HEADER} (default: ${ADMIN_TOKEN_VARIABLE}, which keeps "
-        "it out of the process list; unset: this machine only)",
-    )
+    add_admin_token_argument(server, "reset, faults")
     server.add_argument("--ready-file", type=Path, help='write {"url", "pid"} here once listening')
     server.add_argument("--quiet", action="store_true", help="print nothing")
     return parser

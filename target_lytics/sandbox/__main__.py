@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import msgspec
 
-from sandbox_http.shell import ADMIN_TOKEN_HEADER, ADMIN_TOKEN_VARIABLE, announce_address
+from sandbox_http.shell import add_admin_token_argument, announce_address
 from target_lytics.sandbox.accounts import AccountBook
 from target_lytics.sandbox.faults import Faults
 from target_lytics.sandbox.presets import PRESETS
@@ -101,13 +101,7 @@ def _serve_parser() -> argparse.ArgumentParser:
         default=413,
         help="status for bodies over 10 MB (unconfirmed for Lytics)",
     )
-    parser.add_argument(
-        "--admin-token",
-        default=os.environ.get(ADMIN_TOKEN_VARIABLE) or None,
-        help="let clients on other machines use the admin API (/_sandbox/: reset, faults, "
-        f"accounts) by sending this as {ADMIN_TOKEN_HEADER} (default: ${ADMIN_TOKEN_VARIABLE}, "
-        "which keeps it out of the process list; unset: this machine only)",
-    )
+    add_admin_token_argument(parser, "reset, faults, accounts")
     parser.add_argument("--quiet", action="store_true", help="do not log requests to stderr")
     return parser
 
