@@ -303,6 +303,19 @@ def test_bad_and_expired_tokens_fail_before_any_input_is_read(lytics_sandbox, to
     assert stats(lytics_sandbox)["collect_requests"] == 0
 
 
+def test_a_wrong_path_in_api_url_names_api_url_not_the_token(lytics_sandbox):
+    # The issue's repro: a wrong path answered 404 and the message said the token was refused.
+    url = f"{lytics_sandbox.url}/nowhere"
+    with pytest.raises(LyticsRequestError) as caught:
+        run_target(config(lytics_sandbox, api_url=url), singer_lines([session(1)]))
+    message = str(caught.value)
+    assert f"Nothing at api_url {url} answers like the Lytics API" in message
+    assert "GET /v2/account and GET /api/account answered HTTP 404" in message
+    assert "check api_url (Lytics' is https://api.lytics.io)" in message
+    assert "api_token" not in message
+    assert stats(lytics_sandbox)["collect_requests"] == 0
+
+
 @pytest.mark.e2e  # runs a process
 def test_creating_the_target_and_about_need_no_network(tmp_path):
     unreachable = {"api_token": TOKEN, "api_url": "http://127.0.0.1:9", "max_retries": 0}
