@@ -350,8 +350,8 @@ def deprecations(config: dict[str, Any]) -> tuple[str, ...]:
     if config.get("max_requests_in_flight") is not None:
         found.append(
             "max_requests_in_flight is deprecated and ignored: target-lytics sends one collect "
-            "request at a time, of up to batch_size_rows records (default 10,000), which "
-            "delivers as fast; remove the setting"
+            "request at a time, of up to batch_size_rows records (default 10,000); remove the "
+            "setting"
         )
     if config.get("skip_oversize_records") is True:
         found.append(
