@@ -59,6 +59,8 @@ token shared with another job waits its turn instead of running out of retries."
 # Which token permission each endpoint family needs, in Wistia's own words.
 STATS_PERMISSION = "Read detailed stats"
 MEDIA_PERMISSION = "Read all folder and media data"
+ALL_DATA_PERMISSION = "Read all data"
+"""What Wistia's tag list asks for, as its spec says (the media permission is not enough)."""
 
 
 class WistiaError(Exception):
@@ -67,6 +69,10 @@ class WistiaError(Exception):
 
 class WistiaAuthError(WistiaError):
     """401/403: the token is wrong or lacks a permission. Retrying cannot help."""
+
+
+class WistiaNotFoundError(WistiaError):
+    """404 once the API has answered: the thing asked for is gone (a media deleted meanwhile)."""
 
 
 class RunInterruptedError(Exception):
@@ -91,7 +97,10 @@ class RetriableError(Exception):
 
 def permission_for(path: str) -> str:
     """Name the token permission a path needs, as Wistia's token settings page names it."""
-    return STATS_PERMISSION if path.lstrip("/").startswith("stats") else MEDIA_PERMISSION
+    resource = path.lstrip("/")
+    if resource.startswith("stats"):
+        return STATS_PERMISSION
+    return ALL_DATA_PERMISSION if resource.startswith("tags") else MEDIA_PERMISSION
 
 
 class RequestBudget:
@@ -431,6 +440,8 @@ class WistiaClient:
         msg = f"Wistia answered HTTP {status} on {where}" + (f": {detail}" if detail else ".")
         if status == 404 and not self._reached:  # noqa: PLR2004
             msg += " " + self._where_to_look()
+        elif status == 404:  # noqa: PLR2004
+            raise WistiaNotFoundError(msg)
         raise WistiaError(msg)
 
     def _server_wait(self, header: str | None, where: str) -> float | None:

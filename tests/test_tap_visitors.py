@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from tap_wistia.events import parse_timestamp
+from tap_wistia.refresh import READ_MARK
 from tap_wistia.sandbox.account import Account, AccountSpec
 from tap_wistia.sandbox.server import WistiaSandbox
 from tap_wistia.tap import TapWistia
-from tap_wistia.visitors import READ_MARK
 from tests.clock import END, clock_at, run_moment
 from tests.harness import moment, run_tap
 
