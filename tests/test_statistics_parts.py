@@ -179,7 +179,8 @@ def test_totals_and_curve_records_keep_wistias_fields():
         **{key: value for key, value in answer.items() if key != "extra"},
         "read_at": stamp(NOW),
     }
-    curve = curve_record("m1", {"engagement": 0.5, "engagement_data": [3, 2], "rewatch_data": 7}, NOW)
+    answer = {"engagement": 0.5, "engagement_data": [3, 2], "rewatch_data": 7}
+    curve = curve_record("m1", answer, NOW)
     assert curve["engagement_data"] == [3, 2]
     assert curve["rewatch_data"] is None
     with pytest.raises(WistiaError, match="not an object"):
@@ -287,14 +288,15 @@ def test_read_each_stops_when_the_run_stops_and_passes_errors_on():
         return number
 
     jobs = ((number, lambda number=number: job(number)) for number in range(100))
-    taken = []
+    answers = read_each(jobs, max_parallel=2, stopping=stop.is_set)
+    taken = [next(answers)[0] for _ in range(3)]
     with pytest.raises(RunInterruptedError):
-        for key, _ in read_each(jobs, max_parallel=2, stopping=stop.is_set):
-            taken.append(key)
-    assert len(taken) < 10
+        list(answers)
+    assert taken == [0, 1, 2]
 
     def failing() -> int:
-        raise WistiaError("boom")
+        msg = "boom"
+        raise WistiaError(msg)
 
     with pytest.raises(WistiaError, match="boom"):
         list(read_each([(1, failing)], max_parallel=2, stopping=lambda: False))

@@ -254,9 +254,10 @@ def test_an_hourly_run_reads_statistics_only_for_the_medias_with_new_events(thou
     assert sorted(record["media_id"] for record in hourly.of("wistia_media_stats")) == watched
     assert {record["media_id"] for record in hourly.of("wistia_media_daily_stats")} == set(watched)
     media_stats = hourly.state["bookmarks"]["wistia_media_stats"]
-    assert media_stats["last_full_read_at"] == first.state["bookmarks"]["wistia_media_stats"][
-        "last_full_read_at"
-    ]
+    assert (
+        media_stats["last_full_read_at"]
+        == first.state["bookmarks"]["wistia_media_stats"]["last_full_read_at"]
+    )
 
     server.reset_stats()
     with clock_at(run_moment(END) + dt.timedelta(hours=24, minutes=1)):
