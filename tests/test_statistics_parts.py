@@ -282,7 +282,7 @@ def test_read_each_stops_when_the_run_stops_and_passes_errors_on():
     stop = threading.Event()
 
     def job(number: int) -> int:
-        if number == 3:
+        if number == 8:
             stop.set()
         time.sleep(0.05)
         return number
