@@ -136,15 +136,8 @@ class MediaDailyStatsStream(DailyBookmark, MediaStatisticsStream):
 
     def ready(self) -> bool:
         """Plan the days; none when the configured period is over."""
-        tap = self._wistia_tap
-        self._days = days = days_to_read(self.stream_state, tap.settings, tap.started_at)
-        if days.note:
-            self.logger.warning("%s: state refused: %s.", self.name, days.note)
-        if days.empty:
-            self.logger.info("%s: nothing to read, the configured days are over.", self.name)
-            return False
-        self.logger.info("%s: days %s.", self.name, days.reason)
-        return True
+        self._days = _plan_days(self, self._wistia_tap)
+        return self._days is not None
 
     def params(self) -> Mapping[str, Any]:
         """The days asked for."""
@@ -178,13 +171,9 @@ class AccountDailyStatsStream(DailyBookmark, AccountStream):
     def read(self) -> Iterator[Record]:
         """The days from the bookmark to today, then the bookmark moved."""
         tap = self._wistia_tap
-        days = days_to_read(self.stream_state, tap.settings, tap.started_at)
-        if days.note:
-            self.logger.warning("%s: state refused: %s.", self.name, days.note)
-        if days.empty:
-            self.logger.info("%s: nothing to read, the configured days are over.", self.name)
+        days = _plan_days(self, tap)
+        if days is None:
             return
-        self.logger.info("%s: reading days %s.", self.name, days.reason)
         path = account_days_path(tap.client.version)
         undated = 0
         for record in day_records(tap.client.get(path, days.params()), path):
@@ -194,6 +183,18 @@ class AccountDailyStatsStream(DailyBookmark, AccountStream):
                 yield record
         settle(self.stream_state, tap.started_at, tap.settings.lookback)
         _warn_undated(self, undated)
+
+
+def _plan_days(stream: AccountStream, tap: TapWistia) -> Days | None:
+    """The days a daily stream asks for this run, said in the log; None when there is none."""
+    days = days_to_read(stream.stream_state, tap.settings, tap.started_at)
+    if days.note:
+        stream.logger.warning("%s: state refused: %s.", stream.name, days.note)
+    if days.empty:
+        stream.logger.info("%s: nothing to read, the configured days are over.", stream.name)
+        return None
+    stream.logger.info("%s: reading the days %s.", stream.name, days.reason)
+    return days
 
 
 def _warn_undated(stream: AccountStream, count: int) -> None:

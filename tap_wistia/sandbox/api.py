@@ -47,6 +47,7 @@ __all__ = [
     "day_param",
     "json_reply",
     "paging",
+    "sort_order",
 ]
 
 STATS = "stats"
@@ -390,20 +391,13 @@ class WistiaApi:
 
     def _ordered(self, params: dict[str, str], sorts: Sequence[str]) -> list[str]:
         """Hashed ids of the medias listed, in the ``sort_by``/``sort_direction`` asked."""
-        sort_by = params.get("sort_by", "created")
-        if sorts and sort_by not in sorts:
-            msg = f"sort_by must be one of {', '.join(sorts)}, got {sort_by!r}"
-            raise ParamError(msg)
-        direction = params.get("sort_direction", "1")
-        if direction not in ("0", "1"):
-            msg = f"sort_direction must be 0 (descending) or 1 (ascending), got {direction!r}"
-            raise ParamError(msg)
+        sort_by, descending = sort_order(params, sorts, "created")
         deleted = self._faults.deleted_medias()
         listed = self._listed(params)
         order = [
             media for media in self._media_orders[sort_by] if media not in deleted and listed(media)
         ]
-        if direction == "0":
+        if descending:
             order.reverse()
         return order
 
@@ -489,6 +483,19 @@ def _whole(params: dict[str, str], name: str, default: int, lowest: int = 1) -> 
         msg = f"{name} must be a {kind} integer, got {value!r}"
         raise ParamError(msg)
     return int(value)
+
+
+def sort_order(params: dict[str, str], sorts: Sequence[str], default: str) -> tuple[str, bool]:
+    """``sort_by`` (one of ``sorts``, any when empty) and whether ``sort_direction`` is 0."""
+    sort_by = params.get("sort_by", default)
+    if sorts and sort_by not in sorts:
+        msg = f"sort_by must be one of {', '.join(sorts)}, got {sort_by!r}"
+        raise ParamError(msg)
+    direction = params.get("sort_direction", "1")
+    if direction not in ("0", "1"):
+        msg = f"sort_direction must be 0 (descending) or 1 (ascending), got {direction!r}"
+        raise ParamError(msg)
+    return sort_by, direction == "0"
 
 
 def paging(params: dict[str, str]) -> tuple[int, int]:

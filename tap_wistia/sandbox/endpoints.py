@@ -39,6 +39,7 @@ from tap_wistia.sandbox.api import (
     day_param,
     json_reply,
     paging,
+    sort_order,
 )
 from tap_wistia.sandbox.current import cursor_of, split_at
 from tap_wistia.sandbox.library import Library
@@ -239,10 +240,8 @@ def _cursor_page(
         )
         raise ParamError(msg)
     per_page = paging({"per_page": params.get("per_page", "10")})[1]
-    cursor_listing = listing._replace(sorts=listing.cursor_sorts, default=sort_by)
-    _sorted(params, items, cursor_listing)  # checks sort_direction
-    descending = params.get("sort_direction", "1") == "0"
-    ascending = _sorted({"sort_by": sort_by}, items, cursor_listing)
+    _, descending = sort_order(params, listing.cursor_sorts, sort_by)
+    ascending = _sorted({"sort_by": sort_by}, items, listing._replace(sorts=listing.cursor_sorts))
     chosen: Sequence[Mapping[str, Any]]
     if after is None and before is None:
         chosen = (ascending[::-1] if descending else ascending)[:per_page]
@@ -263,17 +262,10 @@ def _sorted(
     params: dict[str, str], items: list[dict[str, Any]], listing: _Listing
 ) -> list[dict[str, Any]]:
     """The items in the ``sort_by``/``sort_direction`` asked (ties by id: a stable order)."""
-    sort_by = params.get("sort_by", listing.default)
-    if sort_by not in listing.sorts:
-        msg = f"sort_by must be one of {', '.join(listing.sorts)}, got {sort_by!r}"
-        raise ParamError(msg)
-    direction = params.get("sort_direction", "1")
-    if direction not in ("0", "1"):
-        msg = f"sort_direction must be 0 (descending) or 1 (ascending), got {direction!r}"
-        raise ParamError(msg)
+    sort_by, descending = sort_order(params, listing.sorts, listing.default)
     field = listing.field(sort_by)
     ordered = sorted(items, key=lambda item: (item[field], item.get("id", 0)))
-    return ordered[::-1] if direction == "0" else ordered
+    return ordered[::-1] if descending else ordered
 
 
 def _shown(item: Mapping[str, Any], hidden: Sequence[str]) -> dict[str, Any]:
