@@ -113,6 +113,9 @@ def test_a_signal_during_the_statistics_claims_nothing_of_them(tmp_path):
             time.sleep(0.05)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 143
+        stderr = (tmp_path / "err.log").read_text()
+        assert "Received SIGTERM: stopping at the next page" in stderr
+        assert "Traceback" not in stderr, stderr[-3000:]
         cut = TapOutput([json.loads(line) for line in out.read_text().splitlines()])
         assert 20 <= len(cut.of("wistia_media_stats")) < 240
         assert cut.state["bookmarks"]["wistia_activity"]["replication_key_value"]
