@@ -202,10 +202,12 @@ def test_day_records_take_every_listed_day_in_any_order():
         "play_count": 1,
         "hours_watched": 0.5,
     }
-    assert records[1]["date"] == "2026-03-08"
-    assert records[1]["play_count"] is None
+    second = records[1]
+    assert second is not None
+    assert second["date"] == "2026-03-08"
+    assert second["play_count"] is None
     assert records[2:] == [None, None]
-    assert "media_id" not in next(iter(day_records(answer[:1], "x")))
+    assert "media_id" not in (next(iter(day_records(answer[:1], "x"))) or {})
     with pytest.raises(WistiaError, match="not a list of days"):
         list(day_records({"date": "2026-03-09"}, "x"))
     assert day_of("2026-02-30") is None
@@ -236,8 +238,8 @@ def test_folder_records_read_both_spellings_and_say_when_subfolders_are_unknown(
 
 
 def test_tag_and_caption_records():
-    assert tag_record({"name": "a", "taggingsCount": 2})["taggings_count"] == 2
-    assert tag_record({"name": "a", "taggings_count": 3})["taggings_count"] == 3
+    assert (tag_record({"name": "a", "taggingsCount": 2}) or {})["taggings_count"] == 2
+    assert (tag_record({"name": "a", "taggings_count": 3}) or {})["taggings_count"] == 3
     assert tag_record({"name": ""}) is None
     tracks = [{"language": "eng", "text": "1\n...", "is_draft": False}, {"text": "no language"}]
     records = list(caption_records("m1", tracks))

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
 
 from tap_wistia.sandbox.account import Account, AccountSpec
 from tap_wistia.sandbox.server import WistiaSandbox
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 TOKEN = "sandbox-wistia-token"
 RELEASE = {"X-Wistia-Api-Version": "2026-03"}
@@ -25,12 +28,20 @@ def sandbox():
         yield server
 
 
-def get(server: WistiaSandbox, path: str, token: str = TOKEN, **params: Any) -> requests.Response:
+def get(
+    server: WistiaSandbox,
+    path: str,
+    token: str = TOKEN,
+    query: Mapping[str, Any] | None = None,
+    **params: Any,
+) -> requests.Response:
     headers = {
         "Authorization": f"Bearer {token}",
         **(RELEASE if path.startswith("/modern") else {}),
     }
-    return requests.get(server.base_url + path, params=params, headers=headers, timeout=10)
+    return requests.get(
+        server.base_url + path, params={**(query or {}), **params}, headers=headers, timeout=10
+    )
 
 
 def medias(server: WistiaSandbox) -> list[dict[str, Any]]:
@@ -77,7 +88,9 @@ def test_days_add_up_to_the_totals_and_the_account(sandbox):
     span = {"start_date": first.isoformat(), "end_date": last.isoformat()}
     loads = 0
     for media in medias(sandbox):
-        days = get(sandbox, f"/v1/stats/medias/{media['hashed_id']}/by_date.json", **span).json()
+        days = get(
+            sandbox, f"/v1/stats/medias/{media['hashed_id']}/by_date.json", query=span
+        ).json()
         assert [day["date"] for day in days] == [
             (first + dt.timedelta(days=n)).isoformat() for n in range((last - first).days + 1)
         ]
@@ -85,7 +98,7 @@ def test_days_add_up_to_the_totals_and_the_account(sandbox):
         assert sum(day["load_count"] for day in days) == totals["load_count"]
         assert sum(day["hours_watched"] for day in days) == pytest.approx(totals["hours_watched"])
         loads += totals["load_count"]
-    account = get(sandbox, "/modern/stats/account/by_date", **span).json()
+    account = get(sandbox, "/modern/stats/account/by_date", query=span).json()
     assert sum(day["load_count"] for day in account) == loads
     assert get(sandbox, "/v1/stats/account.json").json()["load_count"] == loads
 
@@ -94,7 +107,7 @@ def test_days_listed_only_when_active_come_newest_first(sandbox):
     sandbox.set_faults(daily_listing="active_days")
     try:
         span = {"start_date": "2026-01-01", "end_date": "2026-03-11"}
-        days = get(sandbox, "/v1/stats/account/by_date.json", **span).json()
+        days = get(sandbox, "/v1/stats/account/by_date.json", query=span).json()
     finally:
         sandbox.set_faults()
     dates = [day["date"] for day in days]
@@ -155,11 +168,13 @@ def test_folders_are_projects_in_v1_and_page_by_cursor_in_the_current_api(sandbo
     every = get(sandbox, "/v1/projects.json").json()
     assert sum(project["mediaCount"] for project in every) == len(medias(sandbox))
     first = get(
-        sandbox, "/modern/folders", **{"cursor[enabled]": 1, "per_page": 2, "sort_by": "id"}
+        sandbox, "/modern/folders", query={"cursor[enabled]": 1, "per_page": 2, "sort_by": "id"}
     )
     page = first.json()
     assert len(page) == 2
-    rest = get(sandbox, "/modern/folders", **{"cursor[after]": page[-1]["cursor"], "sort_by": "id"})
+    rest = get(
+        sandbox, "/modern/folders", query={"cursor[after]": page[-1]["cursor"], "sort_by": "id"}
+    )
     listed = [folder["hashed_id"] for folder in page + rest.json()]
     assert sorted(listed) == sorted(project["hashedId"] for project in every)
     assert get(sandbox, "/modern/folders").json()[0]["cursor"] is None
@@ -169,7 +184,7 @@ def test_folders_are_projects_in_v1_and_page_by_cursor_in_the_current_api(sandbo
         {"cursor[after]": "garbage"},
         {"sort_by": "colour"},
     ):
-        answer = get(sandbox, "/modern/folders", **refused)
+        answer = get(sandbox, "/modern/folders", query=refused)
         assert answer.status_code == 400, refused
         assert answer.json()["error"]
     assert get(sandbox, "/v1/projects.json", sort_by="colour").status_code == 422
@@ -195,7 +210,7 @@ def test_subfolders_page_by_id_and_an_unknown_folder_says_so(sandbox):
     cursor_by_name = get(
         sandbox,
         f"/modern/folders/{folders[0]['hashed_id']}/subfolders",
-        **{"cursor[enabled]": 1, "sort_by": "position"},
+        query={"cursor[enabled]": 1, "sort_by": "position"},
     )
     assert cursor_by_name.status_code == 400
     missing = get(sandbox, "/modern/folders/nosuchfold/subfolders")
@@ -212,7 +227,9 @@ def test_tags_count_the_medias_carrying_them(sandbox):
             carried[tag["name"]] = carried.get(tag["name"], 0) + 1
     assert {tag["name"]: tag["taggingsCount"] for tag in tags} == carried
     assert all(set(tag) == {"name", "taggingsCount", "created", "updated"} for tag in tags)
-    by_cursor = get(sandbox, "/modern/tags", **{"cursor[enabled]": 1, "sort_by": "created"}).json()
+    by_cursor = get(
+        sandbox, "/modern/tags", query={"cursor[enabled]": 1, "sort_by": "created"}
+    ).json()
     assert sorted(tag["name"] for tag in by_cursor) == sorted(carried)
     assert all(tag["cursor"] for tag in by_cursor)
 
