@@ -18,7 +18,7 @@ from tap_wistia.sandbox.server import WistiaSandbox
 from tap_wistia.sandbox.statistics import Statistics
 from tap_wistia.tap import TapWistia
 from tests.clock import END, clock_at, run_moment
-from tests.harness import TapOutput, run_tap
+from tests.harness import ROOT, TapOutput, run_tap
 
 pytestmark = pytest.mark.usefixtures("pinned_clock")
 
@@ -361,3 +361,29 @@ def test_activate_version_is_announced_only_by_runs_that_read_the_whole_table(th
 
 def activated(out: TapOutput) -> set[str]:
     return {m["stream"] for m in out.messages if m["type"] == "ACTIVATE_VERSION"}
+
+
+def test_about_the_definitions_and_meltano_yml_name_every_stream(shared):
+    streams = [stream.name for stream in TapWistia(config=config_for(shared)).discover_streams()]
+    assert len(streams) == 11
+    description = TapWistia._get_about_info().description or ""
+    definition = (ROOT / "plugins" / "extractors" / "tap-wistia--wistia-lytics.yml").read_text()
+    project = (ROOT / "meltano.yml").read_text()
+    for name in streams:
+        assert name in description, name
+        assert name in " ".join(definition.split()), name
+        assert name in " ".join(project.split()), name
+    assert "stats_refresh_hours" in definition
+    assert "stats_refresh_hours" in project
+
+
+def test_days_follow_the_accounts_time_zone(pinned_clock):
+    spec = AccountSpec(seed=24, events=700, days=2, medias=4, tz_offset_hours=-8, end=END)
+    with WistiaSandbox(Account(spec), rate_limit_per_minute=None) as server:
+        out = run_tap(config_for(server), select={"wistia_account_daily_stats"})
+        statistics = Statistics(server.account)
+    days = out.of("wistia_account_daily_stats")
+    first = dt.date.fromisoformat(days[0]["date"])
+    last = dt.date.fromisoformat(days[-1]["date"])
+    assert days == statistics.days(None, first, last, "every_day")
+    assert sum(day["load_count"] for day in days) == 700
