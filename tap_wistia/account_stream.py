@@ -70,10 +70,15 @@ class AccountStream(Stream):
         """The user's setting, in the runs that read the whole table only."""
         return bool(super().emit_activate_version_messages) and self.reads_whole()
 
-    def due(self) -> bool:
-        """Whether a whole read is due (the refresh since the last one passed), said if not."""
+    def full_read_due(self) -> bool:
+        """Whether a read of everything is due: `stats_refresh_hours` since the last one began."""
         tap = self._wistia_tap
-        if read_due(self.stream_state, tap.started_at, tap.settings.stats_refresh):
+        return read_due(self.stream_state, tap.started_at, tap.settings.stats_refresh)
+
+    def due(self) -> bool:
+        """`full_read_due`, said in the log when it is not."""
+        tap = self._wistia_tap
+        if self.full_read_due():
             return True
         self.logger.info(
             "%s was read whole at %s, less than %s ago: not read this run (stats_refresh_hours).",

@@ -16,7 +16,7 @@ from tap_wistia.account_stream import GONE, AccountStream
 from tap_wistia.captions import caption_records, captions_path
 from tap_wistia.client import WistiaNotFoundError
 from tap_wistia.folders import folder_record, list_folders, list_subfolders
-from tap_wistia.refresh import mark_read, read_due
+from tap_wistia.refresh import mark_read
 from tap_wistia.tags import list_tags, tag_record
 
 if TYPE_CHECKING:
@@ -63,8 +63,7 @@ class WholeReadStream(AccountStream):
 
     def reads_whole(self) -> bool:
         """A read is due."""
-        tap = self._wistia_tap
-        return read_due(self.stream_state, tap.started_at, tap.settings.stats_refresh)
+        return self.full_read_due()
 
     def read(self) -> Iterator[Record]:
         """The whole table when due, then the mark moved; else nothing."""

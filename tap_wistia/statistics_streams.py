@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from tap_wistia import schemas
 from tap_wistia.account_stream import AccountStream
 from tap_wistia.daily import REPLICATION_KEY, days_to_read, settle
-from tap_wistia.refresh import mark_done, plan_read, read_due
+from tap_wistia.refresh import mark_done, plan_read
 from tap_wistia.statistics import (
     account_days_path,
     curve_record,
@@ -37,8 +37,7 @@ class MediaStatisticsStream(AccountStream):
 
     def reads_whole(self) -> bool:
         """A full read is due (between those, only the medias that changed are emitted)."""
-        tap = self._wistia_tap
-        return read_due(self.stream_state, tap.started_at, tap.settings.stats_refresh)
+        return self.full_read_due()
 
     def read(self) -> Iterator[Record]:
         """The medias the plan names, then the marks moved."""
