@@ -50,6 +50,8 @@ of retries."""
 # Which token permission each endpoint family needs, in Wistia's own words.
 STATS_PERMISSION = "Read detailed stats"
 MEDIA_PERMISSION = "Read all folder and media data"
+ALL_DATA_PERMISSION = "Read all data"
+"""What Wistia's tag list asks for, as its spec says (the media permission is not enough)."""
 
 
 class WistiaError(Exception):
@@ -58,6 +60,10 @@ class WistiaError(Exception):
 
 class WistiaAuthError(WistiaError):
     """401/403: the token is wrong or lacks a permission. Retrying cannot help."""
+
+
+class WistiaNotFoundError(WistiaError):
+    """404 once the API has answered: the thing asked for is gone (a media deleted meanwhile)."""
 
 
 class RunInterruptedError(Exception):
@@ -70,7 +76,10 @@ class RateLimitedError(RetryLaterError):
 
 def permission_for(path: str) -> str:
     """Name the token permission a path needs, as Wistia's token settings page names it."""
-    return STATS_PERMISSION if path.lstrip("/").startswith("stats") else MEDIA_PERMISSION
+    resource = path.lstrip("/")
+    if resource.startswith("stats"):
+        return STATS_PERMISSION
+    return ALL_DATA_PERMISSION if resource.startswith("tags") else MEDIA_PERMISSION
 
 
 class RequestBudget:
@@ -334,13 +343,7 @@ class WistiaClient(ApiClient):
         status = answer.status
         detail = _error_detail(answer.body, answer.headers)
         if status in RETRIABLE_STATUSES:
-            retry_after = self.asked_wait(answer, what)
-            reason = f"HTTP {status}" + (f" ({detail})" if detail else "")
-            if status in RATE_LIMIT_STATUSES:
-                return RateLimitedError(reason, self._pause_everyone(status, retry_after, what))
-            if retry_after is not None:
-                self.budget.pause_for(retry_after)
-            return RetryLaterError(reason, retry_after)
+            return self._not_now(answer, what, detail)
         if status in {401, 403}:
             return WistiaAuthError(_refusal(status, answer.body, detail, path, what))
         if status == 422:  # noqa: PLR2004
@@ -348,9 +351,22 @@ class WistiaClient(ApiClient):
                 f"Wistia rejected a parameter of {what} (HTTP 422: {detail or 'no detail'})."
             )
         msg = f"Wistia answered HTTP {status} on {what}" + (f": {detail}" if detail else ".")
-        if status == 404 and not self.answered:  # noqa: PLR2004
-            msg += " " + self._where_to_look()
-        return WistiaError(msg)
+        if status != 404:  # noqa: PLR2004
+            return WistiaError(msg)
+        if not self.answered:  # the very first request: the setting, not the thing asked for
+            return WistiaError(f"{msg} {self._where_to_look()}")
+        return WistiaNotFoundError(msg)
+
+    def _not_now(self, answer: Answer, what: str, detail: str) -> RetryLaterError:
+        """A retry: after a pause of every worker on a rate-limit answer or a `Retry-After`."""
+        status = answer.status
+        retry_after = self.asked_wait(answer, what)
+        reason = f"HTTP {status}" + (f" ({detail})" if detail else "")
+        if status in RATE_LIMIT_STATUSES:
+            return RateLimitedError(reason, self._pause_everyone(status, retry_after, what))
+        if retry_after is not None:
+            self.budget.pause_for(retry_after)
+        return RetryLaterError(reason, retry_after)
 
     def _pause_everyone(self, status: int, retry_after: float | None, where: str) -> float:
         """One pause for every worker after a rate-limit answer, logged when it begins.

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from tap_wistia.client import WistiaError
+from tap_wistia.lists import pages
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable, Mapping
@@ -35,7 +35,6 @@ PLAYING_TYPES = frozenset({"video", "audio"})
 """Media types whose `duration` is seconds (compared case-insensitively); Wistia's enum spells
 them `Video` and `Audio` in both APIs, next to `Image`, `PdfDocument`,
 `MicrosoftOfficeDocument`, `Swf` and `UnknownType`."""
-PER_PAGE = 100
 _PLAIN_FIELDS = ("id", "name", "type", "duration", "created", "updated", "status", "archived")
 
 
@@ -111,15 +110,9 @@ def read_medias(
     """
     records: dict[object, dict[str, Any]] = {}
     for archived in ("false", "true"):
-        params: dict[str, Any] = {
-            "per_page": PER_PAGE,
-            "sort_by": "created",
-            "sort_direction": 1,
-            "archived": archived,
-        }
+        params = {"sort_by": "created", "sort_direction": 1, "archived": archived}
         path = version.medias_path
-        pages = (_cursor_pages if version.current else _numbered_pages)(get, path, params)
-        for page in pages:
+        for page in pages(get, path, params, cursor=version.current, what="media"):
             for raw in page:
                 hashed_id = raw.get("hashed_id") if isinstance(raw, dict) else None
                 named = isinstance(hashed_id, str)
@@ -128,48 +121,3 @@ def read_medias(
                 key = hashed_id if named else len(records)  # a media without an id: kept apart
                 records.setdefault(key, media_record(raw))
     return list(records.values())
-
-
-def _numbered_pages(
-    get: Callable[[str, Mapping[str, Any]], Any], path: str, params: dict[str, Any]
-) -> Iterable[list[Any]]:
-    page = 1
-    while True:
-        batch = _page(get, path, {**params, "page": page})
-        yield batch
-        if len(batch) < PER_PAGE:
-            return
-        page += 1
-
-
-def _cursor_pages(
-    get: Callable[[str, Mapping[str, Any]], Any], path: str, params: dict[str, Any]
-) -> Iterable[list[Any]]:
-    position: dict[str, Any] = {"cursor[enabled]": 1}
-    seen: set[str] = set()
-    while True:
-        batch = _page(get, path, {**params, **position})
-        yield batch
-        if len(batch) < PER_PAGE:
-            return
-        last = batch[-1]
-        cursor = last.get("cursor") if isinstance(last, dict) else None
-        if not isinstance(cursor, str) or not cursor or cursor in seen:
-            used = isinstance(cursor, str) and cursor in seen
-            problem = "a cursor already used" if used else "no cursor"
-            msg = (
-                f"Wistia answered GET /{path} with cursor pagination on but with {problem} on "
-                "the page's last media: the list cannot be continued. Leave `api_version` empty "
-                "to read the medias through v1, and report it to Wistia."
-            )
-            raise WistiaError(msg)
-        seen.add(cursor)
-        position = {"cursor[after]": cursor}
-
-
-def _page(get: Callable[[str, Mapping[str, Any]], Any], path: str, params: dict[str, Any]) -> list:
-    batch = get(path, params)
-    if not isinstance(batch, list):
-        msg = f"Wistia answered GET /{path} with a {type(batch).__name__}, not a list."
-        raise WistiaError(msg)
-    return batch

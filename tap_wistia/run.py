@@ -54,6 +54,7 @@ from tap_wistia.pager import (
     live_from,
 )
 from tap_wistia.progress import Progress
+from tap_wistia.refresh import MediaChanges
 from tap_wistia.seen import NEW, TAKEN, RepeatedPages, SeenKeys
 from tap_wistia.sessions import ActivityBuilder, UnreadableStateError, WalkBrokenError
 from tap_wistia.window import plan_window
@@ -121,6 +122,9 @@ class ViewingRun:
         self._walking = True
         # Some day's query answered with events: `end_date` is read as inclusive (see above).
         self._days_answer = False
+        # What the statistics streams read after this run: the window and its medias with events.
+        self._read_window: Window | None = None
+        self._medias_seen: set[str] = set()
 
     def drive(self) -> None:
         """Run the import once; later calls (from the second stream) do nothing."""
@@ -155,7 +159,19 @@ class ViewingRun:
         if window.activity and not self._activity.schema_written:
             self._activity.write_schema()
         self._read(window)
+        self._read_window = window
         self._log_summary()
+
+    def changes(self) -> MediaChanges | None:
+        """The medias with events received in the period this run read (None: it read none).
+
+        Known once `drive` has read the whole period; the statistics streams read after it, and
+        read again only those medias between full reads (see `tap_wistia.refresh`).
+        """
+        window = self._read_window
+        if window is None:
+            return None
+        return MediaChanges(window.fetch_from, window.until, frozenset(self._medias_seen))
 
     def _read(self, window: Window) -> None:
         builder = (
@@ -346,6 +362,9 @@ class ViewingRun:
         if received is None or not window.fetch_from <= received < window.until:
             report.out_of_range += 1
             return None, None
+        media = record.get("media_id")
+        if type(media) is str:
+            self._medias_seen.add(media)
         key = copy_key(record.get("event_key"))
         percent = record.get("percent_viewed")
         copy = NEW if key is None else seen.take(key, percent if percent is not None else -1.0)

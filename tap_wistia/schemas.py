@@ -1,4 +1,4 @@
-"""JSON schemas of the four streams, typed after Wistia's API reference.
+"""JSON schemas of the streams, typed after Wistia's API reference and OpenAPI spec.
 
 Every field Wistia can omit or null is nullable; objects whose members vary between accounts
 (`conversion_data`, `thumbnail`, `user_agent_details`) allow extra members.
@@ -155,4 +155,103 @@ ACTIVITY = th.PropertiesList(
     th.Property("first_name", _str),
     th.Property("last_name", _str),
     th.Property("conversion_type", STRING_OR_INTEGER),
+).to_dict()
+
+# -- The streams beyond viewing (not selected by default), after Wistia's OpenAPI spec ----------
+
+_date = th.DateType
+_day_figures = (
+    th.Property("load_count", _int, description="Loads of the player that day"),
+    th.Property("play_count", _int, description="Plays that day"),
+    th.Property("hours_watched", _num, description="Hours watched that day"),
+)
+
+SUBFOLDER = th.ObjectType(
+    th.Property("hashed_id", _str),
+    th.Property("name", _str),
+    th.Property("description", _str),
+    th.Property("position", _int),
+    th.Property("created", _ts),
+    th.Property("updated", _ts),
+)
+
+FOLDERS = th.PropertiesList(
+    th.Property("hashed_id", _str, required=True),
+    th.Property("id", _int),
+    th.Property("name", _str),
+    th.Property("description", _str),
+    th.Property("media_count", _int, description="Medias in the folder (v1: mediaCount)"),
+    th.Property("created", _ts),
+    th.Property("updated", _ts),
+    th.Property("public", _bool),
+    th.Property("public_id", _str),
+    th.Property("anonymous_can_upload", _bool),
+    th.Property("anonymous_can_download", _bool),
+    th.Property(
+        "subfolders",
+        th.ArrayType(SUBFOLDER),
+        description="The current API's subfolders; null through v1, which does not list them",
+    ),
+).to_dict()
+
+TAGS = th.PropertiesList(
+    th.Property("name", _str, required=True),
+    th.Property("taggings_count", _int, description="Medias carrying the tag (taggingsCount)"),
+    th.Property("created", _ts),
+    th.Property("updated", _ts),
+).to_dict()
+
+CAPTIONS = th.PropertiesList(
+    th.Property("media_id", _str, required=True, description="The media's hashed id"),
+    th.Property("language", _str, required=True, description="ISO 639-2 code, e.g. eng"),
+    th.Property("english_name", _str),
+    th.Property("native_name", _str),
+    th.Property("text", _str, description="The captions in SRT format"),
+    th.Property("is_draft", _bool),
+    th.Property("id", _str, description="The transcript's hashed id (current API)"),
+).to_dict()
+
+ACTION = th.ObjectType(
+    th.Property("type", _str, description="Call to Action, Annotation, Turnstile..."),
+    th.Property("action_count", _int),
+    th.Property("impression_count", _int),
+    th.Property("rate", _num),
+    additional_properties=True,
+)
+
+READ_AT = th.Property("read_at", _ts, required=True, description="When the reading run began")
+
+MEDIA_STATS = th.PropertiesList(
+    th.Property("media_id", _str, required=True, description="The media's hashed id"),
+    th.Property("load_count", _int, description="Times the media was loaded"),
+    th.Property("play_count", _int, description="Times it was played"),
+    th.Property("play_rate", _num, description="Share of visitors who clicked play, 0..1"),
+    th.Property("hours_watched", _num),
+    th.Property("engagement", _num, description="Average share of the media viewed, 0..1"),
+    th.Property("visitors", _int, description="Unique people who loaded it"),
+    th.Property("actions", th.ArrayType(ACTION)),
+    READ_AT,
+).to_dict()
+
+MEDIA_ENGAGEMENT = th.PropertiesList(
+    th.Property("media_id", _str, required=True, description="The media's hashed id"),
+    th.Property("engagement", _num),
+    th.Property(
+        "engagement_data",
+        th.ArrayType(_int),
+        description="Views per second of the media (1,000 cells at most, each then longer)",
+    ),
+    th.Property("rewatch_data", th.ArrayType(_int), description="Repeat views, cell by cell"),
+    READ_AT,
+).to_dict()
+
+MEDIA_DAILY_STATS = th.PropertiesList(
+    th.Property("media_id", _str, required=True, description="The media's hashed id"),
+    th.Property("date", _date, required=True, description="The day, as Wistia dates it"),
+    *_day_figures,
+).to_dict()
+
+ACCOUNT_DAILY_STATS = th.PropertiesList(
+    th.Property("date", _date, required=True, description="The day, as Wistia dates it"),
+    *_day_figures,
 ).to_dict()

@@ -42,7 +42,8 @@ CONFIG_SCHEMA = th.PropertiesList(
         title="Wistia API token",
         description=(
             'A Wistia API token with the permissions "Read detailed stats" and "Read all folder '
-            'and media data" (Wistia: Account > Settings > API Access). Sent as a Bearer header.'
+            'and media data" (Wistia: Account > Settings > API Access), and "Read all data" for '
+            "wistia_tags. Sent as a Bearer header."
         ),
     ),
     th.Property(
@@ -172,6 +173,18 @@ CONFIG_SCHEMA = th.PropertiesList(
             "when its last complete read began at least this long ago. 0 reads it every run."
         ),
     ),
+    th.Property(
+        "stats_refresh_hours",
+        th.IntegerType(minimum=0, maximum=24 * 366),
+        default=24,
+        title="Statistics refresh (hours)",
+        description=(
+            "wistia_media_stats, wistia_media_engagement and wistia_media_daily_stats (when "
+            "selected) read every media at most this often, one request per media, and between "
+            "those full reads only the medias with events in the period the run read; "
+            "wistia_captions and wistia_tags are read whole at most this often. 0: every run."
+        ),
+    ),
 ).to_dict()
 
 
@@ -202,6 +215,7 @@ class TapSettings:
     max_retries: int
     visitors_refresh: dt.timedelta
     max_pages_per_day: int = SETTING_DEFAULTS["max_pages_per_day"]
+    stats_refresh: dt.timedelta = dt.timedelta(hours=SETTING_DEFAULTS["stats_refresh_hours"])
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TapSettings:
@@ -224,6 +238,7 @@ class TapSettings:
             max_retries=int(values["max_retries"]),
             visitors_refresh=dt.timedelta(hours=int(values["visitors_refresh_hours"])),
             max_pages_per_day=int(values["max_pages_per_day"]),
+            stats_refresh=dt.timedelta(hours=int(values["stats_refresh_hours"])),
         )
 
 

@@ -15,7 +15,8 @@ from singer_sdk.metrics import DEFAULT_LOG_INTERVAL
 from tap_wistia import schemas
 from tap_wistia.events import format_timestamp
 from tap_wistia.output import ViewingOutput
-from tap_wistia.visitors import READ_MARK, mark_read, read_due, read_visitors, visitor_record
+from tap_wistia.refresh import READ_MARK, mark_read, read_due
+from tap_wistia.visitors import read_visitors, visitor_record
 
 if TYPE_CHECKING:
     import datetime as dt

@@ -28,13 +28,17 @@ from api_http.sdk_settings import hide
 from api_http.secrets import keep_secret
 from tap_wistia import settings as tap_settings
 from tap_wistia.client import RunInterruptedError, WistiaClient, WistiaError
+from tap_wistia.library_streams import library_streams
 from tap_wistia.medias import media_durations, read_medias
 from tap_wistia.run import ViewingRun
+from tap_wistia.statistics_streams import statistics_streams
 from tap_wistia.streams import ActivityStream, EventsStream, MediasStream, VisitorsStream
 
 if TYPE_CHECKING:
     from singer_sdk.singerlib import Message
     from singer_sdk.streams import Stream
+
+    from tap_wistia.refresh import MediaChanges
 
 
 #: Bytes the writer holds when stdout writes straight through (PYTHONUNBUFFERED, `python -u`).
@@ -118,7 +122,12 @@ atexit.register(flush_output)
 
 
 class TapWistia(Tap):
-    """Reads Wistia's Stats API and builds viewing sessions with their time viewed."""
+    """Reads Wistia's Stats API and builds viewing sessions with their time viewed.
+
+    Streams: wistia_activity (selected by default), wistia_events, wistia_medias,
+    wistia_visitors, wistia_folders, wistia_tags, wistia_captions, wistia_media_stats,
+    wistia_media_engagement, wistia_media_daily_stats and wistia_account_daily_stats.
+    """
 
     name = "tap-wistia"
     package_name = "tap-wistia-target-lytics"
@@ -174,8 +183,9 @@ class TapWistia(Tap):
         hide(config_jsonschema, tap_settings.UNHONOURED_SDK_SETTINGS)
 
     def discover_streams(self) -> list[Stream]:
-        """The four streams, in the order the SDK syncs them (by name)."""
-        return [ActivityStream(self), EventsStream(self), MediasStream(self), VisitorsStream(self)]
+        """Every stream (the SDK syncs them by name; the viewing run always goes first)."""
+        viewing = [ActivityStream(self), EventsStream(self), MediasStream(self)]
+        return [*viewing, VisitorsStream(self), *library_streams(self), *statistics_streams(self)]
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """JSON-schema checks plus the ones it cannot express, all reported together.
@@ -253,6 +263,26 @@ class TapWistia(Tap):
             activity_stream=activity,
             now=self.started_at,
         )
+
+    def read_viewing_first(self) -> None:
+        """Run the viewing import now if it is selected (the other streams call this first).
+
+        The streams beyond viewing sync by name, some before `wistia_activity`; reading the
+        events first keeps the viewing streams' records and bookmarks the same whatever else
+        is selected, and tells the statistics streams which medias can have changed.
+        """
+        if self._viewing_selected:
+            self.viewing_run().drive()
+
+    def media_changes(self) -> MediaChanges | None:
+        """The medias with events in the period this run read; None when it reads no events."""
+        self.read_viewing_first()
+        return self.viewing_run().changes() if self._viewing_selected else None
+
+    @property
+    def _viewing_selected(self) -> bool:
+        streams = self.streams
+        return streams["wistia_activity"].selected or streams["wistia_events"].selected
 
     @classmethod
     def invoke(cls, *args: Any, **kwargs: Any) -> None:

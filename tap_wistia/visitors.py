@@ -9,26 +9,21 @@ the previous mark and the next run reads again.
 
 The record keeps Wistia's fields as they are (`visitor_identity` included) and resolves the
 identity next to them: `email` (trimmed, lower-cased, as the activity stream's), `name`,
-`org_name` and `org_title`, None when Wistia has none. `visitor_record` and `read_due` are pure;
-`read_visitors` pages through the list over the run's client.
+`org_name` and `org_title`, None when Wistia has none. `visitor_record` is pure; `read_visitors`
+pages through the list over the run's client; when a read is due is `tap_wistia.refresh`'s.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tap_wistia.client import WistiaError
-from tap_wistia.events import format_timestamp, parse_timestamp
+from tap_wistia.lists import numbered_pages
 
 if TYPE_CHECKING:
-    import datetime as dt
     from collections.abc import Callable, Iterator, Mapping
 
     from tap_wistia.api_versions import ApiVersion
 
-PER_PAGE = 100
-READ_MARK = "last_full_read_at"
-"""The state key: when the last complete read of the visitor list began (UTC)."""
 _PLAIN_FIELDS = (
     "created_at",
     "last_active_at",
@@ -37,17 +32,6 @@ _PLAIN_FIELDS = (
     "load_count",
     "play_count",
 )
-
-
-def read_due(state: Mapping[str, Any], now: dt.datetime, refresh: dt.timedelta) -> bool:
-    """Whether a run at `now` reads the visitors: never read whole, or read `refresh` ago."""
-    last = parse_timestamp(state.get(READ_MARK))
-    return last is None or now - last >= refresh
-
-
-def mark_read(state: dict[str, Any], started: dt.datetime) -> None:
-    """Record a complete read that began at `started` (call only once its last page is out)."""
-    state[READ_MARK] = format_timestamp(started)
 
 
 def visitor_record(raw: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -81,14 +65,4 @@ def read_visitors(
     get: Callable[[str, Mapping[str, Any]], Any], version: ApiVersion
 ) -> Iterator[list[Any]]:
     """The visitor list page by page (`page` from 1, 100 each) until a short page."""
-    path = version.visitors_path
-    page = 1
-    while True:
-        batch = get(path, {"page": page, "per_page": PER_PAGE})
-        if not isinstance(batch, list):
-            msg = f"Wistia answered GET /{path} with a {type(batch).__name__}, not a list."
-            raise WistiaError(msg)
-        yield batch
-        if len(batch) < PER_PAGE:
-            return
-        page += 1
+    return numbered_pages(get, version.visitors_path, {})

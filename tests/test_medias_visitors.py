@@ -11,7 +11,8 @@ import pytest
 from tap_wistia.api_versions import ApiVersion, api_of_url, is_release
 from tap_wistia.client import WistiaError
 from tap_wistia.medias import media_durations, media_record, playing_seconds, read_medias
-from tap_wistia.visitors import READ_MARK, mark_read, read_due, visitor_record
+from tap_wistia.refresh import READ_MARK, mark_read, read_due
+from tap_wistia.visitors import visitor_record
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

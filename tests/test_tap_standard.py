@@ -23,10 +23,22 @@ SANDBOX_CONFIG: dict[str, Any] = {
     "start_date": (ACCOUNT.spec.end_at - dt.timedelta(days=2)).date().isoformat(),
 }
 
-STREAMS = {"wistia_activity", "wistia_events", "wistia_medias", "wistia_visitors"}
+STREAMS = {
+    "wistia_activity",
+    "wistia_events",
+    "wistia_medias",
+    "wistia_visitors",
+    "wistia_folders",
+    "wistia_tags",
+    "wistia_captions",
+    "wistia_media_stats",
+    "wistia_media_engagement",
+    "wistia_media_daily_stats",
+    "wistia_account_daily_stats",
+}
 
-# Every stream selected, wistia_visitors (off by default) included, so that the suite's checks
-# of records against the catalog see each stream's schema.
+# Every stream selected, those off by default included, so that the suite's checks of records
+# against the catalog see each stream's schema.
 StandardTapTests = get_tap_test_class(
     TapWistia,
     config=SANDBOX_CONFIG,

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tap_wistia.events import parse_timestamp
+from tap_wistia.refresh import READ_MARK
 from tap_wistia.sandbox.account import AccountSpec
 from tap_wistia.tap import TapWistia
-from tap_wistia.visitors import READ_MARK
 from tests.clock import END, clock_at, run_moment
 from tests.harness import moment, run_tap
 

@@ -23,6 +23,7 @@ from tap_wistia.sandbox.api import SANDBOX_TOKEN
 from tap_wistia.sandbox.days import EVENTS_ORDERS
 from tap_wistia.sandbox.faults import ARCHIVED_LISTINGS, END_DATE_READINGS, Faults
 from tap_wistia.sandbox.server import RETRY_AFTER_STYLES, WistiaSandbox
+from tap_wistia.sandbox.statistics import DAILY_LISTINGS
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -82,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="active",
         help="what /medias lists without `archived` (default: active medias only)",
     )
+    readings.add_argument(
+        "--daily-listing",
+        choices=DAILY_LISTINGS,
+        default="every_day",
+        help="which days /stats/.../by_date lists (default: every day asked for)",
+    )
     add_admin_token_argument(server, "reset, faults")
     server.add_argument("--ready-file", type=Path, help='write {"url", "pid"} here once listening')
     server.add_argument("--quiet", action="store_true", help="print nothing")
@@ -111,6 +118,7 @@ def sandbox_from(args: argparse.Namespace) -> WistiaSandbox:
             events_order=args.events_order,
             end_date_reading=args.end_date_reading,
             archived_listing=args.archived_listing,
+            daily_listing=args.daily_listing,
         ),
         rate_limit_status=args.rate_limit_status,
         retry_after_style=args.retry_after_style,

@@ -34,21 +34,34 @@ if TYPE_CHECKING:
     from tap_wistia.sandbox.faults import FaultState
 
 __all__ = [
+    "ALL_DATA",
     "DEFAULT_TOKENS",
+    "MEDIA",
     "SANDBOX_TOKEN",
+    "STATS",
     "ParamError",
     "Reply",
     "Route",
     "WistiaApi",
+    "check_cursor_enabled",
+    "day_param",
     "json_reply",
+    "paging",
+    "sort_order",
 ]
 
 STATS = "stats"
 MEDIA = "media"
-PERMISSION_NAMES = {STATS: "Read detailed stats", MEDIA: "Read all folder and media data"}
+ALL_DATA = "all_data"
+"""What the tag list needs ("Read all data" in Wistia's spec); it stands for no other."""
+PERMISSION_NAMES = {
+    STATS: "Read detailed stats",
+    MEDIA: "Read all folder and media data",
+    ALL_DATA: "Read all data",
+}
 SANDBOX_TOKEN = "sandbox-wistia-token"  # noqa: S105 - the sandbox's published demo token
 DEFAULT_TOKENS: Mapping[str, frozenset[str]] = {
-    SANDBOX_TOKEN: frozenset({STATS, MEDIA}),
+    SANDBOX_TOKEN: frozenset({STATS, MEDIA, ALL_DATA}),
     "sandbox-stats-only": frozenset({STATS}),
     "sandbox-media-only": frozenset({MEDIA}),
 }
@@ -267,8 +280,8 @@ class WistiaApi:
     # ---- events -----------------------------------------------------------------------------
 
     def _events(self, params: dict[str, str], _: str) -> Reply:
-        page, per_page = _paging(params)
-        start, end = _day(params, "start_date"), _day(params, "end_date")
+        page, per_page = paging(params)
+        start, end = day_param(params, "start_date"), day_param(params, "end_date")
         if start and end and start > end:
             msg = f"start_date {start} is after end_date {end}"
             raise ParamError(msg)
@@ -308,7 +321,7 @@ class WistiaApi:
     # ---- medias -----------------------------------------------------------------------------
 
     def _medias(self, params: dict[str, str], _: str) -> Reply:
-        page, per_page = _paging(params)
+        page, per_page = paging(params)
         order = self._ordered(params, _MEDIA_SORTS)
         chosen = order[(page - 1) * per_page : page * per_page]
         return Reply(200, b"[" + b",".join([self._media_json[media] for media in chosen]) + b"]")
@@ -325,15 +338,15 @@ class WistiaApi:
             params.get("cursor[enabled]") == "0"
             and not {"cursor[before]", "cursor[after]"} & set(params)
         ):
-            _check_enabled(params)
+            check_cursor_enabled(params)
             try:
-                page, per_page = _paging(params)
+                page, per_page = paging(params)
                 order = self._ordered(params, _MEDIA_SORTS)
             except ParamError as error:
                 raise ParamError(str(error), 400) from None
             chosen = order[(page - 1) * per_page : page * per_page]
             return self._current_page(chosen, None)
-        _check_enabled(params)
+        check_cursor_enabled(params)
         if "page" in params:
             msg = "page cannot be combined with cursor pagination (cursor[...])"
             raise ParamError(msg, 400)
@@ -348,7 +361,7 @@ class WistiaApi:
             )
             raise ParamError(msg, 400)
         try:
-            per_page = _paging({"per_page": params.get("per_page", str(DEFAULT_PER_PAGE))})[1]
+            per_page = paging({"per_page": params.get("per_page", str(DEFAULT_PER_PAGE))})[1]
             self._ordered(params, CURSOR_SORTS)  # checks sort_direction
         except ParamError as error:
             raise ParamError(str(error), 400) from None
@@ -378,20 +391,13 @@ class WistiaApi:
 
     def _ordered(self, params: dict[str, str], sorts: Sequence[str]) -> list[str]:
         """Hashed ids of the medias listed, in the ``sort_by``/``sort_direction`` asked."""
-        sort_by = params.get("sort_by", "created")
-        if sorts and sort_by not in sorts:
-            msg = f"sort_by must be one of {', '.join(sorts)}, got {sort_by!r}"
-            raise ParamError(msg)
-        direction = params.get("sort_direction", "1")
-        if direction not in ("0", "1"):
-            msg = f"sort_direction must be 0 (descending) or 1 (ascending), got {direction!r}"
-            raise ParamError(msg)
+        sort_by, descending = sort_order(params, sorts, "created")
         deleted = self._faults.deleted_medias()
         listed = self._listed(params)
         order = [
             media for media in self._media_orders[sort_by] if media not in deleted and listed(media)
         ]
-        if direction == "0":
+        if descending:
             order.reverse()
         return order
 
@@ -407,7 +413,7 @@ class WistiaApi:
     # ---- visitors ---------------------------------------------------------------------------
 
     def _visitors(self, params: dict[str, str], _: str) -> Reply:
-        page, per_page = _paging(params)
+        page, per_page = paging(params)
         wanted = params.get("filter") or None
         if wanted is not None and wanted not in _VISITOR_FILTERS:
             msg = f"filter must be one of {', '.join(_VISITOR_FILTERS)}, got {wanted!r}"
@@ -435,7 +441,8 @@ def _without_position(media: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in media.items() if key != "position"}
 
 
-def _check_enabled(params: dict[str, str]) -> None:
+def check_cursor_enabled(params: dict[str, str]) -> None:
+    """``cursor[enabled]`` is 0 or 1 when given (else a 400, as the current API's spec says)."""
     enabled = params.get("cursor[enabled]")
     if enabled is not None and enabled not in ("0", "1"):
         msg = f"cursor[enabled] must be 0 or 1, got {enabled!r}"
@@ -478,13 +485,27 @@ def _whole(params: dict[str, str], name: str, default: int, lowest: int = 1) -> 
     return int(value)
 
 
-def _paging(params: dict[str, str]) -> tuple[int, int]:
+def sort_order(params: dict[str, str], sorts: Sequence[str], default: str) -> tuple[str, bool]:
+    """``sort_by`` (one of ``sorts``, any when empty) and whether ``sort_direction`` is 0."""
+    sort_by = params.get("sort_by", default)
+    if sorts and sort_by not in sorts:
+        msg = f"sort_by must be one of {', '.join(sorts)}, got {sort_by!r}"
+        raise ParamError(msg)
+    direction = params.get("sort_direction", "1")
+    if direction not in ("0", "1"):
+        msg = f"sort_direction must be 0 (descending) or 1 (ascending), got {direction!r}"
+        raise ParamError(msg)
+    return sort_by, direction == "0"
+
+
+def paging(params: dict[str, str]) -> tuple[int, int]:
     """Page (1-based; 0 is served as 1, as Wistia does) and per_page (default 10, capped at 100)."""
     page = max(1, _whole(params, "page", 1, lowest=0))
     return page, min(_whole(params, "per_page", DEFAULT_PER_PAGE), MAX_PER_PAGE)
 
 
-def _day(params: dict[str, str], name: str) -> date | None:
+def day_param(params: dict[str, str], name: str) -> date | None:
+    """A ``YYYY-MM-DD`` parameter (None when absent; anything else is a 422 naming it)."""
     value = params.get(name)
     if value is None:
         return None

@@ -14,6 +14,7 @@ import msgspec
 
 from sandbox_http.faults import Count, FaultError, Seconds, WireFaults
 from tap_wistia.sandbox.days import EVENTS_ORDERS
+from tap_wistia.sandbox.statistics import DAILY_LISTINGS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -51,7 +52,9 @@ class Faults(WireFaults, kw_only=True, forbid_unknown_fields=True):
     so the later pages move up; ``insert_while_paging`` adds that many to it (newer than the
     rest of that day), so they move down; ``endless_day`` serves the newest day full pages of
     new events past its end, for ever. ``plan_lacks`` answers 403 for the stats or media
-    endpoints, as an account whose plan lacks the feature.
+    endpoints, as an account whose plan lacks the feature. ``daily_listing``: which days a
+    ``by_date`` answer lists, undocumented (``"every_day"`` asked for, oldest first, or
+    ``"active_days"``, only those with loads, newest first).
     """
 
     fail_paths: list[str] = msgspec.field(
@@ -70,6 +73,7 @@ class Faults(WireFaults, kw_only=True, forbid_unknown_fields=True):
     insert_while_paging: Count = 0
     endless_day: bool = False
     plan_lacks: list[str] = msgspec.field(default_factory=list)
+    daily_listing: str = "every_day"
 
     def check(self) -> None:
         """Reject settings that would make the sandbox misbehave in ways Wistia does not.
@@ -85,6 +89,7 @@ class Faults(WireFaults, kw_only=True, forbid_unknown_fields=True):
             ("events_order", EVENTS_ORDERS),
             ("end_date_reading", END_DATE_READINGS),
             ("archived_listing", ARCHIVED_LISTINGS),
+            ("daily_listing", DAILY_LISTINGS),
         ):
             value = getattr(self, name)
             if value not in allowed:
@@ -161,6 +166,11 @@ class FaultState:
     def endless_day(self) -> bool:
         """Whether the newest day's pages never end."""
         return self._faults.endless_day
+
+    @property
+    def daily_listing(self) -> str:
+        """Which days ``by_date`` lists (one of ``DAILY_LISTINGS``)."""
+        return self._faults.daily_listing
 
     def while_paging(self) -> tuple[int, int]:
         """Events to delete from, and to add to, a day past after each of its pages."""

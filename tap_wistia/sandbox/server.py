@@ -23,6 +23,7 @@ from sandbox_http.shell import Answer, BodyError, Exchange, SandboxServer, Wire
 from sandbox_http.startable import Startable
 from tap_wistia.sandbox.account import Account, EventError
 from tap_wistia.sandbox.api import CURRENT, V1, Reply, Route, WistiaApi, json_reply, text_reply
+from tap_wistia.sandbox.endpoints import LibraryAndStats
 from tap_wistia.sandbox.faults import FaultError, Faults, FaultState, WireFault
 from tap_wistia.sandbox.limits import RateLimiter
 from tap_wistia.sandbox.traffic import Traffic
@@ -104,6 +105,7 @@ class WistiaSandbox(Startable):
         self.account = account or Account()
         self._faults = FaultState(faults)
         self._api = WistiaApi(self.account, self._faults, tokens)
+        self._more = LibraryAndStats(self.account, self._faults)
         self._limiter = RateLimiter(rate_limit_per_minute, rate_limit_window_seconds)
         self._rate_limit_status = rate_limit_status
         self._retry_after_style = retry_after_style
@@ -216,7 +218,11 @@ class WistiaSandbox(Startable):
     def _serve_api(self, exchange: Exchange) -> Answer:
         path, query = exchange.path, exchange.query
         generation = self._faults.generation
-        route = self._api.resolve(path) if exchange.method == "GET" else None
+        route = (
+            (self._api.resolve(path) or self._more.resolve(path))
+            if exchange.method == "GET"
+            else None
+        )
         try:
             self._shell.pause(self._faults.latency_seconds)
             reply, fault, rate_limited = self._decide(exchange, route, query)
