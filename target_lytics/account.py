@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from target_lytics.answer import folded_keys
 from target_lytics.errors import LyticsError
 
 
@@ -57,7 +58,7 @@ def read_accounts(data: Any) -> list[LyticsAccount]:
     for entry in entries:
         if not isinstance(entry, dict):
             continue
-        keys = {str(key).lower().replace("_", ""): value for key, value in entry.items()}
+        keys = folded_keys(entry)
         account_id, aid = _text(keys.get("id")), _text(keys.get("aid"))
         if account_id or aid:
             accounts.append(

@@ -62,6 +62,16 @@ def _quoted(status: int, detail: str) -> str:
     return f"HTTP {status} {redact(said)[:_QUOTED_CHARACTERS]}"
 
 
+def data_of(body: Any) -> Any:
+    """The answer's ``data`` (both envelopes carry it), None when the body has none."""
+    return body.get("data") if isinstance(body, dict) else None
+
+
+def folded_keys(entry: dict[str, Any]) -> dict[str, Any]:
+    """An object's keys folded to one spelling: ``MergeOp``, ``mergeop``, ``merge_op`` alike."""
+    return {str(key).lower().replace("_", ""): value for key, value in entry.items()}
+
+
 def request_id(body: Any) -> str | None:
     """The answer's `request_id`, for a message a user can give to Lytics' support."""
     value = body.get("request_id") if isinstance(body, dict) else None
@@ -76,7 +86,7 @@ def collect_counts(body: Any, sent: int) -> tuple[int, int | None]:
     Raises:
         LyticsResponseError: the answer has no `data.rejected_count`, so delivery is unconfirmed.
     """
-    data = body.get("data") if isinstance(body, dict) else None
+    data = data_of(body)
     rejected = data.get("rejected_count") if isinstance(data, dict) else None
     if isinstance(rejected, bool) or not isinstance(rejected, int):
         msg = (

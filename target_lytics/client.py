@@ -87,7 +87,6 @@ class LyticsClient(ApiClient):
     api_name = "Lytics"
     default_url = DEFAULT_API_URL
     sandbox_command = "lytics-sandbox"
-    timeout_setting = "request_timeout"
     errors = ApiErrors(
         unreachable=LyticsUnavailableError,
         gave_up=LyticsUnavailableError,
@@ -162,10 +161,6 @@ class LyticsClient(ApiClient):
 
     # -- calls -------------------------------------------------------------------------------------
 
-    def params(self, *, collect: bool) -> dict[str, str]:
-        """The query every request of its kind carries: `dryrun=true` on collects of a dry run."""
-        return {"dryrun": "true"} if self.settings.dryrun and collect else {}
-
     def call(  # noqa: PLR0913 - one request's parts, keyword-only after the path
         self,
         method: str,
@@ -189,7 +184,7 @@ class LyticsClient(ApiClient):
         """
         body = None if payload is None else json.dumps(payload).encode()
         answer: Answer = self.request(
-            method, path, what=what, params=self.params(collect=False), body=body,
+            method, path, what=what, body=body,
             passthrough=passthrough, resend=resend,
         )  # fmt: skip
         return answer.status, answer.json()

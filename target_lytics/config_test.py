@@ -12,13 +12,11 @@ by its name, takes this path.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final, cast
 
 import msgspec
 from singer_sdk.sinks import BatchSink
 
-from target_lytics.client import LyticsClient
 from target_lytics.dead_letters import DeadLetters
 from target_lytics.delivery import Delivery
 
@@ -35,16 +33,12 @@ class ConfigTestSink(BatchSink):
     """Sends Meltano's test records as a dry run: validated by Lytics, stored nowhere."""
 
     def __init__(self, target: Target, *args: Any, **kwargs: Any) -> None:
-        """Check the token and account (as every run does) and open a dry-run client."""
+        """Check the token and account, as every run does."""
         super().__init__(target, *args, **kwargs)
         lytics = cast("TargetLytics", target)
         lytics.prepare()
         self.plan = lytics.lytics_settings.plan(self.stream_name)
-        self._client = LyticsClient(
-            replace(lytics.lytics_settings.client, dryrun=True),
-            stop=lytics.stop,
-            user_agent=f"target-lytics/{lytics.plugin_version}",
-        )
+        self._client = lytics.lytics_client
         self._encode = msgspec.json.Encoder().encode
 
     def process_record(self, record: dict, context: dict) -> None:
@@ -58,17 +52,13 @@ class ConfigTestSink(BatchSink):
             return
         plan = self.plan
         # Nothing is parked: a record Lytics would reject fails the test, as it would a run.
-        Delivery(self._client, DeadLetters(None), plan.lytics_stream, plan.timestamp_field).collect(
-            records
+        delivery = Delivery(
+            self._client, DeadLetters(None), plan.lytics_stream, plan.timestamp_field, dryrun=True
         )
+        delivery.collect(records)
         self.logger.info(
             "Meltano's config test: Lytics took %d test records on stream %r as a dry run, "
             "so the token may collect; nothing was stored",
             len(records),
             self.plan.lytics_stream,
         )
-
-    def clean_up(self) -> None:
-        """Close the dry-run client's connections."""
-        self._client.close()
-        super().clean_up()

@@ -54,15 +54,23 @@ class Delivery:
         dead_letters: DeadLetters,
         stream: str,
         timestamp_field: str | None,
+        *,
+        dryrun: bool,
     ) -> None:
-        """Start empty; nothing is sent before the first request fills."""
+        """Start empty; nothing is sent before the first request fills.
+
+        With ``dryrun`` every collect carries ``dryrun=true``: Lytics validates and stores nothing.
+        """
         self.stream = stream
         self.report = CollectReport()
         self._client = client
         self._dead_letters = dead_letters
         self._path = "/collect/json/" + quote(stream, safe="")
-        params = client.params(collect=True)
-        self._params = {**params, "timestamp_field": timestamp_field} if timestamp_field else params
+        self._params: dict[str, str] = {}
+        if dryrun:
+            self._params["dryrun"] = "true"
+        if timestamp_field:
+            self._params["timestamp_field"] = timestamp_field
         self._rows = client.settings.rows_per_request
         self._max_bytes = client.settings.max_request_bytes - 2  # the array's brackets
         self._buffer: list[bytes] = []
@@ -116,7 +124,7 @@ class Delivery:
                 continue
             body = answer.json()
             rejected, counted = collect_counts(body, len(part))
-            ref = f" (request_id {request_id(body)})" if request_id(body) else ""
+            ref = f" (request_id {said})" if (said := request_id(body)) else ""
             if counted is not None and counted < len(part):
                 msg = (
                     f"Lytics counted {counted} of {len(part)} records sent to stream "

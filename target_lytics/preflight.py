@@ -28,6 +28,7 @@ from target_lytics.account import (
     read_accounts,
     unknown_own_account,
 )
+from target_lytics.answer import data_of
 from target_lytics.client import DEFAULT_API_URL
 from target_lytics.errors import LyticsRequestError, LyticsResponseError
 from target_lytics.schema import plan_schema, required_schema
@@ -68,7 +69,7 @@ def _listing(client: LyticsClient, path: str, *, fallback: bool) -> tuple[Any, b
             f"and GET {path} answered HTTP {status}; check api_url (Lytics' is {DEFAULT_API_URL})"
         )
         raise LyticsRequestError(msg)
-    data = body.get("data") if isinstance(body, dict) else None
+    data = data_of(body)
     if not isinstance(data, dict | list):
         msg = (
             f"GET {path} did not answer like Lytics (HTTP {status}, no account listing): check "

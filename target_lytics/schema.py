@@ -253,9 +253,7 @@ class SchemaPlan:
     @property
     def ready(self) -> bool:
         """The account already holds, published, everything the records need."""
-        return not (
-            self.create_fields or self.create_mappings or self.unpublished or self.conflicts
-        )
+        return not (self.needs_publish or self.conflicts)
 
     @property
     def needs_publish(self) -> bool:

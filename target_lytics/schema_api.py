@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import quote
 
+from target_lytics.answer import data_of, folded_keys
 from target_lytics.answer import quote as quote_answer
 from target_lytics.errors import LyticsAuthError, LyticsError
 from target_lytics.schema import (
@@ -60,11 +61,6 @@ _SCHEMA_RIGHTS: Final = (
 # --------------------------------------------------------------------------------------------
 
 
-def _keys(entry: dict[str, Any]) -> dict[str, Any]:
-    """An object's keys folded to one spelling: ``MergeOp``, ``mergeop``, ``merge_op`` alike."""
-    return {str(key).lower().replace("_", ""): value for key, value in entry.items()}
-
-
 def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
 
@@ -95,7 +91,7 @@ def items_of(data: Any, *collection_keys: str) -> list[dict[str, Any]]:
         return [item for item in data if isinstance(item, dict)]
     if not isinstance(data, dict):
         return []
-    folded = _keys(data)
+    folded = folded_keys(data)
     for key in collection_keys:
         if isinstance(folded.get(key), list | dict):
             return items_of(folded[key])
@@ -120,7 +116,7 @@ _CAPACITY_KEYS: Final = ("capacity", "cap", "maxsize", "maxitems", "keepcount")
 
 def read_field(entry: dict[str, Any]) -> AccountField | None:
     """One field of a listing (None without a name or a type)."""
-    keys = _keys(entry)
+    keys = folded_keys(entry)
     name = _text(keys.get("id")) or _text(keys.get("field")) or _text(keys.get("name"))
     name = name or _text(keys.get("key"))
     kind = _text(keys.get("type"))
@@ -139,7 +135,7 @@ def read_field(entry: dict[str, Any]) -> AccountField | None:
 
 def read_mapping(entry: dict[str, Any]) -> AccountMapping | None:
     """One mapping of a listing (None without its field, stream or expression)."""
-    keys = _keys(entry)
+    keys = folded_keys(entry)
     field, stream, expr = (_text(keys.get(key)) for key in ("field", "stream", "expr"))
     if not (field and stream and expr):
         return None
@@ -170,11 +166,11 @@ def _kind(keys: dict[str, Any], body: dict[str, Any]) -> Literal["field", "mappi
     named = next((_text(keys[key]).lower() for key in _KIND_KEYS if _text(keys.get(key))), "")
     if named:
         return "mapping" if "map" in named else "field"
-    return "mapping" if "expr" in _keys(body) else "field"
+    return "mapping" if "expr" in folded_keys(body) else "field"
 
 
 def _pending(kind: Literal["field", "mapping"] | None, entry: dict[str, Any]) -> PendingChange:
-    keys = _keys(entry)
+    keys = folded_keys(entry)
     after, before = _nested(keys, _AFTER_KEYS), _nested(keys, _BEFORE_KEYS)
     body = after or before or entry
     status = next((_text(keys[key]).lower() for key in _STATUS_KEYS if _text(keys.get(key))), "")
@@ -202,7 +198,7 @@ def read_pending(data: Any) -> list[PendingChange]:
         return [_pending(None, item) for item in data if isinstance(item, dict)]
     if not isinstance(data, dict):
         return []
-    folded = _keys(data)
+    folded = folded_keys(data)
     if "fields" in folded or "mappings" in folded:
         fields = [_pending("field", item) for item in items_of(folded.get("fields"))]
         return fields + [_pending("mapping", item) for item in items_of(folded.get("mappings"))]
@@ -218,7 +214,7 @@ def setting_value(data: Any) -> bool:
     The answer's ``data`` is the setting (``{"slug", "value", ...}``) or its bare value; false,
     null or unset mean direct publish.
     """
-    value = _keys(data).get("value") if isinstance(data, dict) else data
+    value = folded_keys(data).get("value") if isinstance(data, dict) else data
     return _truthy(value)
 
 
@@ -227,7 +223,7 @@ def patch_id_of(data: Any) -> str:
     if isinstance(data, str | int) and not isinstance(data, bool):
         return str(data).strip()
     if isinstance(data, dict):
-        keys = _keys(data)
+        keys = folded_keys(data)
         for key in ("id", "patchid", "uid"):
             if isinstance(keys.get(key), str | int) and str(keys[key]).strip():
                 return str(keys[key]).strip()
@@ -249,7 +245,7 @@ def read_patch(data: Any) -> PatchView:
     """A patch's fields (by name), mappings and state (``applied`` once applied)."""
     if not isinstance(data, dict):
         return PatchView()
-    keys = _keys(data)
+    keys = folded_keys(data)
     fields = [_pending("field", item).name for item in items_of(keys.get("fields"))]
     mappings = [_pending("mapping", item).mapping for item in items_of(keys.get("mappings"))]
     return PatchView(
@@ -329,12 +325,12 @@ class SchemaApi:
 
     def _data(self, method: str, path: str, what: str, payload: Any = None) -> Any:
         _, body = self._call(method, path, what, payload)
-        return body.get("data") if isinstance(body, dict) else None
+        return data_of(body)
 
     def _write(self, path: str, what: str, payload: Any = None) -> Any:
         """A POST sent once: its lost answer raises `LyticsAnswerLostError`."""
         _, body = self._call("POST", path, what, payload, write=True)
-        return body.get("data") if isinstance(body, dict) else None
+        return data_of(body)
 
     def read(self) -> AccountSchema:
         """The account's user fields and mappings, one listing after the other."""
@@ -361,7 +357,7 @@ class SchemaApi:
         )  # fmt: skip
         if status in _SETTING_REFUSED:
             raise LyticsSchemaError(settings_refused_message(account, quote_answer(status, body)))
-        return setting_value(body.get("data") if isinstance(body, dict) else None)
+        return setting_value(data_of(body))
 
     def pending(self) -> list[PendingChange]:
         """The account's unpublished draft: what a publish would ship."""
@@ -377,7 +373,7 @@ class SchemaApi:
             "GET", f"{_SCHEMA}/field/{quote(name, safe='')}", f"reading field {name}",
             passthrough=frozenset({404}),
         )  # fmt: skip
-        data = body.get("data") if isinstance(body, dict) and status < 300 else None  # noqa: PLR2004
+        data = data_of(body) if status < 300 else None  # noqa: PLR2004
         return read_field(data) if isinstance(data, dict) else None
 
     def create_field(self, spec: FieldSpec) -> None:

@@ -83,7 +83,7 @@ def check_message(account: LyticsAccount, plan: SchemaPlan, streams: tuple[str, 
     lines += [f"unpublished {item}" for item in plan.unpublished]
     lines += [f"conflicting {conflict.describe()}" for conflict in plan.conflicts]
     fixes = []
-    if plan.create_fields or plan.create_mappings or plan.unpublished:
+    if plan.needs_publish:
         fixes.append(f"for what is missing, {_APPLY_FIX}")
     if plan.new_identifiers:
         unmapped = ", ".join(f'"{stream}": null' for stream in streams)

@@ -391,8 +391,6 @@ def settings_from_config(config: dict[str, Any]) -> LyticsSettings:
             f"schema_mode: {config['schema_mode']!r} is not one of {', '.join(SCHEMA_MODES)}; "
             "use check (the default), apply or off"
         )
-    if config.get("schema_patches") == "":
-        config["schema_patches"] = None  # empty: read from the account
     if not isinstance(config.get("schema_patches"), bool | None):
         problems.append(
             f"schema_patches: {config['schema_patches']!r} is not true or false; use true "

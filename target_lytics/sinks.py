@@ -20,7 +20,7 @@ from singer_sdk.sinks import BatchSink
 from target_lytics.dead_letters import Rejection
 from target_lytics.delivery import Delivery
 from target_lytics.errors import LyticsError
-from target_lytics.mapping import RecordShapeError, dotted, lookup, plan_stream
+from target_lytics.mapping import RecordShapeError, dotted, lookup
 from target_lytics.schema import unread_fields
 from target_lytics.singer_input import LineRefusedError
 
@@ -89,12 +89,7 @@ class LyticsSink(BatchSink):
         # stream has its schema step now, when its SCHEMA message arrives.
         checks = lytics.prepare_stream(stream_name)
         settings = lytics.lytics_settings
-        self.plan = plan_stream(
-            stream_name,
-            settings.mappings,
-            stream_setting=settings.stream,
-            timestamp_setting=settings.timestamp_field,
-        )
+        self.plan = settings.plan(stream_name)
         self._client = lytics.lytics_client
         self._dead_letters = lytics.dead_letters
         self._rows_per_request = settings.client.rows_per_request
@@ -143,7 +138,11 @@ class LyticsSink(BatchSink):
 
     def _delivery(self) -> Delivery:
         return Delivery(
-            self._client, self._dead_letters, self.plan.lytics_stream, self.plan.timestamp_field
+            self._client,
+            self._dead_letters,
+            self.plan.lytics_stream,
+            self.plan.timestamp_field,
+            dryrun=self._client.settings.dryrun,
         )
 
     def start_batch(self, context: dict) -> None:
