@@ -295,6 +295,7 @@ class SandboxServer(Startable):
         drain_seconds: float = 2.0,
         log_line: Callable[[str], None] | None = None,
         admin_token: str | None = None,
+        admin_prefixes: tuple[str, ...] = (ADMIN_PREFIX,),
     ) -> None:
         """Configure; nothing listens until `start`.
 
@@ -302,13 +303,15 @@ class SandboxServer(Startable):
         `App.refuse_body`); `drain_seconds` how long `stop` waits for busy handlers;
         `log_line` receives one line per request, query values masked (None: debug logging
         only); `name` is the ``Server`` header and the serving thread's name; `admin_token`
-        opens the admin API to clients elsewhere that send it (None: this machine only).
+        opens the admin API to clients elsewhere that send it (None: this machine only);
+        `admin_prefixes` are every path prefix under which the app serves its admin API.
         """
         self.app = app
         self.name = name
         self.max_body = max_body
         self.log_line = log_line
         self.admin_token = admin_token
+        self.admin_prefixes = admin_prefixes
         self._address = (host, port)
         self._drain_seconds = drain_seconds
         self._stopping = threading.Event()
@@ -378,7 +381,7 @@ class SandboxServer(Startable):
 
     def admin_refusal(self, exchange: Exchange) -> Answer | None:
         """A 403 for an admin request from elsewhere without the admin token; else None."""
-        if not exchange.path.startswith(ADMIN_PREFIX) or is_loopback_host(exchange.client):
+        if not exchange.path.startswith(self.admin_prefixes) or is_loopback_host(exchange.client):
             return None
         sent = exchange.headers.get(ADMIN_TOKEN_HEADER) or ""
         if self.admin_token and hmac.compare_digest(sent.encode(), self.admin_token.encode()):

@@ -141,6 +141,9 @@ def test_the_wistia_sandbox_refuses_its_admin_api_elsewhere_too():
         assert requests.get(f"{outside}/_sandbox/stats", timeout=5).status_code == 403
         refused = requests.post(f"{outside}/_sandbox/faults", json={"latency_ms": 1}, timeout=5)
         assert refused.status_code == 403
+        for alias in ("/v1/_sandbox/faults", "/modern/_sandbox/faults"):  # the same admin API
+            assert requests.get(f"{outside}{alias}", timeout=5).status_code == 403
+            assert requests.get(f"{sandbox.base_url}{alias}", timeout=5).ok
         assert requests.get(f"{sandbox.base_url}/_sandbox/stats", timeout=5).ok
         medias = requests.get(
             f"{outside}/v1/medias.json", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5

@@ -117,6 +117,7 @@ class WistiaSandbox(Startable):
             name="wistia-sandbox",
             max_body=MAX_BODY,
             admin_token=admin_token,
+            admin_prefixes=tuple(root + ADMIN_PREFIX for root in ("", V1, CURRENT)),
         )
 
     # ---- lifecycle --------------------------------------------------------------------------
