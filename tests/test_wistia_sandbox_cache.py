@@ -7,6 +7,7 @@ backfill itself. What a client is served never depends on the cache.
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
@@ -87,3 +88,29 @@ def test_prefetch_renders_the_day_a_forward_reader_reads_next() -> None:
     while days[2] not in account.rendered_days() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert days[2] in account.rendered_days()
+
+
+def test_a_change_made_while_another_thread_renders_its_day_does_not_deadlock() -> None:
+    """A live change holds the account's lock; it must not wait on a render that needs it."""
+    account = Account(SPEC, prefetch=False)
+    day = account.last_day - timedelta(days=3)
+    generate = account.schedule.generate
+
+    def slow_generate(slot: date) -> list:
+        time.sleep(0.3)  # the reader's render is under way when the change takes the lock
+        return generate(slot)
+
+    account.schedule.generate = slow_generate  # type: ignore[method-assign]
+    pages: list[list[str]] = []
+    reader = threading.Thread(target=lambda: pages.append(keys_of_day_page(account, day)))
+    writer = threading.Thread(target=account.add_late_events, args=(day, 3))
+    for thread in (reader, writer):
+        thread.daemon = True  # a deadlocked one must not hold the test run
+        thread.start()
+        time.sleep(0.1)
+    for thread in (reader, writer):
+        thread.join(timeout=20)
+        assert not thread.is_alive(), "the sandbox deadlocked"
+    assert len(pages[0]) == PER_PAGE
+    assert len(keys_of_day(account, day)) == len(keys_of_day(Account(SPEC), day)) + 3
+

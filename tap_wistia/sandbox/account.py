@@ -15,7 +15,6 @@ days and patch or invalidate only the cached day they touch.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from tap_wistia.sandbox.catalog import seeded
-from tap_wistia.sandbox.days import EventQuery, RenderedDay, made_once
+from tap_wistia.sandbox.days import EventQuery, OwnedLock, RenderedDay, made_once
 from tap_wistia.sandbox.live import BY_TIME, Changes, endless_rows, new_event
 from tap_wistia.sandbox.schedule import Schedule
 from tap_wistia.sandbox.viewing import (
@@ -128,7 +127,7 @@ class Account:
         """
         self.spec = spec or AccountSpec()
         self.schedule = Schedule(self.spec)
-        self._lock = threading.RLock()
+        self._lock = OwnedLock()
         self._cache_rows = max(0, cache_rows)
         self._tz_ms = self.spec.tz_offset_hours * 3_600_000
         self._slots: OrderedDict[date, list[EventRow]] = OrderedDict()

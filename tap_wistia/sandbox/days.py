@@ -10,12 +10,12 @@ a day (or a generated UTC day) once however many server threads ask for it at th
 from __future__ import annotations
 
 import hashlib
+import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
-    import threading
     from collections import OrderedDict
     from collections.abc import Callable
     from datetime import date
@@ -133,8 +133,41 @@ def _scrambled(key: str) -> bytes:
     return hashlib.blake2b(key.encode(), digest_size=8).digest()
 
 
+class OwnedLock:
+    """A reentrant lock that tells whether the calling thread holds it.
+
+    `made_once` needs to know: a thread holding the lock must never wait for another thread's
+    value, since that thread needs the lock to store it.
+    """
+
+    __slots__ = ("_depth", "_lock", "_owner")
+
+    def __init__(self) -> None:
+        """Free; owned by no thread."""
+        self._lock = threading.RLock()
+        self._owner: int | None = None
+        self._depth = 0
+
+    def __enter__(self) -> None:
+        """Take the lock (again, if this thread holds it already)."""
+        self._lock.acquire()
+        self._owner = threading.get_ident()
+        self._depth += 1
+
+    def __exit__(self, *_: object) -> None:
+        """Give it back once for each time it was taken."""
+        self._depth -= 1
+        if not self._depth:
+            self._owner = None
+        self._lock.release()
+
+    def held_here(self) -> bool:
+        """Whether the calling thread holds it (only that thread can set it to its own id)."""
+        return self._owner == threading.get_ident()
+
+
 def made_once(
-    lock: threading.RLock,
+    lock: OwnedLock,
     cache: OrderedDict[date, _Value],
     making: dict[date, Future[_Value]],
     key: date,
@@ -144,13 +177,17 @@ def made_once(
 
     `make` runs outside the lock, once per key however many threads ask at the same time
     (they wait on its `Future` in `making`), so other keys keep being served meanwhile; it
-    stores its value in `cache` itself, under the lock.
+    stores its value in `cache` itself, under the lock. A caller that holds the lock (a live
+    change) makes the value itself instead of waiting for another thread to store it.
     """
+    held = lock.held_here()
     with lock:
         found = cache.get(key)
         if found is not None:
             cache.move_to_end(key)
             return found
+        if held:
+            return make()
         future = making.get(key)
         mine = future is None
         if future is None:
