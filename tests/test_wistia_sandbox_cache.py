@@ -114,3 +114,13 @@ def test_a_change_made_while_another_thread_renders_its_day_does_not_deadlock() 
     assert len(pages[0]) == PER_PAGE
     assert len(keys_of_day(account, day)) == len(keys_of_day(Account(SPEC), day)) + 3
 
+
+def test_deleting_many_events_of_a_day_renders_it_once_more() -> None:
+    account = Account(SPEC, prefetch=False)
+    day = account.last_day - timedelta(days=2)
+    keys = keys_of_day(account, day)
+    rendered = account.days_rendered
+    gone = keys[:20]
+    assert account.delete_events([*gone, gone[0], "no-such-key"]) == len(gone)
+    assert keys_of_day(account, day) == keys[20:]
+    assert account.days_rendered == rendered + 1

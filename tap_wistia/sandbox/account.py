@@ -454,16 +454,19 @@ class Account:
 
         Keys that name no event are left alone.
         """
+        touched: set[date] = set()
         deleted = 0
         with self._lock:
-            for key in keys:
+            for key in dict.fromkeys(keys):  # each key once; its day is re-rendered once, after
                 found = self._locate(key)
                 if found is None:
                     continue
                 day = self.day_of(found[0].rows[found[1]].ts_ms)
                 self._changes.remove(day, key)
-                self._forget(day)
+                touched.add(day)
                 deleted += 1
+            for day in touched:
+                self._forget(day)
             if deleted:
                 self.version += 1
         return deleted
