@@ -39,11 +39,14 @@ __all__ = [
     "MEDIA",
     "SANDBOX_TOKEN",
     "STATS",
+    "CursorRequest",
     "ParamError",
     "Reply",
     "Route",
     "WistiaApi",
     "check_cursor_enabled",
+    "cursor_request",
+    "cursor_window",
     "day_param",
     "json_reply",
     "paging",
@@ -334,43 +337,17 @@ class WistiaApi:
 
     def _current_medias(self, params: dict[str, str], _: str) -> Reply:
         """``GET /modern/medias``: offset pages as v1, or cursor pages (bad parameters: 400)."""
-        if not any(name in params for name in _CURSOR_PARAMS) or (
-            params.get("cursor[enabled]") == "0"
-            and not {"cursor[before]", "cursor[after]"} & set(params)
-        ):
-            check_cursor_enabled(params)
-            try:
+        cursor = cursor_request(params, CURSOR_SORTS, "created")
+        try:
+            if cursor is None:
                 page, per_page = paging(params)
                 order = self._ordered(params, _MEDIA_SORTS)
-            except ParamError as error:
-                raise ParamError(str(error), 400) from None
-            chosen = order[(page - 1) * per_page : page * per_page]
-            return self._current_page(chosen, None)
-        check_cursor_enabled(params)
-        if "page" in params:
-            msg = "page cannot be combined with cursor pagination (cursor[...])"
-            raise ParamError(msg, 400)
-        if "cursor[before]" in params and "cursor[after]" in params:
-            msg = "cursor[before] and cursor[after] cannot be combined"
-            raise ParamError(msg, 400)
-        sort_by = params.get("sort_by", "created")
-        if sort_by not in CURSOR_SORTS:
-            msg = (
-                f"sort_by {sort_by!r} requires offset pagination; with a cursor only "
-                f"{' and '.join(CURSOR_SORTS)} are supported"
-            )
-            raise ParamError(msg, 400)
-        try:
-            per_page = paging({"per_page": params.get("per_page", str(DEFAULT_PER_PAGE))})[1]
-            self._ordered(params, CURSOR_SORTS)  # checks sort_direction
+                return self._current_page(order[(page - 1) * per_page : page * per_page], None)
+            listed = self._ordered({"sort_by": cursor.sort_by, **_archived_only(params)}, ())
         except ParamError as error:
             raise ParamError(str(error), 400) from None
-        try:
-            listed = self._ordered({"sort_by": sort_by, **_archived_only(params)}, ())
-        except ParamError as error:
-            raise ParamError(str(error), 400) from None
-        ascending = [self._medias_v1[media] for media in listed]
-        return self._current_page(_cursor_window(params, sort_by, ascending, per_page), sort_by)
+        chosen = cursor_window(cursor, [self._medias_v1[media] for media in listed])
+        return self._current_page([media["hashed_id"] for media in chosen], cursor.sort_by)
 
     def _listed(self, params: dict[str, str]) -> Callable[[str], bool]:
         """Which medias the ``archived`` filter lists: true, false, or absent (a fault says).
@@ -449,23 +426,68 @@ def check_cursor_enabled(params: dict[str, str]) -> None:
         raise ParamError(msg, 400)
 
 
-def _cursor_window(
-    params: dict[str, str], sort_by: str, ascending: list[dict[str, Any]], per_page: int
-) -> list[str]:
-    """Hashed ids of the page after or before the cursor (the first page without), in order."""
-    descending = params.get("sort_direction", "1") == "0"
+class CursorRequest(NamedTuple):
+    """A current-API listing's cursor pagination, as asked and checked."""
+
+    sort_by: str
+    descending: bool
+    per_page: int
+    after: str | None
+    before: str | None
+
+
+def cursor_request(
+    params: dict[str, str], sorts: Sequence[str], default: str
+) -> CursorRequest | None:
+    """The cursor pagination a current-API listing is asked for; None: offset pages.
+
+    The spec's rules, each refused with a 400: ``cursor[enabled]`` 0 or 1, no ``page`` with a
+    cursor, not both ``cursor[before]`` and ``cursor[after]``, only ``sorts`` for ``sort_by``.
+    """
+    check_cursor_enabled(params)
     after, before = params.get("cursor[after]"), params.get("cursor[before]")
-    if after is None and before is None:
-        listed = ascending[::-1] if descending else ascending
-        return [media["hashed_id"] for media in listed[:per_page]]
+    if not any(name in params for name in _CURSOR_PARAMS) or (
+        params.get("cursor[enabled]") == "0" and after is None and before is None
+    ):
+        return None
+    if "page" in params:
+        msg = "page cannot be combined with cursor pagination (cursor[...])"
+        raise ParamError(msg, 400)
+    if after is not None and before is not None:
+        msg = "cursor[before] and cursor[after] cannot be combined"
+        raise ParamError(msg, 400)
+    sort_by = params.get("sort_by", default)
+    if sort_by not in sorts:
+        msg = (
+            f"sort_by {sort_by!r} requires offset pagination; with a cursor only "
+            f"{' and '.join(sorts)} are supported"
+        )
+        raise ParamError(msg, 400)
     try:
-        lower, higher = split_at(after if after is not None else str(before), sort_by, ascending)
+        per_page = paging({"per_page": params.get("per_page", str(DEFAULT_PER_PAGE))})[1]
+        _, descending = sort_order(params, sorts, sort_by)
+    except ParamError as error:
+        raise ParamError(str(error), 400) from None
+    return CursorRequest(sort_by, descending, per_page, after, before)
+
+
+def cursor_window(
+    request: CursorRequest, ascending: Sequence[Mapping[str, Any]]
+) -> Sequence[Mapping[str, Any]]:
+    """The records of the page after or before the cursor (the first page without), in order.
+
+    ``ascending`` is the whole listing in ascending ``sort_by`` order.
+    """
+    if request.after is None and request.before is None:
+        return (ascending[::-1] if request.descending else ascending)[: request.per_page]
+    cursor = request.after if request.after is not None else str(request.before)
+    try:
+        lower, higher = split_at(cursor, request.sort_by, ascending)
     except ValueError as error:
         raise ParamError(str(error), 400) from None
-    if descending:  # the list runs from high keys to low ones
+    if request.descending:  # the list runs from high keys to low ones
         lower, higher = higher[::-1], lower[::-1]
-    chosen = higher[:per_page] if after is not None else lower[-per_page:]
-    return [media["hashed_id"] for media in chosen]
+    return higher[: request.per_page] if request.after is not None else lower[-request.per_page :]
 
 
 def _media_order(medias: list[dict[str, Any]], sort_by: str) -> list[str]:

@@ -35,13 +35,14 @@ from tap_wistia.sandbox.api import (
     ParamError,
     Reply,
     Route,
-    check_cursor_enabled,
+    cursor_request,
+    cursor_window,
     day_param,
     json_reply,
     paging,
     sort_order,
 )
-from tap_wistia.sandbox.current import cursor_of, split_at
+from tap_wistia.sandbox.current import cursor_of
 from tap_wistia.sandbox.library import Library
 from tap_wistia.sandbox.statistics import Statistics
 from tap_wistia.sandbox.viewing import epoch_ms
@@ -206,56 +207,21 @@ def _listed(
     hidden: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """A current-API page: by offset, or by cursor (bad parameters: 400, as its spec says)."""
-    cursored = any(name.startswith("cursor[") for name in params) and not (
-        params.get("cursor[enabled]") == "0"
-        and not {"cursor[before]", "cursor[after]"} & set(params)
-    )
-    try:
-        check_cursor_enabled(params)
-        if not cursored:
+    cursor = cursor_request(params, listing.cursor_sorts, listing.cursor_sorts[0])
+    if cursor is None:
+        try:
             page, per_page = paging(params)
             ordered = _sorted(params, items, listing)
-            chosen = ordered[(page - 1) * per_page : page * per_page]
-            return [{**_shown(item, hidden), "cursor": None} for item in chosen]
-        return _cursor_page(params, items, listing, hidden)
-    except ParamError as error:
-        raise ParamError(str(error), 400) from None
-
-
-def _cursor_page(
-    params: dict[str, str], items: list[dict[str, Any]], listing: _Listing, hidden: Sequence[str]
-) -> list[dict[str, Any]]:
-    if "page" in params:
-        msg = "page cannot be combined with cursor pagination (cursor[...])"
-        raise ParamError(msg)
-    after, before = params.get("cursor[after]"), params.get("cursor[before]")
-    if after is not None and before is not None:
-        msg = "cursor[before] and cursor[after] cannot be combined"
-        raise ParamError(msg)
-    sort_by = params.get("sort_by", listing.cursor_sorts[0])
-    if sort_by not in listing.cursor_sorts:
-        msg = (
-            f"sort_by {sort_by!r} requires offset pagination; with a cursor only "
-            f"{', '.join(listing.cursor_sorts)} are supported"
-        )
-        raise ParamError(msg)
-    per_page = paging({"per_page": params.get("per_page", "10")})[1]
-    _, descending = sort_order(params, listing.cursor_sorts, sort_by)
-    ascending = _sorted({"sort_by": sort_by}, items, listing._replace(sorts=listing.cursor_sorts))
-    chosen: Sequence[Mapping[str, Any]]
-    if after is None and before is None:
-        chosen = (ascending[::-1] if descending else ascending)[:per_page]
-    else:
-        try:
-            lower, higher = split_at(
-                str(after if after is not None else before), sort_by, ascending
-            )
-        except ValueError as error:
-            raise ParamError(str(error)) from None
-        if descending:
-            lower, higher = higher[::-1], lower[::-1]
-        chosen = higher[:per_page] if after is not None else lower[-per_page:]
-    return [{**_shown(item, hidden), "cursor": cursor_of(sort_by, item)} for item in chosen]
+        except ParamError as error:
+            raise ParamError(str(error), 400) from None
+        chosen = ordered[(page - 1) * per_page : page * per_page]
+        return [{**_shown(item, hidden), "cursor": None} for item in chosen]
+    by_cursor = listing._replace(sorts=listing.cursor_sorts)
+    ascending = _sorted({"sort_by": cursor.sort_by}, items, by_cursor)
+    return [
+        {**_shown(item, hidden), "cursor": cursor_of(cursor.sort_by, item)}
+        for item in cursor_window(cursor, ascending)
+    ]
 
 
 def _sorted(
