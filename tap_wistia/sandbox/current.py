@@ -78,14 +78,14 @@ def current_media(v1: Mapping[str, Any]) -> dict[str, Any]:
     return media
 
 
-def cursor_of(sort_by: str, media: Mapping[str, Any], tiebreak: str = "id") -> str:
+def cursor_of(sort_by: str, media: Mapping[str, Any]) -> str:
     """An opaque cursor for ``media`` (or any listed record) in ``sort_by`` order: its key."""
-    key = [sort_by, media[sort_by], media[tiebreak]]
+    key = [sort_by, media[sort_by], media["id"]]
     return base64.urlsafe_b64encode(msgspec.json.encode(key)).decode().rstrip("=")
 
 
 def split_at(
-    cursor: str, sort_by: str, ascending: Sequence[Mapping[str, Any]], tiebreak: str = "id"
+    cursor: str, sort_by: str, ascending: Sequence[Mapping[str, Any]]
 ) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
     """The medias of ``ascending`` (ascending ``sort_by``) strictly before and after ``cursor``.
 
@@ -105,6 +105,6 @@ def split_at(
         msg = f"cursor {cursor!r} was made for sort_by {sort}, not {sort_by}"
         raise ValueError(msg)
     key = (value, media_id)
-    before = [media for media in ascending if (media[sort_by], media[tiebreak]) < key]
-    after = [media for media in ascending if (media[sort_by], media[tiebreak]) > key]
+    before = [media for media in ascending if (media[sort_by], media["id"]) < key]
+    after = [media for media in ascending if (media[sort_by], media["id"]) > key]
     return before, after
