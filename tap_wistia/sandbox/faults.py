@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import msgspec
 
 from sandbox_http.faults import Count, FaultError, Seconds, WireFaults
+from tap_wistia.sandbox.api import MEDIA, STATS
 from tap_wistia.sandbox.days import EVENTS_ORDERS
 from tap_wistia.sandbox.statistics import DAILY_LISTINGS
 
@@ -27,7 +28,7 @@ END_DATE_READINGS = ("inclusive", "exclusive")
 """How ``end_date`` bounds the events listing: Wistia's spec says "End date", nothing more."""
 ARCHIVED_LISTINGS = ("active", "all")
 """What ``/medias`` lists without ``archived``: its spec documents only true and false."""
-PLAN_FEATURES = ("stats", "media")
+PLAN_FEATURES = (STATS, MEDIA)
 """What ``plan_lacks`` can take away: the stats endpoints or the media endpoints."""
 
 
