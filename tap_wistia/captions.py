@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from tap_wistia.client import WistiaError
+from tap_wistia.client import shaped
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -29,13 +29,7 @@ def captions_path(version: ApiVersion, media_id: str) -> str:
 
 def caption_records(media_id: str, answer: object) -> Iterator[dict[str, Any] | None]:
     """The `wistia_captions` records of one media's list; None for a track with no language."""
-    if not isinstance(answer, list):
-        msg = (
-            f"Wistia answered GET /medias/{media_id}/captions with a {type(answer).__name__}, "
-            "not a list of captions."
-        )
-        raise WistiaError(msg)
-    for raw in answer:
+    for raw in shaped(answer, list, f"medias/{media_id}/captions", "a list of captions"):
         language = raw.get("language") if isinstance(raw, dict) else None
         if not isinstance(language, str) or not language:
             yield None

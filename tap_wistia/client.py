@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import msgspec
 
@@ -54,6 +54,9 @@ ALL_DATA_PERMISSION = "Read all data"
 """What Wistia's tag list asks for, as its spec says (the media permission is not enough)."""
 
 
+_Shape = TypeVar("_Shape")
+
+
 class WistiaError(Exception):
     """A failure the run cannot get past; its message says what to do."""
 
@@ -72,6 +75,21 @@ class RunInterruptedError(Exception):
 
 class RateLimitedError(RetryLaterError):
     """Wistia's rate limit answered: every worker waits `retry_after`, a pause logged once."""
+
+
+def shaped(answer: object, kind: type[_Shape], where: str, noun: str) -> _Shape:
+    """`answer` when it is a `kind`; else the run stops, naming the request and what came.
+
+    For answers that are JSON but not what the endpoint documents (a page that is no list, a
+    statistics answer that is no object): a retry would get the same.
+
+    Raises:
+        WistiaError: the answer is not a `kind` (`noun` says what was wanted).
+    """
+    if not isinstance(answer, kind):
+        msg = f"Wistia answered GET /{where} with a {type(answer).__name__}, not {noun}."
+        raise WistiaError(msg)
+    return answer
 
 
 def permission_for(path: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tap_wistia.client import WistiaError
+from tap_wistia.client import WistiaError, shaped
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -73,8 +73,4 @@ def cursor_pages(
 
 def page(get: Get, path: str, params: Mapping[str, Any]) -> list[Any]:
     """One page, which must be a JSON array."""
-    batch = get(path, params)
-    if not isinstance(batch, list):
-        msg = f"Wistia answered GET /{path} with a {type(batch).__name__}, not a list."
-        raise WistiaError(msg)
-    return batch
+    return shaped(get(path, params), list, path, "a list")

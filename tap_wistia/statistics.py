@@ -22,7 +22,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from tap_wistia.client import WistiaError
+from tap_wistia.client import shaped
 from tap_wistia.events import format_timestamp
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def account_days_path(version: ApiVersion) -> str:
 
 def totals_record(media_id: str, answer: object, read_at: dt.datetime) -> dict[str, Any]:
     """The `wistia_media_stats` record of one media's `/stats/medias/{id}` answer."""
-    raw = _object(answer, f"stats/medias/{media_id}")
+    raw = shaped(answer, dict, f"stats/medias/{media_id}", "an object")
     record: dict[str, Any] = {"media_id": media_id}
     for name in _TOTALS:
         record[name] = raw.get(name)
@@ -59,7 +59,7 @@ def totals_record(media_id: str, answer: object, read_at: dt.datetime) -> dict[s
 
 def curve_record(media_id: str, answer: object, read_at: dt.datetime) -> dict[str, Any]:
     """The `wistia_media_engagement` record of one media's `/engagement` answer."""
-    raw = _object(answer, f"stats/medias/{media_id}/engagement")
+    raw = shaped(answer, dict, f"stats/medias/{media_id}/engagement", "an object")
     record: dict[str, Any] = {"media_id": media_id}
     for name in _CURVE:
         value = raw.get(name)
@@ -76,10 +76,7 @@ def day_records(
     An item without a readable `date` cannot be keyed: None stands for it, for the caller to
     count. Days come in whatever order Wistia lists them (its examples show both).
     """
-    if not isinstance(answer, list):
-        msg = f"Wistia answered GET /{where} with a {type(answer).__name__}, not a list of days."
-        raise WistiaError(msg)
-    for item in answer:
+    for item in shaped(answer, list, where, "a list of days"):
         day = day_of(item.get("date")) if isinstance(item, dict) else None
         if day is None:
             yield None
@@ -102,7 +99,4 @@ def day_of(value: object) -> dt.date | None:
 
 
 def _object(answer: object, where: str) -> Mapping[str, Any]:
-    if not isinstance(answer, dict):
-        msg = f"Wistia answered GET /{where} with a {type(answer).__name__}, not an object."
-        raise WistiaError(msg)
-    return answer
+    return shaped(answer, dict, where, "an object")
