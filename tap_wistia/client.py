@@ -73,6 +73,17 @@ class RunInterruptedError(Exception):
     """The run was asked to stop (SIGINT, SIGTERM): no request goes out any more."""
 
 
+def check_running(stopping: Callable[[], bool]) -> None:
+    """Go on while the run is not stopping.
+
+    Raises:
+        RunInterruptedError: `stopping()` says the run is stopping.
+    """
+    if stopping():
+        msg = "the run is stopping"
+        raise RunInterruptedError(msg)
+
+
 class RateLimitedError(RetryLaterError):
     """Wistia's rate limit answered: every worker waits `retry_after`, a pause logged once."""
 
@@ -151,9 +162,7 @@ class RequestBudget:
             RunInterruptedError: the run is stopping.
         """
         while True:
-            if self._stopped.is_set():
-                msg = "the run is stopping"
-                raise RunInterruptedError(msg)
+            check_running(self._stopped.is_set)
             with self._lock:
                 now = self._clock()
                 while self._sent and self._sent[0] <= now - self._span:
@@ -212,9 +221,7 @@ class RequestBudget:
             RunInterruptedError: the run is stopping.
         """
         self._sleep(seconds)
-        if self._stopped.is_set():
-            msg = "the run is stopping"
-            raise RunInterruptedError(msg)
+        check_running(self._stopped.is_set)
 
 
 @dataclass

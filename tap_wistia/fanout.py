@@ -18,14 +18,33 @@ from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, TypeVar
 
-from tap_wistia.client import RunInterruptedError
+from tap_wistia.client import check_running
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
 _Key = TypeVar("_Key")
 _Value = TypeVar("_Value")
-_POLL_SECONDS = 0.25  # how often a wait looks whether the run is stopping
+_Handed = TypeVar("_Handed")
+POLL_SECONDS = 0.25
+"""How often a reader waiting on Wistia's answers looks whether the run is stopping."""
+
+
+def in_pool(
+    max_parallel: int, name: str, read: Callable[[ThreadPoolExecutor], Iterator[_Handed]]
+) -> Iterator[_Handed]:
+    """What `read` hands over, its requests on a pool of `max_parallel` threads.
+
+    Stopping or failing, requests still out are not waited for (one may take minutes); done,
+    the pool is shut down with nothing left in it.
+    """
+    pool = ThreadPoolExecutor(max(1, max_parallel), thread_name_prefix=name)
+    try:
+        yield from read(pool)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def read_each(
@@ -41,13 +60,10 @@ def read_each(
     Raises:
         RunInterruptedError: `stopping()` said so.
     """
-    pool = ThreadPoolExecutor(max(1, max_parallel), thread_name_prefix="wistia-fanout")
-    try:
-        yield from _in_order(pool, iter(jobs), 2 * max(1, max_parallel), stopping)
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+    window = 2 * max(1, max_parallel)
+    return in_pool(
+        max_parallel, "wistia-fanout", lambda pool: _in_order(pool, iter(jobs), window, stopping)
+    )
 
 
 def _in_order(
@@ -60,7 +76,7 @@ def _in_order(
     exhausted = False
     while True:
         while not exhausted and len(out) < window:
-            _check(stopping)
+            check_running(stopping)
             job = next(jobs, None)
             if job is None:
                 exhausted = True
@@ -70,13 +86,7 @@ def _in_order(
             return
         key, first = out[0]
         while not first.done():
-            wait([first], timeout=_POLL_SECONDS, return_when=FIRST_COMPLETED)
-            _check(stopping)
+            wait([first], timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+            check_running(stopping)
         out.popleft()
         yield key, first.result()
-
-
-def _check(stopping: Callable[[], bool]) -> None:
-    if stopping():
-        msg = "the run is stopping"
-        raise RunInterruptedError(msg)

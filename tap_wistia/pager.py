@@ -37,7 +37,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tap_wistia.client import RunInterruptedError, WistiaError
+from tap_wistia.client import WistiaError, check_running
+from tap_wistia.fanout import POLL_SECONDS, in_pool
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -48,7 +49,6 @@ EVENTS_PATH = "stats/events.json"
 PER_PAGE = 100
 # Wistia's day filters use the account's time zone, which the API does not tell (UTC or the
 # account's zone: undocumented). UTC offsets run from -12 h to +14 h.
-_POLL_SECONDS = 0.25  # how often a pager waiting on Wistia looks whether the run is stopping
 MAX_UTC_OFFSET = dt.timedelta(hours=14)
 MIN_UTC_OFFSET = dt.timedelta(hours=-12)
 
@@ -261,19 +261,12 @@ class EventPager:
             RunInterruptedError: `stopping()` said so (checked between pages and while waiting).
             DayTooLongError: a unit has events past `max_pages`.
         """
-        pool = ThreadPoolExecutor(self._max_parallel, thread_name_prefix="wistia")
-        try:
-            yield from self._read(pool)
-        except BaseException:
-            # Stopping or failing: requests still out are not waited for (one may take minutes).
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
+        return in_pool(self._max_parallel, "wistia", self._read)
 
     def _read(self, pool: ThreadPoolExecutor) -> Iterator[EventPage | DayDone]:
         futures: dict[Future[Any], tuple[int, int]] = {}
         while self._frontier < len(self._units):
-            self._check_stopping()
+            check_running(self._stopping)
             self._issue(pool, futures)
             yield from self._hand_over()
             if self._frontier >= len(self._units):
@@ -284,16 +277,11 @@ class EventPager:
                 raise RuntimeError(msg)
             done: set[Future[Any]] = set()
             while not done:
-                done, _ = wait(futures, timeout=_POLL_SECONDS, return_when=FIRST_COMPLETED)
-                self._check_stopping()
+                done, _ = wait(futures, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+                check_running(self._stopping)
             for future in done:
                 index, number = futures.pop(future)
                 self._record(index, number, future.result())
-
-    def _check_stopping(self) -> None:
-        if self._stopping():
-            msg = "the run is stopping"
-            raise RunInterruptedError(msg)
 
     # -- scheduling --------------------------------------------------------------------------
 
