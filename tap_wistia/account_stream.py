@@ -34,6 +34,14 @@ GONE = object()
 """The answer of a read whose item Wistia no longer has (404: deleted since it was listed)."""
 
 
+def answer_or_gone(read: Callable[[], Any]) -> Any:
+    """What `read` answers, or `GONE` when its item was deleted since it was listed (404)."""
+    try:
+        return read()
+    except WistiaNotFoundError:
+        return GONE
+
+
 class AccountStream(Stream):
     """A stream beyond viewing: `read` yields its records once the viewing run is done."""
 
@@ -89,33 +97,32 @@ class AccountStream(Stream):
         return False
 
     def fan_out(self, jobs: Iterable[tuple[Any, Callable[[], Any]]]) -> Iterator[tuple[Any, Any]]:
-        """Run `(key, job)` pairs many at once within the run's budget; answers in order."""
+        """Run `(key, job)` pairs many at once within the run's budget; answers in order.
+
+        A job answering `GONE` (its item was deleted since it was listed) is counted, not
+        handed over.
+        """
         tap = self._wistia_tap
         budget = tap.client.budget
-        return read_each(
+        answers = read_each(
             jobs, max_parallel=tap.settings.max_parallel_requests, stopping=lambda: budget.stopped
         )
+        for key, answer in answers:
+            if answer is GONE:
+                self.gone += 1
+            else:
+                yield key, answer
 
     def per_media(
         self, media_ids: Iterable[str], path_of: Callable[[str], str], params: Mapping[str, Any]
     ) -> Iterator[tuple[str, Any]]:
         """Each media's answer at `path_of(media_id)`, many at once; medias gone are counted."""
+        get = self._wistia_tap.client.get
         jobs = (
-            (media_id, partial(self.answer_or_gone, path_of(media_id), params))
+            (media_id, partial(answer_or_gone, partial(get, path_of(media_id), params)))
             for media_id in media_ids
         )
-        for media_id, answer in self.fan_out(jobs):
-            if answer is GONE:
-                self.gone += 1
-                continue
-            yield media_id, answer
-
-    def answer_or_gone(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        """Wistia's answer, or `GONE` when the item was deleted since it was listed."""
-        try:
-            return self._wistia_tap.client.get(path, params)
-        except WistiaNotFoundError:
-            return GONE
+        return self.fan_out(jobs)
 
     def account_medias(self, also: Iterable[str] = ()) -> list[str]:
         """Hashed ids of the account's medias, and `also`, sorted (only `media_ids` when set)."""

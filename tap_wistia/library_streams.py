@@ -12,9 +12,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from tap_wistia import schemas
-from tap_wistia.account_stream import GONE, AccountStream
+from tap_wistia.account_stream import AccountStream, answer_or_gone
 from tap_wistia.captions import caption_records, captions_path
-from tap_wistia.client import WistiaNotFoundError
 from tap_wistia.folders import folder_record, list_folders, list_subfolders
 from tap_wistia.refresh import mark_read
 from tap_wistia.tags import list_tags, tag_record
@@ -43,19 +42,13 @@ class FoldersStream(AccountStream):
             return
         jobs = ((raw, partial(self._subfolders, raw)) for raw in folders)
         for raw, subfolders in self.fan_out(jobs):
-            if subfolders is GONE:
-                self.gone += 1
-            else:
-                yield folder_record(raw, subfolders)
+            yield folder_record(raw, subfolders)
 
     def _subfolders(self, folder: Mapping[str, Any]) -> Any:
         hashed_id = folder.get("hashed_id")
         if not isinstance(hashed_id, str) or not hashed_id:
             return None  # no id to ask with: subfolders unknown
-        try:
-            return list_subfolders(self._wistia_tap.client.get, hashed_id)
-        except WistiaNotFoundError:
-            return GONE
+        return answer_or_gone(partial(list_subfolders, self._wistia_tap.client.get, hashed_id))
 
 
 class WholeReadStream(AccountStream):
