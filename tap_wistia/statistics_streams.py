@@ -22,7 +22,7 @@ from tap_wistia.statistics import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
 
     from singer_sdk.helpers.types import Context, Record
 
@@ -48,7 +48,10 @@ class MediaStatisticsStream(AccountStream):
             state, now=tap.started_at, refresh=tap.settings.stats_refresh, changes=changes
         )
         self.logger.info("%s: reading %s.", self.name, plan.reason)
-        if not plan.reads or not self.ready():
+        if not plan.reads:
+            return
+        params = self.params()
+        if params is None:
             return
         if plan.whole:
             media_ids = self.account_medias(changes.medias if changes is not None else ())
@@ -56,19 +59,15 @@ class MediaStatisticsStream(AccountStream):
             media_ids = self.wanted(plan.medias)
         version = tap.client.version
         answers = self.per_media(
-            media_ids, lambda media_id: media_path(version, media_id, self.detail), self.params()
+            media_ids, lambda media_id: media_path(version, media_id, self.detail), params
         )
         for media_id, answer in answers:
             yield from self.records(media_id, answer)
         mark_done(state, plan, now=tap.started_at, changes=changes)
         self.done()
 
-    def ready(self) -> bool:
-        """Whether there is anything to ask for this run (the daily stream may have no day)."""
-        return True
-
-    def params(self) -> Mapping[str, Any]:
-        """The query of each media's request."""
+    def params(self) -> Mapping[str, Any] | None:
+        """The query of each media's request; None: nothing to ask this run (no day to read)."""
         return {}
 
     def records(self, media_id: str, answer: object) -> Iterator[Record]:
@@ -104,7 +103,7 @@ class MediaEngagementStream(MediaStatisticsStream):
         yield curve_record(media_id, answer, self._wistia_tap.started_at)
 
 
-class DailyBookmark:
+class DailyBookmark(AccountStream):
     """A daily stream's bookmark is the first day not final, set by the stream itself.
 
     The SDK would keep the newest `date` emitted, but every day from the first open one is asked
@@ -112,10 +111,31 @@ class DailyBookmark:
     hook) and `tap_wistia.daily.settle` writes the bookmark after the last record.
     """
 
+    undated = 0  # days listed without a readable date, skipped this run
+
     def _increment_stream_state(
         self, latest_record: Record, *, context: Context | None = None
     ) -> None:
         """Nothing per record: the bookmark moves once every day asked for was written."""
+
+    def dated(self, records: Iterable[Record | None]) -> Iterator[Record]:
+        """The day records that have a date; the others (None) are counted."""
+        for record in records:
+            if record is None:
+                self.undated += 1
+            else:
+                yield record
+
+    def settle_bookmark(self) -> None:
+        """Every day asked for is written: the bookmark moves to the first day not final."""
+        tap = self._wistia_tap
+        settle(self.stream_state, tap.started_at, tap.settings.lookback)
+        if self.undated:
+            self.logger.warning(
+                "%s: skipped %d day(s) Wistia listed without a readable date.",
+                self.name,
+                self.undated,
+            )
 
 
 class MediaDailyStatsStream(DailyBookmark, MediaStatisticsStream):
@@ -127,36 +147,19 @@ class MediaDailyStatsStream(DailyBookmark, MediaStatisticsStream):
     schema = schemas.MEDIA_DAILY_STATS
     detail = "/by_date"
 
-    def __init__(self, tap: TapWistia) -> None:
-        """Nothing planned before the run reads its state."""
-        super().__init__(tap)
-        self._days: Days | None = None
-        self.undated = 0
-
-    def ready(self) -> bool:
-        """Plan the days; none when the configured period is over."""
-        self._days = _plan_days(self, self._wistia_tap)
-        return self._days is not None
-
-    def params(self) -> Mapping[str, Any]:
-        """The days asked for."""
-        assert self._days is not None  # noqa: S101 - planned by `ready`
-        return self._days.params()
+    def params(self) -> Mapping[str, Any] | None:
+        """The days asked for; None when the configured period is over."""
+        days = _plan_days(self, self._wistia_tap)
+        return None if days is None else days.params()
 
     def records(self, media_id: str, answer: object) -> Iterator[Record]:
         """One record per day listed."""
         where = media_path(self._wistia_tap.client.version, media_id, self.detail)
-        for record in day_records(answer, where, media_id):
-            if record is None:
-                self.undated += 1
-            else:
-                yield record
+        return self.dated(day_records(answer, where, media_id))
 
     def done(self) -> None:
         """Every day asked for is written: the bookmark moves to the first day not final."""
-        tap = self._wistia_tap
-        settle(self.stream_state, tap.started_at, tap.settings.lookback)
-        _warn_undated(self, self.undated)
+        self.settle_bookmark()
 
 
 class AccountDailyStatsStream(DailyBookmark, AccountStream):
@@ -174,14 +177,8 @@ class AccountDailyStatsStream(DailyBookmark, AccountStream):
         if days is None:
             return
         path = account_days_path(tap.client.version)
-        undated = 0
-        for record in day_records(tap.client.get(path, days.params()), path):
-            if record is None:
-                undated += 1
-            else:
-                yield record
-        settle(self.stream_state, tap.started_at, tap.settings.lookback)
-        _warn_undated(self, undated)
+        yield from self.dated(day_records(tap.client.get(path, days.params()), path))
+        self.settle_bookmark()
 
 
 def _plan_days(stream: AccountStream, tap: TapWistia) -> Days | None:
@@ -194,13 +191,6 @@ def _plan_days(stream: AccountStream, tap: TapWistia) -> Days | None:
         return None
     stream.logger.info("%s: reading the days %s.", stream.name, days.reason)
     return days
-
-
-def _warn_undated(stream: AccountStream, count: int) -> None:
-    if count:
-        stream.logger.warning(
-            "%s: skipped %d day(s) Wistia listed without a readable date.", stream.name, count
-        )
 
 
 def statistics_streams(tap: TapWistia) -> list[AccountStream]:
