@@ -239,7 +239,7 @@ class ClientStats:
         with self._lock:
             self.requests += 1
             self.by_status[status] = self.by_status.get(status, 0) + 1
-            if status in {429, 503}:
+            if status in RATE_LIMIT_STATUSES:
                 self.rate_limited += 1
 
     def count_retry(self) -> None:
@@ -293,7 +293,6 @@ class WistiaClient(ApiClient):
             backoff_base=backoff_factor,
             logger=logger,
         )
-        self.api_url = self.base_url
         self.default_url = self.version.default_url
         self.budget = RequestBudget(max_requests_per_minute)
         self.stats = ClientStats()
@@ -415,11 +414,11 @@ class WistiaClient(ApiClient):
         version = self.version
         if version.current:
             return (
-                f"Nothing of {version.describe()} answers at api_url {self.api_url}: check "
+                f"Nothing of {version.describe()} answers at api_url {self.base_url}: check "
                 f"`api_url` (Wistia's is {version.default_url}) and `api_version`."
             )
         return (
-            f"Nothing of {version.describe()} answers at api_url {self.api_url}: check `api_url` "
+            f"Nothing of {version.describe()} answers at api_url {self.base_url}: check `api_url` "
             f"(Wistia's is {version.default_url}; the current API needs `api_version` too)."
         )
 

@@ -219,13 +219,13 @@ class EventPager:
         *,
         since: dt.datetime,
         timestamp_of: Callable[[dict[str, Any]], dt.datetime | None],
-        key_of: Callable[[dict[str, Any]], object] = lambda _: None,
+        key_of: Callable[[dict[str, Any]], object],
         max_parallel: int = 8,
         max_held: int | None = None,
         live_from: dt.date | None = None,
         stopping: Callable[[], bool] = lambda: False,
         path: str = EVENTS_PATH,
-        max_pages: int = 10_000,
+        max_pages: int,
     ) -> None:
         """Plan the reading of `units` (in order); nothing is sent before `pages()` runs.
 

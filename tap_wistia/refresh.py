@@ -11,7 +11,7 @@ Reading every media each hourly run would cost an account of 100,000 medias 100,
   where the last read of changes ended (`CHANGES_MARK`): the window starts at the events
   bookmark minus the lookback, so events received just before the last read, which Wistia may
   not have counted yet, are met again and their medias read again.
-- **A full read at most every `refresh` hours** (`FULL_READ_MARK`, when the last complete read
+- **A full read at most every `refresh` hours** (`READ_MARK`, when the last complete read
   began): every media, which also catches what events cannot show (a media's actions, a late
   aggregate). It is the only read when the run knows no changes: the viewing streams are not
   selected, or their window starts after the last read of changes (a gap: the stream was
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
 READ_MARK = "last_full_read_at"
 """The state key: when the last complete read of everything began (UTC)."""
-FULL_READ_MARK = READ_MARK
 CHANGES_MARK = "changes_read_until"
 """The state key: events received before this moment have had their medias read since."""
 
@@ -84,7 +83,7 @@ def plan_read(
 ) -> ReadPlan:
     """Decide what a run at `now` reads, from the stream's state and the run's events."""
     if read_due(state, now, refresh):
-        last = state.get(FULL_READ_MARK)
+        last = state.get(READ_MARK)
         why = f"its last full read began {last}" if last else "it was never read whole"
         return ReadPlan(whole=True, medias=frozenset(), reason=f"every media: {why}")
     due = f"the next full read is due {_due(state, refresh)} (stats_refresh_hours)"
@@ -135,5 +134,5 @@ def mark_done(
 
 
 def _due(state: Mapping[str, Any], refresh: dt.timedelta) -> str:
-    last = parse_timestamp(state.get(FULL_READ_MARK))
+    last = parse_timestamp(state.get(READ_MARK))
     return f"at {format_timestamp(last + refresh)}" if last is not None else "now"

@@ -214,8 +214,8 @@ class TapSettings:
     request_timeout: float
     max_retries: int
     visitors_refresh: dt.timedelta
-    max_pages_per_day: int = SETTING_DEFAULTS["max_pages_per_day"]
-    stats_refresh: dt.timedelta = dt.timedelta(hours=SETTING_DEFAULTS["stats_refresh_hours"])
+    max_pages_per_day: int
+    stats_refresh: dt.timedelta
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TapSettings:

@@ -17,7 +17,7 @@ from tap_wistia.fanout import read_each
 from tap_wistia.folders import folder_record, folders_path, subfolder_record
 from tap_wistia.refresh import (
     CHANGES_MARK,
-    FULL_READ_MARK,
+    READ_MARK,
     MediaChanges,
     mark_done,
     plan_read,
@@ -48,23 +48,23 @@ def test_a_first_run_reads_every_media_and_marks_both_moments():
     assert plan.reads
     state: dict[str, Any] = {}
     mark_done(state, plan, now=NOW, changes=changes(NOW - HOUR, "a"))
-    assert state == {FULL_READ_MARK: stamp(NOW), CHANGES_MARK: stamp(NOW)}
+    assert state == {READ_MARK: stamp(NOW), CHANGES_MARK: stamp(NOW)}
 
 
 def test_between_full_reads_only_the_medias_with_events_are_read():
-    state = {FULL_READ_MARK: stamp(NOW - 5 * HOUR), CHANGES_MARK: stamp(NOW - HOUR)}
+    state = {READ_MARK: stamp(NOW - 5 * HOUR), CHANGES_MARK: stamp(NOW - HOUR)}
     seen = MediaChanges(NOW - 2 * HOUR, NOW - dt.timedelta(minutes=1), frozenset({"a", "b"}))
     plan = plan_read(state, now=NOW, refresh=DAY, changes=seen)
     assert not plan.whole
     assert plan.medias == {"a", "b"}
     assert "2 media(s) with events" in plan.reason
     mark_done(state, plan, now=NOW, changes=seen)
-    assert state[FULL_READ_MARK] == stamp(NOW - 5 * HOUR)  # a full read only moves it
+    assert state[READ_MARK] == stamp(NOW - 5 * HOUR)  # a full read only moves it
     assert state[CHANGES_MARK] == stamp(NOW - dt.timedelta(minutes=1))
 
 
 def test_a_run_whose_events_start_after_the_last_read_of_changes_reads_nothing():
-    state = {FULL_READ_MARK: stamp(NOW - 5 * HOUR), CHANGES_MARK: stamp(NOW - 3 * HOUR)}
+    state = {READ_MARK: stamp(NOW - 5 * HOUR), CHANGES_MARK: stamp(NOW - 3 * HOUR)}
     plan = plan_read(state, now=NOW, refresh=DAY, changes=changes(NOW - 2 * HOUR, "a"))
     assert not plan.reads
     assert "unknown" in plan.reason
@@ -75,7 +75,7 @@ def test_a_run_whose_events_start_after_the_last_read_of_changes_reads_nothing()
 
 
 def test_a_run_without_events_reads_only_when_the_full_read_is_due():
-    state = {FULL_READ_MARK: stamp(NOW - 23 * HOUR), CHANGES_MARK: stamp(NOW - 23 * HOUR)}
+    state = {READ_MARK: stamp(NOW - 23 * HOUR), CHANGES_MARK: stamp(NOW - 23 * HOUR)}
     assert not plan_read(state, now=NOW, refresh=DAY, changes=None).reads
     assert "reads no events" in plan_read(state, now=NOW, refresh=DAY, changes=None).reason
     assert plan_read(state, now=NOW + HOUR, refresh=DAY, changes=None).whole
@@ -83,12 +83,12 @@ def test_a_run_without_events_reads_only_when_the_full_read_is_due():
 
 
 def test_state_from_before_the_changes_mark_waits_for_the_full_read():
-    state = {FULL_READ_MARK: stamp(NOW - HOUR)}
+    state = {READ_MARK: stamp(NOW - HOUR)}
     assert not plan_read(state, now=NOW, refresh=DAY, changes=changes(NOW - HOUR, "a")).reads
 
 
 def test_an_unreadable_mark_means_a_full_read():
-    assert plan_read({FULL_READ_MARK: "yesterday"}, now=NOW, refresh=DAY, changes=None).whole
+    assert plan_read({READ_MARK: "yesterday"}, now=NOW, refresh=DAY, changes=None).whole
 
 
 # -- daily: which days, and the bookmark ----------------------------------------------------------
